@@ -1,0 +1,202 @@
+//! Expectations: does one target's sample satisfy its check's `expect` block?
+//!
+//! Every failed rule is one sentence naming what was expected and what came.
+//! Without a `status` rule, any status below 400 passes: a check that expects
+//! an error must say so.
+
+use crate::probe::Sample;
+use crate::scenario::plan::{Expect, HeaderRule};
+
+/// The failed rules, as sentences; empty when the sample passes.
+pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
+    let mut fails = Vec::new();
+    if let Some(err) = &sample.error {
+        fails.push(format!("request failed ({}): {}", err.kind, err.message));
+    }
+    let Some(resp) = &sample.response else {
+        return fails;
+    };
+    if expect.status.is_empty() {
+        if resp.status >= 400 {
+            fails.push(format!(
+                "status {} (without `expect.status`, any status below 400 passes)",
+                resp.status
+            ));
+        }
+    } else if !expect.status.iter().any(|p| p.matches(resp.status)) {
+        let wanted: Vec<String> = expect.status.iter().map(|p| p.to_string()).collect();
+        fails.push(format!(
+            "status {} where {} was expected",
+            resp.status,
+            wanted.join(" or ")
+        ));
+    }
+    for (name, rule) in &expect.headers {
+        let got = resp.header(name);
+        let problem = match (rule, &got) {
+            (HeaderRule::Absent, Some(v)) => Some(format!("header `{name}` is `{v}` where none was expected")),
+            (HeaderRule::Absent, None) => None,
+            (_, None) => Some(format!("header `{name}` is missing")),
+            (HeaderRule::Equals(want), Some(v)) if !v.eq(want) => {
+                Some(format!("header `{name}` is `{v}` where `{want}` was expected"))
+            }
+            (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => {
+                Some(format!("header `{name}` is `{v}`, which does not contain `{want}`"))
+            }
+            (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => {
+                Some(format!("header `{name}` is `{v}`, which does not match /{}/", re.as_str()))
+            }
+            _ => None,
+        };
+        fails.extend(problem);
+    }
+    if !expect.body_contains.is_empty() || !expect.json.is_empty() {
+        if resp.body.truncated {
+            fails.push(format!(
+                "the body ({} bytes) exceeds the body cap of {} bytes; its rules were checked on the first part only",
+                resp.body.size,
+                resp.body.prefix.len()
+            ));
+        }
+        let text = resp.body.text();
+        for want in &expect.body_contains {
+            if !text.contains(want.as_str()) {
+                fails.push(format!("the body does not contain `{want}`"));
+            }
+        }
+        if !expect.json.is_empty() {
+            match serde_json::from_slice::<serde_json::Value>(&resp.body.prefix) {
+                Err(e) => fails.push(format!("the body is not JSON ({e})")),
+                Ok(doc) => {
+                    for (ptr, want) in &expect.json {
+                        match doc.pointer(ptr) {
+                            None => fails.push(format!("JSON pointer `{ptr}` finds nothing in the body")),
+                            Some(got) if got != want => fails.push(format!(
+                                "JSON `{ptr}` is {got} where {want} was expected"
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(max) = expect.max_latency {
+        if sample.latency > max {
+            fails.push(format!(
+                "latency {} exceeds the maximum of {}",
+                fmt_ms(sample.latency),
+                fmt_ms(max)
+            ));
+        }
+    }
+    fails
+}
+
+/// `12.3 ms`: the unit people read latencies in.
+pub fn fmt_ms(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Body, ErrorKind, ProbeError, Response};
+    use crate::scenario::plan::StatusPattern;
+    use std::time::Duration;
+
+    fn sample(status: u16, headers: &[(&str, &str)], body: &str) -> Sample {
+        Sample {
+            url: "http://shop.example.test/".into(),
+            response: Some(Response {
+                status,
+                headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                body: Body {
+                    size: body.len() as u64,
+                    sha256: String::new(),
+                    prefix: bytes::Bytes::from(body.to_owned()),
+                    truncated: false,
+                },
+                ..Default::default()
+            }),
+            error: None,
+            latency: Duration::from_millis(20),
+            ttfb: Some(Duration::from_millis(10)),
+        }
+    }
+
+    #[test]
+    fn status_exact_class_and_list() {
+        let s = sample(204, &[], "");
+        let mut e = Expect { status: vec![StatusPattern::Exact(204)], ..Default::default() };
+        assert!(evaluate(&e, &s).is_empty());
+        e.status = vec![StatusPattern::Class(2)];
+        assert!(evaluate(&e, &s).is_empty());
+        e.status = vec![StatusPattern::Exact(200), StatusPattern::Class(3)];
+        assert_eq!(evaluate(&e, &s), ["status 204 where 200 or 3xx was expected"]);
+    }
+
+    #[test]
+    fn default_status_rule_rejects_errors() {
+        assert!(evaluate(&Expect::default(), &sample(301, &[], "")).is_empty());
+        assert_eq!(evaluate(&Expect::default(), &sample(503, &[], "")).len(), 1);
+    }
+
+    #[test]
+    fn header_rules() {
+        let s = sample(200, &[("content-type", "application/json; charset=utf-8")], "");
+        let rule = |r| Expect { headers: vec![("content-type".into(), r)], ..Default::default() };
+        assert!(evaluate(&rule(HeaderRule::Contains("json".into())), &s).is_empty());
+        assert_eq!(evaluate(&rule(HeaderRule::Equals("application/json".into())), &s).len(), 1);
+        assert!(evaluate(&rule(HeaderRule::Regex(regex::Regex::new("^application/").unwrap())), &s).is_empty());
+        assert_eq!(evaluate(&rule(HeaderRule::Regex(regex::Regex::new("^text/").unwrap())), &s).len(), 1);
+        assert_eq!(evaluate(&rule(HeaderRule::Absent), &s).len(), 1);
+        let missing = Expect { headers: vec![("x-app".into(), HeaderRule::Equals("a".into()))], ..Default::default() };
+        assert_eq!(evaluate(&missing, &s), ["header `x-app` is missing"]);
+        let absent = Expect { headers: vec![("x-app".into(), HeaderRule::Absent)], ..Default::default() };
+        assert!(evaluate(&absent, &s).is_empty());
+    }
+
+    #[test]
+    fn body_and_json_rules() {
+        let s = sample(200, &[], r#"{"items":[{"id":1}]}"#);
+        let e = Expect {
+            body_contains: vec!["items".into()],
+            json: vec![("/items/0/id".into(), serde_json::json!(1))],
+            ..Default::default()
+        };
+        assert!(evaluate(&e, &s).is_empty());
+        let e = Expect {
+            body_contains: vec!["gadget".into()],
+            json: vec![("/items/0/id".into(), serde_json::json!(2)), ("/nope".into(), serde_json::json!(1))],
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate(&e, &s),
+            [
+                "the body does not contain `gadget`",
+                "JSON `/items/0/id` is 1 where 2 was expected",
+                "JSON pointer `/nope` finds nothing in the body"
+            ]
+        );
+        let e = Expect { json: vec![("/a".into(), serde_json::json!(1))], ..Default::default() };
+        assert!(evaluate(&e, &sample(200, &[], "<html>"))[0].starts_with("the body is not JSON"));
+    }
+
+    #[test]
+    fn latency_and_errors() {
+        let e = Expect { max_latency: Some(Duration::from_millis(5)), ..Default::default() };
+        assert_eq!(evaluate(&e, &sample(200, &[], "")), ["latency 20.0 ms exceeds the maximum of 5.0 ms"]);
+        let failed = Sample::failed(
+            "http://x/".into(),
+            ProbeError::new(ErrorKind::ConnectRefused, "connection refused"),
+            Duration::ZERO,
+        );
+        assert_eq!(evaluate(&Expect::default(), &failed), ["request failed (connect_refused): connection refused"]);
+    }
+}

@@ -1,0 +1,50 @@
+//! Hints: migration pitfalls recognised from one sample and the target's role.
+//!
+//! These turn a bare status into the sentence a platform engineer needs on
+//! cutover night, citing FIELD-NOTES.md: an empty-body 404 from the gateway for
+//! the production host is an HTTPRoute hostname mismatch; `no healthy upstream`
+//! is a backend without endpoints; an upstream reset is a pooled connection to
+//! a gone pod.
+
+use super::{Finding, Severity};
+use crate::probe::{Origin, Sample};
+use crate::target::Target;
+
+/// Findings with hints for one sample of `check` through `target`.
+pub fn hints(check: &str, target: &Target, host: &str, sample: &Sample) -> Vec<Finding> {
+    let Some(resp) = &sample.response else {
+        return Vec::new();
+    };
+    let finding = |kind: &str, message: String, hint: &str| Finding {
+        kind: kind.to_owned(),
+        severity: Severity::Error,
+        check: check.to_owned(),
+        target: Some(target.name.clone()),
+        message,
+        hint: Some(hint.to_owned()),
+    };
+    let mut out = Vec::new();
+    let reason = resp.origin_reason.as_str();
+    if resp.origin == Origin::Gateway && resp.status == 404 && reason.contains("route not found") {
+        out.push(finding(
+            "hostname_mismatch",
+            format!("{} answered 404 with an empty body for Host `{host}`: no route matched", target.name),
+            "the HTTPRoute's spec.hostnames must list the production host exactly (and the Gateway listener's hostname must allow it)",
+        ));
+    }
+    if resp.origin == Origin::Gateway && reason.contains("no healthy upstream") {
+        out.push(finding(
+            "no_healthy_upstream",
+            format!("{} answered {} `no healthy upstream`", target.name, resp.status),
+            "the backend Service behind the HTTPRoute has no ready endpoints (check the backendRef name, port and the pods' readiness)",
+        ));
+    }
+    if resp.origin == Origin::Gateway && reason.contains("upstream connect error") {
+        out.push(finding(
+            "upstream_reset",
+            format!("{} answered {} with an upstream connect error or reset", target.name, resp.status),
+            "Envoy reused a pooled connection the app had closed: set the BackendConfigPolicy idleTimeout below the app's keep-alive, or shorten the app's keep-alive",
+        ));
+    }
+    out
+}

@@ -1,0 +1,100 @@
+//! The command line: clap definitions and the commands they run.
+//!
+//! Exit codes (DESIGN.md): 0 all checks pass · 1 a check failed · 2 scenario
+//! or usage error · 3 aborted by an abort threshold · 130 interrupted (the
+//! partial report is still written).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Prove that a cluster can move from ingress-nginx to a Gateway API
+/// implementation without its users noticing.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate a scenario; print every error as file:line:col.
+    Validate {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+    },
+    /// Run every check once against every target, write the report, exit 0/1/2.
+    Check {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Start the embedded lab (ingress-like and gateway-like servers) until Ctrl-C.
+    Lab {
+        /// Production hostname the lab serves.
+        #[arg(long, default_value = "shop.example.test")]
+        host: String,
+        /// Write a ready-to-run scenario pointing at the lab to this file.
+        #[arg(long, value_name = "FILE")]
+        write_scenario: Option<PathBuf>,
+        /// Point the written scenario at the lab's HTTPS ports (with the lab's CA).
+        #[arg(long)]
+        https: bool,
+        /// Fixed ports (0 = ephemeral): ingress http, ingress https, gateway http, gateway https.
+        #[arg(long, value_delimiter = ',', num_args = 4, value_name = "PORTS")]
+        ports: Option<Vec<u16>>,
+    },
+    /// Start the lab, run scenarios/demo.yaml against it, and write a full report.
+    Demo {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Write the report files into this directory
+    /// [default: reports/<scenario>-<UTC timestamp>].
+    #[arg(long, value_name = "DIR", env = "CUTOVER_OUT")]
+    pub out: Option<PathBuf>,
+    /// Also write the JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// Process exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Pass = 0,
+    Fail = 1,
+    Usage = 2,
+    Aborted = 3,
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Parses the arguments, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let code = runtime.block_on(commands::run(cli.command));
+    // Lab servers and in-flight probes must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code.into()
+}

@@ -1,0 +1,164 @@
+//! Probes: one kind of request, run once against one target, returning a [`Sample`].
+//!
+//! A probe knows nothing of load, reports or other targets. Every outcome is a
+//! `Sample`: a response (status, headers, body digest, timings, and which
+//! component produced it, see [`classify`]) or a typed [`ErrorKind`]. A probe
+//! never panics on what a network peer does.
+
+pub mod classify;
+pub mod http;
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+pub use classify::Origin;
+
+/// Why a probe got no (complete) response. Counted by kind, never by message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The connect address did not resolve.
+    Dns,
+    /// Nothing listens there (TCP RST on connect).
+    ConnectRefused,
+    /// The TCP connect did not finish in time.
+    ConnectTimeout,
+    /// The TLS handshake failed (untrusted certificate, wrong name, protocol).
+    Tls,
+    /// The peer reset or closed the connection before the response was complete.
+    Reset,
+    /// No complete response within the check's timeout.
+    Timeout,
+    /// The peer answered something that is not valid HTTP (or WebSocket, …).
+    Protocol,
+    /// The body kept coming past the cap until the timeout.
+    BodyTooLarge,
+    /// Anything else the transport reported.
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Dns => "dns",
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified failure with a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ProbeError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProbeError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// What was read of a response body.
+#[derive(Clone, Debug, Default)]
+pub struct Body {
+    /// Total bytes received, including those past the cap.
+    pub size: u64,
+    /// SHA-256 of every byte received (hex), so parity works past the cap too.
+    pub sha256: String,
+    /// The first `cap` bytes.
+    pub prefix: Bytes,
+    /// True when `size` exceeds what `prefix` holds.
+    pub truncated: bool,
+}
+
+impl Body {
+    /// The kept prefix as text (lossy), for expectations and classification.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.prefix)
+    }
+}
+
+/// One response as a probe saw it.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    pub status: u16,
+    /// Response headers, names lowercased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    /// Where the response came from (the classifier's verdict).
+    pub origin: Origin,
+    /// Which signature decided the origin, for the report.
+    pub origin_reason: String,
+}
+
+impl Response {
+    /// All values of a header (name is matched case-insensitively), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+}
+
+/// The result of one probe against one target.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The URL requested (production host, never the connect address).
+    pub url: String,
+    /// The response, when one arrived (possibly with a body error).
+    pub response: Option<Response>,
+    /// The failure, when there was one.
+    pub error: Option<ProbeError>,
+    /// From sending until the last body byte (or the failure).
+    pub latency: Duration,
+    /// From sending until the response head arrived.
+    pub ttfb: Option<Duration>,
+}
+
+impl Sample {
+    pub fn failed(url: String, error: ProbeError, latency: Duration) -> Self {
+        Sample {
+            url,
+            response: None,
+            error: Some(error),
+            latency,
+            ttfb: None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+}

@@ -1,0 +1,112 @@
+//! `summary.md`: for PR comments and `$GITHUB_STEP_SUMMARY`.
+//!
+//! Verdict first, then a check × target table, then findings, then the targets.
+//! Reads only the report model; every cell is escaped for Markdown tables.
+
+use std::fmt::Write;
+
+use super::model::{Report, RunStatus, TargetResult, Verdict};
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let verdict = match r.verdict {
+        Verdict::Pass => "✅ PASS",
+        _ => "❌ FAIL",
+    };
+    let _ = writeln!(out, "# cutover {}: {} — {verdict}\n", r.mode, cell(&r.scenario.name));
+    let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
+    let _ = writeln!(
+        out,
+        "**{verdict}**: {failed} of {} checks failed · host `{}` · {} targets · started {} · {:.1} s\n",
+        r.checks.len(),
+        cell(&r.scenario.host),
+        r.targets.len(),
+        r.started_at,
+        r.duration_ms as f64 / 1000.0
+    );
+    match r.status {
+        RunStatus::Interrupted => out.push_str("> ⚠️ The run was **interrupted**: only what completed is reported.\n\n"),
+        RunStatus::Aborted => out.push_str("> ⚠️ The run was **aborted** by an abort threshold.\n\n"),
+        RunStatus::Completed => {}
+    }
+    out.push_str("| check |");
+    for t in &r.targets {
+        let _ = write!(out, " {} ({}) |", cell(&t.name), t.role.as_str());
+    }
+    out.push_str("\n|---|");
+    for _ in &r.targets {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for c in &r.checks {
+        let _ = write!(out, "| {} `{}` |", cell(&c.name), cell(&c.request));
+        for t in &r.targets {
+            match c.results.iter().find(|x| x.target == t.name) {
+                Some(res) => {
+                    let _ = write!(out, " {} |", result_cell(res));
+                }
+                None => out.push_str(" — |"),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("\n## Findings\n\n");
+    if r.findings.is_empty() {
+        out.push_str("None.\n");
+    }
+    for f in &r.findings {
+        let target = f.target.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default();
+        let _ = write!(
+            out,
+            "- **{:?}** `{}` · {}{}: {}",
+            f.severity,
+            f.kind,
+            cell(&f.check),
+            cell(&target),
+            cell(&f.message)
+        );
+        if let Some(h) = &f.hint {
+            let _ = write!(out, " — _hint: {}_", cell(h));
+        }
+        out.push('\n');
+    }
+    out.push_str("\n## Targets\n\n| target | role | proxy | connect | host |\n|---|---|---|---|---|\n");
+    for t in &r.targets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | `{}` | `{}` |",
+            cell(&t.name),
+            t.role.as_str(),
+            t.proxy.as_str(),
+            cell(&t.connect),
+            cell(&t.host)
+        );
+    }
+    out
+}
+
+fn result_cell(res: &TargetResult) -> String {
+    let mark = match res.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Skipped => "⏭️",
+        _ => "❌",
+    };
+    let what = match (&res.status, &res.error) {
+        (Some(s), _) => {
+            let origin = res.origin.map(|o| format!(" ({})", o.as_str())).unwrap_or_default();
+            format!("{s}{origin}")
+        }
+        (None, Some(e)) => e.kind.as_str().to_owned(),
+        (None, None) => "not run".to_owned(),
+    };
+    format!("{mark} {what} · {:.1} ms", res.latency_ms)
+}
+
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,142 @@
+//! The one canonical report model, written as `report.json`.
+//!
+//! Versioned by [`SCHEMA_VERSION`]; `reports/schema/report.schema.json`
+//! describes it and every report the tests write is validated against that
+//! schema. Renderers read only this model. Field names are stable: add fields,
+//! never rename them without bumping the schema version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::Finding;
+use crate::probe::{ErrorKind, Origin};
+use crate::target::{Proxy, Role, Scheme};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// `check` or `run`.
+    pub mode: String,
+    pub scenario: ScenarioInfo,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_ms: u64,
+    pub status: RunStatus,
+    pub verdict: Verdict,
+    pub targets: Vec<TargetInfo>,
+    pub checks: Vec<CheckReport>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub host: String,
+}
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Completed,
+    /// Stopped by Ctrl-C or SIGTERM; what completed is reported.
+    Interrupted,
+    /// Stopped by an abort threshold.
+    Aborted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// No response at all (transport error); counts as a failure.
+    Error,
+    /// Not run (interrupted before it started).
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Error)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub name: String,
+    pub role: Role,
+    pub proxy: Proxy,
+    pub connect: String,
+    pub host: String,
+    pub scheme: Scheme,
+    /// Certificates were not verified for this target.
+    pub tls_insecure: bool,
+    /// The CA file trusted for this target, if any.
+    pub ca: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub name: String,
+    /// `http` (later `websocket`, `cors`, `dns`).
+    pub kind: String,
+    /// `GET /api/items`.
+    pub request: String,
+    pub verdict: Verdict,
+    pub results: Vec<TargetResult>,
+}
+
+/// One check against one target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetResult {
+    pub target: String,
+    pub verdict: Verdict,
+    pub url: String,
+    pub status: Option<u16>,
+    pub origin: Option<Origin>,
+    /// The signature that decided the origin.
+    pub origin_reason: Option<String>,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub body_bytes: Option<u64>,
+    pub body_sha256: Option<String>,
+    pub body_truncated: bool,
+    /// The response headers the check looked at, plus a few that identify the path.
+    pub headers: Vec<Header>,
+    pub error: Option<ErrorInfo>,
+    /// Every failed expectation or parity rule, as sentences.
+    pub failures: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub kind: ErrorKind,
+    pub message: String,
+}

@@ -1,0 +1,290 @@
+//! The raw scenario model: what the YAML says, before validation.
+//!
+//! Every struct denies unknown fields (reported with a did-you-mean by
+//! `yaml.rs`), every value validation may reject is wrapped in [`At`] so its
+//! error points at the file, and every section or list element that may fail on
+//! its own is [`Lenient`], so one broken part does not hide errors elsewhere.
+//! Nothing here is trusted: `plan.rs` turns it into a validated `Plan`.
+
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::Deserialize;
+
+use super::yaml::{unknown_message, At, Entries, Lenient};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub baseline: Option<At<String>>,
+    pub targets: Option<At<Entries<Lenient<RawTarget>>>>,
+    pub defaults: Option<Lenient<RawDefaults>>,
+    pub checks: Option<At<Vec<Lenient<RawCheck>>>>,
+    pub load: Option<Lenient<RawLoad>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub connect: At<String>,
+    pub role: Option<At<String>>,
+    pub proxy: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub scheme: Option<At<String>>,
+    pub tls: Option<RawTls>,
+    pub headers: Option<Entries<At<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Option<At<String>>,
+    pub insecure: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub scheme: Option<At<String>>,
+    pub timeout: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub body_cap: Option<At<String>>,
+    pub follow_redirects: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: At<String>,
+    pub targets: Option<Vec<At<String>>>,
+    pub http: Option<At<RawHttp>>,
+    pub expect: Option<RawExpect>,
+    pub parity: Option<At<RawParity>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub query: Option<Entries<At<String>>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub body: Option<String>,
+    pub body_file: Option<At<String>>,
+    pub json: Option<serde_json::Value>,
+    pub timeout: Option<At<String>>,
+    pub follow_redirects: Option<bool>,
+    pub body_cap: Option<At<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub status: Option<At<OneOrMany>>,
+    pub headers: Option<Entries<At<RawHeaderExpect>>>,
+    pub body_contains: Option<At<OneOrMany>>,
+    pub json: Option<Entries<serde_json::Value>>,
+    pub max_latency: Option<At<String>>,
+}
+
+/// One string or a list of strings (numbers are read as their text).
+#[derive(Debug, Clone)]
+pub struct OneOrMany(pub Vec<At<String>>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![unlocated(v.to_string())]))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![unlocated(v.to_string())]))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![unlocated(v.to_owned())]))
+            }
+            fn visit_string<E>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![unlocated(v)]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<At<String>>()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn unlocated(value: String) -> At<String> {
+    At {
+        value,
+        loc: Default::default(),
+    }
+}
+
+/// `content-type: application/json` (equals) or `{contains|regex|equals: …}` / `{absent: true}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawHeaderExpect {
+    Equals(String),
+    Contains(String),
+    Regex(String),
+    Absent,
+}
+
+impl<'de> Deserialize<'de> for RawHeaderExpect {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const KEYS: &[&str] = &["equals", "contains", "regex", "absent"];
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHeaderExpect;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a header value, or one of {equals, contains, regex, absent}")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawHeaderExpect, E> {
+                Ok(RawHeaderExpect::Equals(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawHeaderExpect, E> {
+                Ok(RawHeaderExpect::Equals(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawHeaderExpect, E> {
+                Ok(RawHeaderExpect::Equals(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawHeaderExpect, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(
+                        "empty header expectation: use one of equals, contains, regex, absent",
+                    ));
+                };
+                let out = match key.as_str() {
+                    "equals" => RawHeaderExpect::Equals(map.next_value()?),
+                    "contains" => RawHeaderExpect::Contains(map.next_value()?),
+                    "regex" => RawHeaderExpect::Regex(map.next_value()?),
+                    "absent" => {
+                        let absent: bool = map.next_value()?;
+                        if !absent {
+                            return Err(de::Error::custom(
+                                "`absent: false` means nothing; expect a value instead",
+                            ));
+                        }
+                        RawHeaderExpect::Absent
+                    }
+                    other => return Err(de::Error::custom(unknown_message("header rule", other, KEYS))),
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom("a header expectation takes exactly one rule"));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What must be equal between targets.
+///
+/// List form: `[status, "header:content-type", headers, body, "body:json", "ignore:date"]`;
+/// map form: `{status: true, headers: [content-type] | all, body: exact | json, ignore_headers: [date]}`.
+#[derive(Debug, Clone, Default)]
+pub struct RawParity {
+    pub items: Vec<At<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawParity {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const KEYS: &[&str] = &["status", "headers", "body", "ignore_headers"];
+        impl<'de> Visitor<'de> for V {
+            type Value = RawParity;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list like [status, \"header:content-type\", body] or a mapping")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawParity, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element::<At<String>>()? {
+                    items.push(v);
+                }
+                Ok(RawParity { items })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawParity, A::Error> {
+                let mut items = Vec::new();
+                while let Some(key) = map.next_key::<At<String>>()? {
+                    let loc = key.loc;
+                    let item = |s: String| At { value: s, loc };
+                    match key.value.as_str() {
+                        "status" => {
+                            if map.next_value::<bool>()? {
+                                items.push(item("status".into()));
+                            }
+                        }
+                        "headers" => {
+                            let names: OneOrMany = map.next_value()?;
+                            for n in names.0 {
+                                items.push(if n.value == "all" {
+                                    item("headers".into())
+                                } else {
+                                    At { value: format!("header:{}", n.value), loc: n.loc }
+                                });
+                            }
+                        }
+                        "body" => {
+                            let mode: String = map.next_value()?;
+                            match mode.as_str() {
+                                "exact" | "true" => items.push(item("body".into())),
+                                "json" => items.push(item("body:json".into())),
+                                "false" => {}
+                                other => {
+                                    return Err(de::Error::custom(format!(
+                                        "invalid body parity `{other}`: use exact or json"
+                                    )))
+                                }
+                            }
+                        }
+                        "ignore_headers" => {
+                            let names: OneOrMany = map.next_value()?;
+                            for n in names.0 {
+                                items.push(At { value: format!("ignore:{}", n.value), loc: n.loc });
+                            }
+                        }
+                        other => {
+                            return Err(de::Error::custom(unknown_message("parity field", other, KEYS)))
+                        }
+                    }
+                }
+                Ok(RawParity { items })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub stages: Option<At<Vec<Lenient<At<RawStage>>>>>,
+    pub mix: Option<Entries<At<f64>>>,
+    pub max_in_flight: Option<At<u64>>,
+    pub targets: Option<Vec<At<String>>>,
+    pub connection: Option<At<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub rate: Option<At<String>>,
+    pub from: Option<At<String>>,
+    pub to: Option<At<String>>,
+    pub concurrency: Option<At<u64>>,
+    #[serde(rename = "for")]
+    pub duration: Option<At<String>>,
+}

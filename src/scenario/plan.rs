@@ -1,0 +1,786 @@
+//! Validation: the raw model in, a resolved [`Plan`] (or every error) out.
+//!
+//! Everything after this module trusts the Plan: durations are parsed, targets
+//! resolved to indices, files read, headers checked, patterns compiled. Each
+//! problem is recorded in the sink with the location of the value at fault,
+//! and validation carries on, so the user sees every error in one pass.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use regex::Regex;
+
+use super::model::*;
+use super::units::{parse_duration, parse_rate, parse_size, Rate};
+use super::yaml::{did_you_mean, unknown_message, At, Entries, Lenient, Loc, Sink};
+use crate::probe::http::HttpSpec;
+use crate::target::{Connect, Proxy, Role, Scheme, Target, Tls};
+
+/// A validated scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    /// The scenario file as given on the command line.
+    pub path: PathBuf,
+    /// SHA-256 of the scenario file's bytes.
+    pub sha256: String,
+    pub host: String,
+    pub targets: Vec<Arc<Target>>,
+    /// Index of the target others are compared with (parity, later latency).
+    pub baseline: usize,
+    pub checks: Vec<Check>,
+    pub load: Option<LoadPlan>,
+    /// Values that must never appear in a report (interpolated from the environment
+    /// or sent in credential headers).
+    pub secrets: Vec<String>,
+    /// Default timeout, also used as the connect timeout.
+    pub timeout: Duration,
+}
+
+/// One check of the scenario.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: String,
+    /// Indices into `Plan::targets` this check runs against.
+    pub targets: Vec<usize>,
+    pub probe: ProbeSpec,
+    pub expect: Expect,
+    pub parity: Parity,
+}
+
+/// The probe a check runs.
+#[derive(Clone, Debug)]
+pub enum ProbeSpec {
+    Http(HttpSpec),
+}
+
+impl ProbeSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+        }
+    }
+
+    /// A one-line description for reports: `GET /api/items`.
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeSpec::Http(h) => format!("{} {}", h.method, h.path_and_query),
+        }
+    }
+}
+
+/// What each target's response must satisfy on its own.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    pub status: Vec<StatusPattern>,
+    pub headers: Vec<(String, HeaderRule)>,
+    pub body_contains: Vec<String>,
+    /// JSON pointer → expected value.
+    pub json: Vec<(String, serde_json::Value)>,
+    pub max_latency: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusPattern {
+    Exact(u16),
+    /// `2xx` is `Class(2)`.
+    Class(u16),
+}
+
+impl StatusPattern {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusPattern::Exact(s) => s == status,
+            StatusPattern::Class(c) => status / 100 == c,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusPattern::Exact(s) => write!(f, "{s}"),
+            StatusPattern::Class(c) => write!(f, "{c}xx"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum HeaderRule {
+    Equals(String),
+    Contains(String),
+    Regex(Regex),
+    Absent,
+}
+
+/// What must be equal between a check's targets.
+#[derive(Clone, Debug, Default)]
+pub struct Parity {
+    pub status: bool,
+    /// Named headers (lowercase).
+    pub headers: Vec<String>,
+    /// Compare every header except `ignore_headers` and the proxy-specific defaults.
+    pub all_headers: bool,
+    pub ignore_headers: Vec<String>,
+    pub body: Option<BodyParity>,
+}
+
+impl Parity {
+    pub fn is_empty(&self) -> bool {
+        !self.status && self.headers.is_empty() && !self.all_headers && self.body.is_none()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyParity {
+    Exact,
+    /// Parse both as JSON and compare values (key order and whitespace do not matter).
+    Json,
+}
+
+/// Headers that differ between any two proxies and are never compared by `headers`.
+pub const PROXY_HEADERS: &[&str] = &[
+    "date",
+    "server",
+    "x-envoy-upstream-service-time",
+    "x-request-id",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "age",
+    "via",
+    "alt-svc",
+];
+
+/// The load section, validated (driven by the load engine).
+#[derive(Clone, Debug)]
+pub struct LoadPlan {
+    pub stages: Vec<Stage>,
+    /// Check index and its weight.
+    pub mix: Vec<(usize, f64)>,
+    pub max_in_flight: u64,
+    pub targets: Vec<usize>,
+    pub connection: ConnectionPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stage {
+    Constant { rate: Rate, duration: Duration },
+    Ramp { from: Rate, to: Rate, duration: Duration },
+    Closed { concurrency: u64, duration: Duration },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionPolicy {
+    KeepAlive,
+    Fresh,
+}
+
+const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+struct Ctx<'a, 'e> {
+    sink: &'a Sink<'e>,
+    dir: PathBuf,
+    secrets: Vec<String>,
+}
+
+impl Ctx<'_, '_> {
+    fn err(&self, loc: Loc, msg: impl Into<String>) {
+        self.sink.error(loc, msg);
+    }
+
+    fn duration(&self, v: &At<String>) -> Option<Duration> {
+        parse_duration(v).map_err(|e| self.err(v.loc, e)).ok()
+    }
+
+    fn size(&self, v: &At<String>) -> Option<u64> {
+        parse_size(v).map_err(|e| self.err(v.loc, e)).ok()
+    }
+
+    fn rate(&self, v: &At<String>) -> Option<Rate> {
+        parse_rate(v).map_err(|e| self.err(v.loc, e)).ok()
+    }
+
+    fn file(&self, v: &At<String>, what: &str) -> Option<(PathBuf, Vec<u8>)> {
+        let path = self.dir.join(&v.value);
+        match std::fs::read(&path) {
+            Ok(bytes) => Some((path, bytes)),
+            Err(e) => {
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+                    _ => format!("cannot be read: {e}"),
+                };
+                self.err(v.loc, format!("{what} `{}` {why}", path.display()));
+                None
+            }
+        }
+    }
+
+    fn headers(&mut self, entries: Option<&Entries<At<String>>>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, value) in entries.map(|e| e.0.as_slice()).unwrap_or_default() {
+            let lname = name.value.to_ascii_lowercase();
+            if reqwest::header::HeaderName::from_bytes(lname.as_bytes()).is_err() {
+                self.err(name.loc, format!("invalid header name `{}`", name.value));
+                continue;
+            }
+            if reqwest::header::HeaderValue::from_str(&value.value).is_err() {
+                self.err(value.loc, format!("invalid value for header `{lname}` (control characters or non-ASCII)"));
+                continue;
+            }
+            if SENSITIVE_HEADERS.contains(&lname.as_str()) && !value.value.is_empty() {
+                self.secrets.push(value.value.clone());
+                // `Bearer xyz`: the token alone must not leak either.
+                if let Some((_, token)) = value.value.split_once(' ') {
+                    if token.len() >= 4 {
+                        self.secrets.push(token.to_owned());
+                    }
+                }
+            }
+            out.push((lname, value.value.clone()));
+        }
+        out
+    }
+}
+
+/// Validates a raw scenario. `None` when any error was recorded.
+pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Sink<'_>) -> Option<Plan> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut cx = Ctx {
+        sink,
+        dir,
+        secrets: Vec::new(),
+    };
+
+    let name = match &raw.name {
+        Some(n) if n.trim().is_empty() => {
+            cx.err(n.loc, "the scenario name is empty");
+            String::new()
+        }
+        Some(n) => n.value.clone(),
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into()),
+    };
+
+    let host = match &raw.host {
+        None => {
+            cx.err(root, "missing field `host`: the production hostname (Host header and TLS SNI)");
+            String::new()
+        }
+        Some(h) => validate_host(&cx, h).unwrap_or_default(),
+    };
+
+    let defaults = raw
+        .defaults
+        .and_then(|Lenient(d)| d)
+        .unwrap_or_default();
+    let timeout = defaults
+        .timeout
+        .as_ref()
+        .and_then(|t| cx.duration(t))
+        .unwrap_or(Duration::from_secs(10));
+    let body_cap = defaults
+        .body_cap
+        .as_ref()
+        .and_then(|s| cx.size(s))
+        .unwrap_or(1 << 20);
+    let default_scheme = defaults.scheme.as_ref().and_then(|s| scheme(&cx, s));
+    let default_headers = cx.headers(defaults.headers.as_ref());
+    let follow_default = defaults.follow_redirects.unwrap_or(false);
+
+    // Targets.
+    let mut targets: Vec<Arc<Target>> = Vec::new();
+    let mut target_names: Vec<String> = Vec::new();
+    match &raw.targets {
+        None => cx.err(root, "no targets: add the old and new paths under `targets:` (for example `ingress:` and `gateway:`)"),
+        Some(t) if t.0.is_empty() => cx.err(t.loc, "no targets: add the old and new paths under `targets:` (for example `ingress:` and `gateway:`)"),
+        Some(t) => {
+            for (tname, raw_target) in &t.0 {
+                if target_names.contains(&tname.value) {
+                    cx.err(tname.loc, format!("duplicate target `{}`", tname.value));
+                    continue;
+                }
+                target_names.push(tname.value.clone());
+                let Lenient(Some(rt)) = raw_target else { continue };
+                if let Some(target) = build_target(&mut cx, tname, rt, &host, default_scheme, &default_headers) {
+                    targets.push(Arc::new(target));
+                }
+            }
+        }
+    }
+    let names: Vec<&str> = target_names.iter().map(String::as_str).collect();
+    let target_ref = |cx: &Ctx, r: &At<String>| -> Option<usize> {
+        match target_names.iter().position(|n| *n == r.value) {
+            Some(i) => Some(i),
+            None => {
+                cx.err(r.loc, unknown_message("target", &r.value, &names));
+                None
+            }
+        }
+    };
+
+    let baseline = match &raw.baseline {
+        Some(b) => target_ref(&cx, b).unwrap_or(0),
+        None => targets.iter().position(|t| t.role == Role::Ingress).unwrap_or(0),
+    };
+
+    // Checks.
+    let mut checks = Vec::new();
+    let mut check_names: Vec<String> = Vec::new();
+    match &raw.checks {
+        None => cx.err(root, "no checks: add at least one under `checks:`"),
+        Some(c) if c.is_empty() => cx.err(c.loc, "no checks: add at least one under `checks:`"),
+        Some(c) => {
+            for Lenient(rc) in c.iter() {
+                let Some(rc) = rc else { continue };
+                if check_names.contains(&rc.name.value) {
+                    cx.err(rc.name.loc, format!("duplicate check name `{}`", rc.name.value));
+                    continue;
+                }
+                check_names.push(rc.name.value.clone());
+                let check_targets: Vec<usize> = match &rc.targets {
+                    Some(list) => list.iter().filter_map(|r| target_ref(&cx, r)).collect(),
+                    None => (0..target_names.len()).collect(),
+                };
+                let probe = match &rc.http {
+                    Some(http) => build_http(&mut cx, http, timeout, body_cap, follow_default, &default_headers).map(ProbeSpec::Http),
+                    None => {
+                        cx.err(rc.name.loc, format!("check `{}` has no probe: add `http:`", rc.name.value));
+                        None
+                    }
+                };
+                let expect = rc.expect.as_ref().map(|e| build_expect(&cx, e)).unwrap_or_default();
+                let parity = rc.parity.as_ref().map(|p| build_parity(&cx, p)).unwrap_or_default();
+                if let Some(probe) = probe {
+                    checks.push(Check {
+                        name: rc.name.value.clone(),
+                        targets: check_targets,
+                        probe,
+                        expect,
+                        parity,
+                    });
+                }
+            }
+        }
+    }
+
+    let load = raw.load.and_then(|Lenient(l)| l).and_then(|l| {
+        let check_refs: Vec<&str> = check_names.iter().map(String::as_str).collect();
+        build_load(&cx, &l, &check_refs, &|r| target_ref(&cx, r), target_names.len())
+    });
+
+    // Values that are addresses, not credentials, may appear in reports.
+    let mut secrets: Vec<String> = sink.secrets.borrow().clone();
+    secrets.append(&mut cx.secrets);
+    secrets.retain(|s| s != &host && !targets.iter().any(|t| t.connect.to_string().contains(s.as_str()) || &t.host == s));
+    secrets.sort();
+    secrets.dedup();
+
+    if !sink.errors.borrow().is_empty() {
+        return None;
+    }
+    // Indices of targets refer to the declared order; a failed target aborts above.
+    Some(Plan {
+        name,
+        path: path.to_path_buf(),
+        sha256,
+        host,
+        targets,
+        baseline,
+        checks,
+        load,
+        secrets,
+        timeout,
+    })
+}
+
+fn validate_host(cx: &Ctx, h: &At<String>) -> Option<String> {
+    let v = h.value.trim();
+    if let Some((_, rest)) = v.split_once("://") {
+        let bare = rest.split(['/', ':']).next().unwrap_or(rest);
+        cx.err(h.loc, format!("`host` is a hostname, not a URL: did you mean `{bare}`?"));
+        return None;
+    }
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*'));
+    if !ok {
+        cx.err(h.loc, format!("invalid host `{v}`: write the bare production hostname, like shop.example.com"));
+        return None;
+    }
+    Some(v.to_ascii_lowercase())
+}
+
+fn scheme(cx: &Ctx, s: &At<String>) -> Option<Scheme> {
+    match s.value.as_str() {
+        "http" => Some(Scheme::Http),
+        "https" => Some(Scheme::Https),
+        other => {
+            cx.err(s.loc, unknown_message("scheme", other, &["http", "https"]));
+            None
+        }
+    }
+}
+
+fn build_target(
+    cx: &mut Ctx,
+    name: &At<String>,
+    rt: &RawTarget,
+    host: &str,
+    default_scheme: Option<Scheme>,
+    default_headers: &[(String, String)],
+) -> Option<Target> {
+    let connect = Connect::parse(&rt.connect).map_err(|e| cx.err(rt.connect.loc, e)).ok();
+    let role = match &rt.role {
+        Some(r) => match r.value.as_str() {
+            "ingress" => Some(Role::Ingress),
+            "gateway" => Some(Role::Gateway),
+            other => {
+                cx.err(r.loc, unknown_message("role", other, &["ingress", "gateway"]));
+                None
+            }
+        },
+        None => {
+            let n = name.value.to_ascii_lowercase();
+            if n.contains("gateway") || n.contains("envoy") || n.contains("new") {
+                Some(Role::Gateway)
+            } else if n.contains("ingress") || n.contains("nginx") || n.contains("old") {
+                Some(Role::Ingress)
+            } else {
+                cx.err(name.loc, format!("cannot tell the role of target `{}`: add `role: ingress` (old path) or `role: gateway` (new path)", name.value));
+                None
+            }
+        }
+    };
+    let proxy = match &rt.proxy {
+        Some(p) => match p.value.as_str() {
+            "nginx" => Some(Proxy::Nginx),
+            "envoy" => Some(Proxy::Envoy),
+            other => {
+                cx.err(p.loc, unknown_message("proxy", other, &["nginx", "envoy"]));
+                None
+            }
+        },
+        None => role.map(Proxy::default_for),
+    };
+    let target_host = match &rt.host {
+        Some(h) => validate_host(cx, h),
+        None => Some(host.to_owned()),
+    };
+    let scheme = match &rt.scheme {
+        Some(s) => scheme(cx, s),
+        None => Some(default_scheme.unwrap_or(match &connect {
+            Some(c) if c.port == 443 || c.port == 8443 => Scheme::Https,
+            _ => Scheme::Http,
+        })),
+    };
+    let mut tls = Tls::default();
+    if let Some(raw_tls) = &rt.tls {
+        tls.insecure = raw_tls.insecure.unwrap_or(false);
+        if let Some(ca) = &raw_tls.ca {
+            if let Some((path, pem)) = cx.file(ca, "CA file") {
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => {
+                        tls.ca = Some(path);
+                        tls.ca_pem = Some(pem);
+                    }
+                    _ => cx.err(ca.loc, format!("CA file `{}` holds no PEM certificate", path.display())),
+                }
+            }
+        }
+    }
+    let mut headers = default_headers.to_vec();
+    for (n, v) in cx.headers(rt.headers.as_ref()) {
+        headers.retain(|(h, _)| *h != n);
+        headers.push((n, v));
+    }
+    Some(Target {
+        name: name.value.clone(),
+        role: role?,
+        proxy: proxy?,
+        connect: connect?,
+        host: target_host?,
+        scheme: scheme?,
+        tls,
+        headers,
+    })
+}
+
+fn build_http(
+    cx: &mut Ctx,
+    http: &At<RawHttp>,
+    default_timeout: Duration,
+    default_cap: u64,
+    follow_default: bool,
+    default_headers: &[(String, String)],
+) -> Option<HttpSpec> {
+    let mut ok = true;
+    let method = match &http.method {
+        Some(m) => match reqwest::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                cx.err(m.loc, format!("invalid HTTP method `{}`", m.value));
+                ok = false;
+                reqwest::Method::GET
+            }
+        },
+        None => reqwest::Method::GET,
+    };
+    let path = http.path.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+    if let Some(p) = &http.path {
+        if !p.starts_with('/') {
+            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
+            ok = false;
+        }
+    }
+    let mut path_and_query = path;
+    if let Some(q) = &http.query {
+        let mut ser = reqwest::Url::parse("http://x/").ok()?;
+        {
+            let mut pairs = ser.query_pairs_mut();
+            for (k, v) in &q.0 {
+                pairs.append_pair(&k.value, &v.value);
+            }
+        }
+        let sep = if path_and_query.contains('?') { '&' } else { '?' };
+        if let Some(qs) = ser.query() {
+            path_and_query = format!("{path_and_query}{sep}{qs}");
+        }
+    }
+    let host = http.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    // Check headers are validated even when targets repeat them.
+    let mut headers = Vec::new();
+    for (n, v) in cx.headers(http.headers.as_ref()) {
+        headers.push((n, v));
+    }
+    let _ = default_headers;
+    let sources = [http.body.is_some(), http.body_file.is_some(), http.json.is_some()];
+    if sources.iter().filter(|b| **b).count() > 1 {
+        cx.err(http.loc, "give at most one of `body`, `body_file` and `json`");
+        ok = false;
+    }
+    let body = if let Some(b) = &http.body {
+        Some(Bytes::from(b.clone()))
+    } else if let Some(f) = &http.body_file {
+        match cx.file(f, "body file") {
+            Some((_, bytes)) => Some(Bytes::from(bytes)),
+            None => {
+                ok = false;
+                None
+            }
+        }
+    } else if let Some(j) = &http.json {
+        if !headers.iter().any(|(n, _)| n == "content-type") {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Some(Bytes::from(serde_json::to_vec(j).ok()?))
+    } else {
+        None
+    };
+    let timeout = match &http.timeout {
+        Some(t) => cx.duration(t).or_else(|| {
+            ok = false;
+            None
+        }),
+        None => Some(default_timeout),
+    };
+    let body_cap = match &http.body_cap {
+        Some(s) => cx.size(s).or_else(|| {
+            ok = false;
+            None
+        }),
+        None => Some(default_cap),
+    };
+    if !ok {
+        return None;
+    }
+    Some(HttpSpec {
+        method,
+        path_and_query,
+        host,
+        headers,
+        body,
+        timeout: timeout?,
+        follow_redirects: http.follow_redirects.unwrap_or(follow_default),
+        body_cap: body_cap?,
+    })
+}
+
+fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
+    let mut out = Expect::default();
+    if let Some(s) = &e.status {
+        for p in &s.0 {
+            let loc = if p.loc == Loc::default() { s.loc } else { p.loc };
+            match parse_status(&p.value) {
+                Some(pat) => out.status.push(pat),
+                None => cx.err(loc, format!("invalid status `{}`: write a code like 200, a class like 2xx, or a list", p.value)),
+            }
+        }
+    }
+    for (name, rule) in e.headers.as_ref().map(|h| h.0.as_slice()).unwrap_or_default() {
+        let lname = name.value.to_ascii_lowercase();
+        let rule = match &rule.value {
+            RawHeaderExpect::Equals(v) => HeaderRule::Equals(v.clone()),
+            RawHeaderExpect::Contains(v) => HeaderRule::Contains(v.clone()),
+            RawHeaderExpect::Absent => HeaderRule::Absent,
+            RawHeaderExpect::Regex(r) => match Regex::new(r) {
+                Ok(re) => HeaderRule::Regex(re),
+                Err(err) => {
+                    let first = err.to_string().lines().last().unwrap_or("").trim().to_owned();
+                    cx.err(rule.loc, format!("invalid regex `{r}` for header `{lname}`: {first}"));
+                    continue;
+                }
+            },
+        };
+        out.headers.push((lname, rule));
+    }
+    if let Some(b) = &e.body_contains {
+        out.body_contains = b.0.iter().map(|s| s.value.clone()).collect();
+    }
+    for (ptr, value) in e.json.as_ref().map(|j| j.0.as_slice()).unwrap_or_default() {
+        if !ptr.value.is_empty() && !ptr.starts_with('/') {
+            cx.err(ptr.loc, format!("invalid JSON pointer `{}`: it starts with `/`, like /items/0/id", ptr.value));
+            continue;
+        }
+        out.json.push((ptr.value.clone(), value.clone()));
+    }
+    out.max_latency = e.max_latency.as_ref().and_then(|m| cx.duration(m));
+    out
+}
+
+fn parse_status(s: &str) -> Option<StatusPattern> {
+    let s = s.trim().to_ascii_lowercase();
+    if let Some(c) = s.strip_suffix("xx") {
+        let c: u16 = c.parse().ok()?;
+        return (1..=5).contains(&c).then_some(StatusPattern::Class(c));
+    }
+    let n: u16 = s.parse().ok()?;
+    (100..=599).contains(&n).then_some(StatusPattern::Exact(n))
+}
+
+fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
+    const ITEMS: &[&str] = &["status", "headers", "body", "body:json", "header:NAME", "ignore:NAME"];
+    let mut out = Parity::default();
+    for item in &p.items {
+        let loc = if item.loc == Loc::default() { p.loc } else { item.loc };
+        let v = item.value.trim();
+        match v {
+            "status" => out.status = true,
+            "headers" => out.all_headers = true,
+            "body" => out.body = Some(BodyParity::Exact),
+            "body:json" => out.body = Some(BodyParity::Json),
+            _ => {
+                if let Some(h) = v.strip_prefix("header:") {
+                    out.headers.push(h.trim().to_ascii_lowercase());
+                } else if let Some(h) = v.strip_prefix("ignore:") {
+                    out.ignore_headers.push(h.trim().to_ascii_lowercase());
+                } else {
+                    let hint = did_you_mean(v, &["status", "headers", "body", "body:json"])
+                        .map(|s| format!(", did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!(", expected one of {}", ITEMS.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")));
+                    cx.err(loc, format!("unknown parity item `{v}`{hint}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn build_load(
+    cx: &Ctx,
+    l: &RawLoad,
+    checks: &[&str],
+    target_ref: &dyn Fn(&At<String>) -> Option<usize>,
+    n_targets: usize,
+) -> Option<LoadPlan> {
+    let mut stages = Vec::new();
+    match &l.stages {
+        None => cx.err(Loc { line: 1, col: 1 }, "`load` needs `stages:`"),
+        Some(list) => {
+            if list.is_empty() {
+                cx.err(list.loc, "`stages` is empty: add at least one stage, like {rate: 50/s, for: 1m}");
+            }
+            for Lenient(st) in list.iter() {
+                let Some(st) = st else { continue };
+                let Some(dur) = &st.duration else {
+                    cx.err(st.loc, "a stage needs `for:` (how long it lasts), like {rate: 50/s, for: 1m}");
+                    continue;
+                };
+                let Some(duration) = cx.duration(dur) else { continue };
+                let stage = match (&st.rate, &st.from, &st.to, &st.concurrency) {
+                    (Some(r), None, None, None) => cx.rate(r).map(|rate| Stage::Constant { rate, duration }),
+                    (None, Some(f), Some(t), None) => match (cx.rate(f), cx.rate(t)) {
+                        (Some(from), Some(to)) => Some(Stage::Ramp { from, to, duration }),
+                        _ => None,
+                    },
+                    (None, None, None, Some(c)) if c.value > 0 => Some(Stage::Closed { concurrency: c.value, duration }),
+                    (None, None, None, Some(c)) => {
+                        cx.err(c.loc, "`concurrency` must be at least 1");
+                        None
+                    }
+                    _ => {
+                        cx.err(st.loc, "a stage is one of {rate, for}, {from, to, for} or {concurrency, for}");
+                        None
+                    }
+                };
+                stages.extend(stage);
+            }
+        }
+    }
+    let mut mix = Vec::new();
+    for (name, w) in l.mix.as_ref().map(|m| m.0.as_slice()).unwrap_or_default() {
+        match checks.iter().position(|c| *c == name.value) {
+            None => cx.err(name.loc, unknown_message("check", &name.value, checks)),
+            Some(_) if !(w.value.is_finite() && w.value >= 0.0) => cx.err(w.loc, "a mix weight is a number of 0 or more"),
+            Some(i) => mix.push((i, w.value)),
+        }
+    }
+    if mix.is_empty() {
+        mix = (0..checks.len()).map(|i| (i, 1.0)).collect();
+    }
+    let targets = match &l.targets {
+        Some(list) => list.iter().filter_map(target_ref).collect(),
+        None => (0..n_targets).collect(),
+    };
+    let connection = match &l.connection {
+        None => ConnectionPolicy::KeepAlive,
+        Some(c) => match c.value.as_str() {
+            "keepalive" | "keep-alive" => ConnectionPolicy::KeepAlive,
+            "fresh" => ConnectionPolicy::Fresh,
+            other => {
+                cx.err(c.loc, unknown_message("connection policy", other, &["keepalive", "fresh"]));
+                ConnectionPolicy::KeepAlive
+            }
+        },
+    };
+    let max_in_flight = match &l.max_in_flight {
+        Some(m) if m.value == 0 => {
+            cx.err(m.loc, "`max_in_flight` must be at least 1");
+            1
+        }
+        Some(m) => m.value,
+        None => 1024,
+    };
+    Some(LoadPlan {
+        stages,
+        mix,
+        max_in_flight,
+        targets,
+        connection,
+    })
+}

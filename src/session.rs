@@ -1,0 +1,283 @@
+//! A session: one execution of a Plan, from connectors to the report model.
+//!
+//! The check pass runs every check once against each of its targets
+//! (concurrently, at most [`CHECK_CONCURRENCY`] at a time), then the analyzers
+//! turn the samples into per-target verdicts and findings, and
+//! [`build_report`] assembles the report model. An interrupt stops the pass:
+//! completed samples are reported, the rest are `skipped`, and the report is
+//! marked `interrupted`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::task::JoinSet;
+
+use crate::analyze::{self, Finding, Severity};
+use crate::probe::{self, Sample};
+use crate::report::model::{
+    CheckReport, ErrorInfo, Header, Report, RunStatus, ScenarioInfo, TargetInfo, TargetResult, Tool, Verdict,
+    SCHEMA_VERSION,
+};
+use crate::scenario::plan::{Plan, ProbeSpec};
+use crate::target::Connector;
+
+/// How many probes of the check pass run at once.
+pub const CHECK_CONCURRENCY: usize = 8;
+
+/// Headers kept in the report for every response: they identify the path.
+const IDENTIFYING_HEADERS: &[&str] = &["server", "content-type", "location", "x-envoy-upstream-service-time"];
+
+/// Samples of one check pass: `samples[check][target index in Plan::targets]`.
+pub struct CheckPass {
+    pub samples: Vec<Vec<Option<Sample>>>,
+    pub interrupted: bool,
+}
+
+/// Resolves every target and builds its clients.
+pub async fn connectors(plan: &Plan) -> Vec<Connector> {
+    let mut extra_hosts: Vec<String> = plan
+        .checks
+        .iter()
+        .filter_map(|c| match &c.probe {
+            ProbeSpec::Http(h) => h.host.clone(),
+        })
+        .collect();
+    extra_hosts.sort();
+    extra_hosts.dedup();
+    let mut out = Vec::new();
+    for t in &plan.targets {
+        out.push(Arc::clone(t).connector(&extra_hosts, plan.timeout).await);
+    }
+    out
+}
+
+/// Runs one probe of `check` through `conn`.
+pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> Sample {
+    match spec {
+        ProbeSpec::Http(h) => probe::http::probe(conn, h).await,
+    }
+}
+
+/// Runs every check once per target, until done or until `interrupt` resolves.
+pub async fn check_pass(plan: &Plan, connectors: &[Connector], interrupt: impl Future<Output = ()>) -> CheckPass {
+    let mut samples: Vec<Vec<Option<Sample>>> = plan.checks.iter().map(|_| vec![None; plan.targets.len()]).collect();
+    let sem = Arc::new(tokio::sync::Semaphore::new(CHECK_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for (ci, check) in plan.checks.iter().enumerate() {
+        for &ti in &check.targets {
+            let spec = check.probe.clone();
+            let conn = connectors[ti].clone();
+            let sem = Arc::clone(&sem);
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                (ci, ti, run_probe(&spec, &conn).await)
+            });
+        }
+    }
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            next = set.join_next() => match next {
+                Some(Ok((ci, ti, s))) => samples[ci][ti] = Some(s),
+                // A probe task that panicked is a bug; its result stays `skipped`.
+                Some(Err(_)) => {}
+                None => break,
+            },
+            () = &mut interrupt => {
+                interrupted = true;
+                set.abort_all();
+                break;
+            }
+        }
+    }
+    CheckPass { samples, interrupted }
+}
+
+/// Assembles the report model from a check pass.
+pub fn build_report(
+    plan: &Plan,
+    mode: &str,
+    pass: &CheckPass,
+    started: SystemTime,
+    ended: SystemTime,
+) -> Report {
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut checks = Vec::new();
+    for (ci, check) in plan.checks.iter().enumerate() {
+        let mut results = Vec::new();
+        let base = plan.baseline;
+        for &ti in &check.targets {
+            let target = &plan.targets[ti];
+            let Some(sample) = &pass.samples[ci][ti] else {
+                results.push(skipped(&target.name));
+                continue;
+            };
+            let mut failures = analyze::expect::evaluate(&check.expect, sample);
+            for f in &failures {
+                findings.push(Finding {
+                    kind: if sample.response.is_none() { "probe_error" } else { "expectation" }.into(),
+                    severity: Severity::Error,
+                    check: check.name.clone(),
+                    target: Some(target.name.clone()),
+                    message: format!("{}: {f}", target.name),
+                    hint: None,
+                });
+            }
+            if ti != base && check.targets.contains(&base) && !check.parity.is_empty() {
+                if let Some(base_sample) = &pass.samples[ci][base] {
+                    let diffs = analyze::parity::compare(
+                        &check.parity,
+                        (&plan.targets[base].name, base_sample),
+                        (&target.name, sample),
+                    );
+                    for d in &diffs {
+                        findings.push(Finding {
+                            kind: "parity".into(),
+                            severity: Severity::Error,
+                            check: check.name.clone(),
+                            target: Some(target.name.clone()),
+                            message: d.clone(),
+                            hint: None,
+                        });
+                    }
+                    failures.extend(diffs);
+                }
+            }
+            let host = match &check.probe {
+                ProbeSpec::Http(h) => h.host.as_deref().unwrap_or(&target.host),
+            };
+            findings.extend(analyze::hints::hints(&check.name, target, host, sample));
+            let verdict = if sample.response.is_none() {
+                Verdict::Error
+            } else if failures.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            results.push(target_result(plan, ci, &target.name, sample, verdict, failures));
+        }
+        let verdict = if results.iter().any(|r| r.verdict.is_failure()) {
+            Verdict::Fail
+        } else if results.iter().all(|r| r.verdict == Verdict::Skipped) {
+            Verdict::Skipped
+        } else {
+            Verdict::Pass
+        };
+        checks.push(CheckReport {
+            name: check.name.clone(),
+            kind: check.probe.kind().into(),
+            request: check.probe.describe(),
+            verdict,
+            results,
+        });
+    }
+    let verdict = if checks.iter().any(|c| c.verdict.is_failure()) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    let duration_ms = ended.duration_since(started).unwrap_or_default().as_millis() as u64;
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "cutover".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        mode: mode.into(),
+        scenario: ScenarioInfo {
+            name: plan.name.clone(),
+            path: plan.path.display().to_string(),
+            sha256: plan.sha256.clone(),
+            host: plan.host.clone(),
+        },
+        started_at: humantime::format_rfc3339_millis(started).to_string(),
+        ended_at: humantime::format_rfc3339_millis(ended).to_string(),
+        duration_ms,
+        status: if pass.interrupted { RunStatus::Interrupted } else { RunStatus::Completed },
+        verdict,
+        targets: plan
+            .targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.name.clone(),
+                role: t.role,
+                proxy: t.proxy,
+                connect: t.connect.to_string(),
+                host: t.host.clone(),
+                scheme: t.scheme,
+                tls_insecure: t.tls.insecure,
+                ca: t.tls.ca.as_ref().map(|p| p.display().to_string()),
+            })
+            .collect(),
+        checks,
+        findings,
+    }
+}
+
+fn skipped(target: &str) -> TargetResult {
+    TargetResult {
+        target: target.to_owned(),
+        verdict: Verdict::Skipped,
+        url: String::new(),
+        status: None,
+        origin: None,
+        origin_reason: None,
+        latency_ms: 0.0,
+        ttfb_ms: None,
+        body_bytes: None,
+        body_sha256: None,
+        body_truncated: false,
+        headers: Vec::new(),
+        error: None,
+        failures: vec!["not run: the run was interrupted".into()],
+    }
+}
+
+fn target_result(
+    plan: &Plan,
+    ci: usize,
+    target: &str,
+    s: &Sample,
+    verdict: Verdict,
+    failures: Vec<String>,
+) -> TargetResult {
+    let check = &plan.checks[ci];
+    let wanted = |name: &str| {
+        IDENTIFYING_HEADERS.contains(&name)
+            || check.expect.headers.iter().any(|(n, _)| n == name)
+            || check.parity.headers.iter().any(|n| n == name)
+    };
+    let r = s.response.as_ref();
+    TargetResult {
+        target: target.to_owned(),
+        verdict,
+        url: s.url.clone(),
+        status: r.map(|r| r.status),
+        origin: r.map(|r| r.origin),
+        origin_reason: r.map(|r| r.origin_reason.clone()),
+        latency_ms: s.latency.as_secs_f64() * 1000.0,
+        ttfb_ms: s.ttfb.map(|t| t.as_secs_f64() * 1000.0),
+        body_bytes: r.map(|r| r.body.size),
+        body_sha256: r.map(|r| r.body.sha256.clone()),
+        body_truncated: r.is_some_and(|r| r.body.truncated),
+        headers: r
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .filter(|(n, _)| wanted(n))
+                    .map(|(n, v)| Header {
+                        name: n.clone(),
+                        value: v.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        error: s.error.as_ref().map(|e| ErrorInfo {
+            kind: e.kind,
+            message: e.message.clone(),
+        }),
+        failures,
+    }
+}

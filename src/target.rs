@@ -1,0 +1,290 @@
+//! Targets: the paths to the same production hostname (old ingress, new gateway, …).
+//!
+//! A target says where to *connect* (an IP or load-balancer hostname, and a
+//! port) while every request keeps the production `Host` header and TLS SNI,
+//! like `curl --connect-to`. [`Target::connector`] resolves the address once
+//! and builds reqwest clients pinned to it with `ClientBuilder::resolve_to_addrs`
+//! and the target's trust settings. A target whose address does not resolve is
+//! still a [`Connector`]: every probe through it ends as a classified `dns` error.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{ErrorKind, ProbeError};
+
+/// Which path a target is in the migration; decides what a proxy signature means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The old path (ingress-nginx).
+    Ingress,
+    /// The new path (a Gateway API implementation).
+    Gateway,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingress => "ingress",
+            Role::Gateway => "gateway",
+        }
+    }
+}
+
+/// The proxy software in front of the app on a target's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proxy {
+    Nginx,
+    Envoy,
+}
+
+impl Proxy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Envoy => "envoy",
+        }
+    }
+
+    /// What a role runs unless the scenario says otherwise.
+    pub fn default_for(role: Role) -> Proxy {
+        match role {
+            Role::Ingress => Proxy::Nginx,
+            Role::Gateway => Proxy::Envoy,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// `host:port` to connect to; host is an IP or a DNS name (a load balancer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connect {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Connect {
+    /// Parses `10.0.0.1:443`, `[::1]:8443` or `lb.example.com:443`.
+    pub fn parse(text: &str) -> Result<Connect, String> {
+        let bad = || format!("invalid connect address `{text}`: write host:port, like 203.0.113.10:443 or lb.example.com:443");
+        if let Ok(sa) = text.parse::<SocketAddr>() {
+            return Ok(Connect {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            });
+        }
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let valid_name = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !valid_name || port == 0 {
+            return Err(bad());
+        }
+        Ok(Connect {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Connect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            _ => write!(f, "{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// How a target's TLS certificate is trusted.
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    /// A PEM bundle to trust instead of the system roots.
+    pub ca: Option<PathBuf>,
+    pub ca_pem: Option<Vec<u8>>,
+    /// Accept any certificate (reported in the report; use for lab and staging only).
+    pub insecure: bool,
+}
+
+/// One path to the production hostname.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub role: Role,
+    pub proxy: Proxy,
+    pub connect: Connect,
+    /// Host header and SNI sent through this target (the scenario's host unless overridden).
+    pub host: String,
+    pub scheme: Scheme,
+    pub tls: Tls,
+    /// Extra request headers for every request through this target.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Makes the process-wide rustls provider ring (reqwest is built without one).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A target made ready to send: its address resolved, its clients built.
+#[derive(Clone)]
+pub struct Connector {
+    pub target: Arc<Target>,
+    resolved: Result<Vec<SocketAddr>, ProbeError>,
+    plain: Option<reqwest::Client>,
+    following: Option<reqwest::Client>,
+}
+
+impl Target {
+    /// Resolves the connect address and builds the clients; never fails: a
+    /// resolution or TLS-setup failure is kept and returned by every probe.
+    ///
+    /// `extra_hosts` are other Host/SNI names that checks send through this
+    /// target; they are pinned to the same address.
+    pub async fn connector(
+        self: Arc<Self>,
+        extra_hosts: &[String],
+        connect_timeout: Duration,
+    ) -> Connector {
+        init_tls();
+        let resolved = self.resolve().await;
+        let (plain, following) = match &resolved {
+            Ok(addrs) => (
+                self.build_client(addrs, extra_hosts, false, connect_timeout)
+                    .ok(),
+                self.build_client(addrs, extra_hosts, true, connect_timeout)
+                    .ok(),
+            ),
+            Err(_) => (None, None),
+        };
+        Connector {
+            target: self,
+            resolved,
+            plain,
+            following,
+        }
+    }
+
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, ProbeError> {
+        if let Ok(ip) = self.connect.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.connect.port)]);
+        }
+        match tokio::net::lookup_host((self.connect.host.as_str(), self.connect.port)).await {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    Err(ProbeError::new(
+                        ErrorKind::Dns,
+                        format!("`{}` resolved to no address", self.connect.host),
+                    ))
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(e) => Err(ProbeError::new(
+                ErrorKind::Dns,
+                format!("could not resolve `{}`: {e}", self.connect.host),
+            )),
+        }
+    }
+
+    fn build_client(
+        &self,
+        addrs: &[SocketAddr],
+        extra_hosts: &[String],
+        follow_redirects: bool,
+        connect_timeout: Duration,
+    ) -> Result<reqwest::Client, reqwest::Error> {
+        let mut b = reqwest::Client::builder()
+            .no_proxy()
+            .resolve_to_addrs(&self.host, addrs);
+        for h in extra_hosts {
+            b = b.resolve_to_addrs(h, addrs);
+        }
+        let mut b = b
+            .connect_timeout(connect_timeout)
+            .redirect(if follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &self.tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)?;
+            b = b.tls_certs_only(certs);
+        }
+        if self.tls.insecure {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        b.build()
+    }
+
+    /// The URL for a path: always the production host, never the connect address.
+    pub fn url(&self, host: &str, path_and_query: &str) -> String {
+        format!("{}://{}{}", self.scheme.as_str(), host, path_and_query)
+    }
+}
+
+impl Connector {
+    /// The client for a request, or the reason none can be sent.
+    pub fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, ProbeError> {
+        if let Err(e) = &self.resolved {
+            return Err(e.clone());
+        }
+        let c = if follow_redirects {
+            self.following.as_ref()
+        } else {
+            self.plain.as_ref()
+        };
+        c.ok_or_else(|| {
+            ProbeError::new(
+                ErrorKind::Tls,
+                format!("could not set up TLS for target `{}`", self.target.name),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_addresses() {
+        assert_eq!(
+            Connect::parse("203.0.113.10:443").unwrap().to_string(),
+            "203.0.113.10:443"
+        );
+        assert_eq!(Connect::parse("[::1]:8443").unwrap().to_string(), "[::1]:8443");
+        let lb = Connect::parse("k8s-gw-1234.elb.us-east-1.amazonaws.com:443").unwrap();
+        assert_eq!(lb.host, "k8s-gw-1234.elb.us-east-1.amazonaws.com");
+        assert!(Connect::parse("10.0.0.1").is_err());
+        assert!(Connect::parse("host:http").is_err());
+        assert!(Connect::parse("bad host:80").is_err());
+        assert!(Connect::parse(":80").is_err());
+    }
+}
