@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use crate::analyze::{self, Finding, Severity};
 use crate::probe::{self, Sample};
 use crate::report::model::{
-    CheckReport, ErrorInfo, Header, Report, RunStatus, ScenarioInfo, TargetInfo, TargetResult, Tool, Verdict,
-    SCHEMA_VERSION,
+    CheckReport, ErrorInfo, Header, Report, RunStatus, ScenarioInfo, TargetInfo, TargetResult,
+    Tool, Verdict, SCHEMA_VERSION,
 };
 use crate::scenario::plan::{Plan, ProbeSpec};
 use crate::target::Connector;
@@ -26,7 +26,12 @@ use crate::target::Connector;
 pub const CHECK_CONCURRENCY: usize = 8;
 
 /// Headers kept in the report for every response: they identify the path.
-const IDENTIFYING_HEADERS: &[&str] = &["server", "content-type", "location", "x-envoy-upstream-service-time"];
+const IDENTIFYING_HEADERS: &[&str] = &[
+    "server",
+    "content-type",
+    "location",
+    "x-envoy-upstream-service-time",
+];
 
 /// Samples of one check pass: `samples[check][target index in Plan::targets]`.
 pub struct CheckPass {
@@ -60,8 +65,16 @@ pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> Sample {
 }
 
 /// Runs every check once per target, until done or until `interrupt` resolves.
-pub async fn check_pass(plan: &Plan, connectors: &[Connector], interrupt: impl Future<Output = ()>) -> CheckPass {
-    let mut samples: Vec<Vec<Option<Sample>>> = plan.checks.iter().map(|_| vec![None; plan.targets.len()]).collect();
+pub async fn check_pass(
+    plan: &Plan,
+    connectors: &[Connector],
+    interrupt: impl Future<Output = ()>,
+) -> CheckPass {
+    let mut samples: Vec<Vec<Option<Sample>>> = plan
+        .checks
+        .iter()
+        .map(|_| vec![None; plan.targets.len()])
+        .collect();
     let sem = Arc::new(tokio::sync::Semaphore::new(CHECK_CONCURRENCY));
     let mut set = JoinSet::new();
     for (ci, check) in plan.checks.iter().enumerate() {
@@ -92,7 +105,10 @@ pub async fn check_pass(plan: &Plan, connectors: &[Connector], interrupt: impl F
             }
         }
     }
-    CheckPass { samples, interrupted }
+    CheckPass {
+        samples,
+        interrupted,
+    }
 }
 
 /// Assembles the report model from a check pass.
@@ -105,6 +121,26 @@ pub fn build_report(
 ) -> Report {
     let mut findings: Vec<Finding> = Vec::new();
     let mut checks = Vec::new();
+    let check_host = |ci: usize, ti: usize| -> String {
+        match &plan.checks[ci].probe {
+            ProbeSpec::Http(h) => h
+                .host
+                .clone()
+                .unwrap_or_else(|| plan.targets[ti].host.clone()),
+        }
+    };
+    // (target, host) pairs through which some check reached the app.
+    let mut routed: Vec<(usize, String)> = Vec::new();
+    for (ci, per_target) in pass.samples.iter().enumerate() {
+        for (ti, s) in per_target.iter().enumerate() {
+            if s.as_ref()
+                .and_then(|s| s.response.as_ref())
+                .is_some_and(|r| r.origin == crate::probe::Origin::App)
+            {
+                routed.push((ti, check_host(ci, ti)));
+            }
+        }
+    }
     for (ci, check) in plan.checks.iter().enumerate() {
         let mut results = Vec::new();
         let base = plan.baseline;
@@ -117,11 +153,16 @@ pub fn build_report(
             let mut failures = analyze::expect::evaluate(&check.expect, sample);
             for f in &failures {
                 findings.push(Finding {
-                    kind: if sample.response.is_none() { "probe_error" } else { "expectation" }.into(),
+                    kind: if sample.response.is_none() {
+                        "probe_error"
+                    } else {
+                        "expectation"
+                    }
+                    .into(),
                     severity: Severity::Error,
                     check: check.name.clone(),
                     target: Some(target.name.clone()),
-                    message: format!("{}: {f}", target.name),
+                    message: f.clone(),
                     hint: None,
                 });
             }
@@ -145,10 +186,15 @@ pub fn build_report(
                     failures.extend(diffs);
                 }
             }
-            let host = match &check.probe {
-                ProbeSpec::Http(h) => h.host.as_deref().unwrap_or(&target.host),
-            };
-            findings.extend(analyze::hints::hints(&check.name, target, host, sample));
+            let host = check_host(ci, ti);
+            let host_routed = routed.contains(&(ti, host.clone()));
+            findings.extend(analyze::hints::hints(
+                &check.name,
+                target,
+                &host,
+                host_routed,
+                sample,
+            ));
             let verdict = if sample.response.is_none() {
                 Verdict::Error
             } else if failures.is_empty() {
@@ -156,7 +202,14 @@ pub fn build_report(
             } else {
                 Verdict::Fail
             };
-            results.push(target_result(plan, ci, &target.name, sample, verdict, failures));
+            results.push(target_result(
+                plan,
+                ci,
+                &target.name,
+                sample,
+                verdict,
+                failures,
+            ));
         }
         let verdict = if results.iter().any(|r| r.verdict.is_failure()) {
             Verdict::Fail
@@ -178,7 +231,10 @@ pub fn build_report(
     } else {
         Verdict::Pass
     };
-    let duration_ms = ended.duration_since(started).unwrap_or_default().as_millis() as u64;
+    let duration_ms = ended
+        .duration_since(started)
+        .unwrap_or_default()
+        .as_millis() as u64;
     Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -195,7 +251,11 @@ pub fn build_report(
         started_at: humantime::format_rfc3339_millis(started).to_string(),
         ended_at: humantime::format_rfc3339_millis(ended).to_string(),
         duration_ms,
-        status: if pass.interrupted { RunStatus::Interrupted } else { RunStatus::Completed },
+        status: if pass.interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        },
         verdict,
         targets: plan
             .targets

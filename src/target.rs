@@ -87,7 +87,9 @@ pub struct Connect {
 impl Connect {
     /// Parses `10.0.0.1:443`, `[::1]:8443` or `lb.example.com:443`.
     pub fn parse(text: &str) -> Result<Connect, String> {
-        let bad = || format!("invalid connect address `{text}`: write host:port, like 203.0.113.10:443 or lb.example.com:443");
+        let bad = || {
+            format!("invalid connect address `{text}`: write host:port, like 203.0.113.10:443 or lb.example.com:443")
+        };
         if let Ok(sa) = text.parse::<SocketAddr>() {
             return Ok(Connect {
                 host: sa.ip().to_string(),
@@ -279,7 +281,10 @@ mod tests {
             Connect::parse("203.0.113.10:443").unwrap().to_string(),
             "203.0.113.10:443"
         );
-        assert_eq!(Connect::parse("[::1]:8443").unwrap().to_string(), "[::1]:8443");
+        assert_eq!(
+            Connect::parse("[::1]:8443").unwrap().to_string(),
+            "[::1]:8443"
+        );
         let lb = Connect::parse("k8s-gw-1234.elb.us-east-1.amazonaws.com:443").unwrap();
         assert_eq!(lb.host, "k8s-gw-1234.elb.us-east-1.amazonaws.com");
         assert!(Connect::parse("10.0.0.1").is_err());

@@ -34,18 +34,21 @@ pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
     for (name, rule) in &expect.headers {
         let got = resp.header(name);
         let problem = match (rule, &got) {
-            (HeaderRule::Absent, Some(v)) => Some(format!("header `{name}` is `{v}` where none was expected")),
+            (HeaderRule::Absent, Some(v)) => {
+                Some(format!("header `{name}` is `{v}` where none was expected"))
+            }
             (HeaderRule::Absent, None) => None,
             (_, None) => Some(format!("header `{name}` is missing")),
-            (HeaderRule::Equals(want), Some(v)) if !v.eq(want) => {
-                Some(format!("header `{name}` is `{v}` where `{want}` was expected"))
-            }
-            (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => {
-                Some(format!("header `{name}` is `{v}`, which does not contain `{want}`"))
-            }
-            (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => {
-                Some(format!("header `{name}` is `{v}`, which does not match /{}/", re.as_str()))
-            }
+            (HeaderRule::Equals(want), Some(v)) if !v.eq(want) => Some(format!(
+                "header `{name}` is `{v}` where `{want}` was expected"
+            )),
+            (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => Some(format!(
+                "header `{name}` is `{v}`, which does not contain `{want}`"
+            )),
+            (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => Some(format!(
+                "header `{name}` is `{v}`, which does not match /{}/",
+                re.as_str()
+            )),
             _ => None,
         };
         fails.extend(problem);
@@ -70,10 +73,10 @@ pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
                 Ok(doc) => {
                     for (ptr, want) in &expect.json {
                         match doc.pointer(ptr) {
-                            None => fails.push(format!("JSON pointer `{ptr}` finds nothing in the body")),
-                            Some(got) if got != want => fails.push(format!(
-                                "JSON `{ptr}` is {got} where {want} was expected"
-                            )),
+                            None => fails
+                                .push(format!("JSON pointer `{ptr}` finds nothing in the body")),
+                            Some(got) if got != want => fails
+                                .push(format!("JSON `{ptr}` is {got} where {want} was expected")),
                             Some(_) => {}
                         }
                     }
@@ -115,7 +118,10 @@ mod tests {
             url: "http://shop.example.test/".into(),
             response: Some(Response {
                 status,
-                headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
                 body: Body {
                     size: body.len() as u64,
                     sha256: String::new(),
@@ -133,12 +139,18 @@ mod tests {
     #[test]
     fn status_exact_class_and_list() {
         let s = sample(204, &[], "");
-        let mut e = Expect { status: vec![StatusPattern::Exact(204)], ..Default::default() };
+        let mut e = Expect {
+            status: vec![StatusPattern::Exact(204)],
+            ..Default::default()
+        };
         assert!(evaluate(&e, &s).is_empty());
         e.status = vec![StatusPattern::Class(2)];
         assert!(evaluate(&e, &s).is_empty());
         e.status = vec![StatusPattern::Exact(200), StatusPattern::Class(3)];
-        assert_eq!(evaluate(&e, &s), ["status 204 where 200 or 3xx was expected"]);
+        assert_eq!(
+            evaluate(&e, &s),
+            ["status 204 where 200 or 3xx was expected"]
+        );
     }
 
     #[test]
@@ -149,16 +161,45 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let s = sample(200, &[("content-type", "application/json; charset=utf-8")], "");
-        let rule = |r| Expect { headers: vec![("content-type".into(), r)], ..Default::default() };
+        let s = sample(
+            200,
+            &[("content-type", "application/json; charset=utf-8")],
+            "",
+        );
+        let rule = |r| Expect {
+            headers: vec![("content-type".into(), r)],
+            ..Default::default()
+        };
         assert!(evaluate(&rule(HeaderRule::Contains("json".into())), &s).is_empty());
-        assert_eq!(evaluate(&rule(HeaderRule::Equals("application/json".into())), &s).len(), 1);
-        assert!(evaluate(&rule(HeaderRule::Regex(regex::Regex::new("^application/").unwrap())), &s).is_empty());
-        assert_eq!(evaluate(&rule(HeaderRule::Regex(regex::Regex::new("^text/").unwrap())), &s).len(), 1);
+        assert_eq!(
+            evaluate(&rule(HeaderRule::Equals("application/json".into())), &s).len(),
+            1
+        );
+        assert!(evaluate(
+            &rule(HeaderRule::Regex(
+                regex::Regex::new("^application/").unwrap()
+            )),
+            &s
+        )
+        .is_empty());
+        assert_eq!(
+            evaluate(
+                &rule(HeaderRule::Regex(regex::Regex::new("^text/").unwrap())),
+                &s
+            )
+            .len(),
+            1
+        );
         assert_eq!(evaluate(&rule(HeaderRule::Absent), &s).len(), 1);
-        let missing = Expect { headers: vec![("x-app".into(), HeaderRule::Equals("a".into()))], ..Default::default() };
+        let missing = Expect {
+            headers: vec![("x-app".into(), HeaderRule::Equals("a".into()))],
+            ..Default::default()
+        };
         assert_eq!(evaluate(&missing, &s), ["header `x-app` is missing"]);
-        let absent = Expect { headers: vec![("x-app".into(), HeaderRule::Absent)], ..Default::default() };
+        let absent = Expect {
+            headers: vec![("x-app".into(), HeaderRule::Absent)],
+            ..Default::default()
+        };
         assert!(evaluate(&absent, &s).is_empty());
     }
 
@@ -173,7 +214,10 @@ mod tests {
         assert!(evaluate(&e, &s).is_empty());
         let e = Expect {
             body_contains: vec!["gadget".into()],
-            json: vec![("/items/0/id".into(), serde_json::json!(2)), ("/nope".into(), serde_json::json!(1))],
+            json: vec![
+                ("/items/0/id".into(), serde_json::json!(2)),
+                ("/nope".into(), serde_json::json!(1)),
+            ],
             ..Default::default()
         };
         assert_eq!(
@@ -184,19 +228,31 @@ mod tests {
                 "JSON pointer `/nope` finds nothing in the body"
             ]
         );
-        let e = Expect { json: vec![("/a".into(), serde_json::json!(1))], ..Default::default() };
+        let e = Expect {
+            json: vec![("/a".into(), serde_json::json!(1))],
+            ..Default::default()
+        };
         assert!(evaluate(&e, &sample(200, &[], "<html>"))[0].starts_with("the body is not JSON"));
     }
 
     #[test]
     fn latency_and_errors() {
-        let e = Expect { max_latency: Some(Duration::from_millis(5)), ..Default::default() };
-        assert_eq!(evaluate(&e, &sample(200, &[], "")), ["latency 20.0 ms exceeds the maximum of 5.0 ms"]);
+        let e = Expect {
+            max_latency: Some(Duration::from_millis(5)),
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate(&e, &sample(200, &[], "")),
+            ["latency 20.0 ms exceeds the maximum of 5.0 ms"]
+        );
         let failed = Sample::failed(
             "http://x/".into(),
             ProbeError::new(ErrorKind::ConnectRefused, "connection refused"),
             Duration::ZERO,
         );
-        assert_eq!(evaluate(&Expect::default(), &failed), ["request failed (connect_refused): connection refused"]);
+        assert_eq!(
+            evaluate(&Expect::default(), &failed),
+            ["request failed (connect_refused): connection refused"]
+        );
     }
 }

@@ -4,14 +4,26 @@
 //! cutover night, citing FIELD-NOTES.md: an empty-body 404 from the gateway for
 //! the production host is an HTTPRoute hostname mismatch; `no healthy upstream`
 //! is a backend without endpoints; an upstream reset is a pooled connection to
-//! a gone pod.
+//! a gone pod. A route miss for a host that other checks reached through the
+//! same target is a path-match difference instead (ingress-nginx matches
+//! `ImplementationSpecific` paths as string prefixes; Gateway API `PathPrefix`
+//! matches whole segments).
 
 use super::{Finding, Severity};
 use crate::probe::{Origin, Sample};
 use crate::target::Target;
 
 /// Findings with hints for one sample of `check` through `target`.
-pub fn hints(check: &str, target: &Target, host: &str, sample: &Sample) -> Vec<Finding> {
+///
+/// `host_routed` tells whether any check reached the app through this target
+/// with this Host: then a route miss is about the path, not the hostname.
+pub fn hints(
+    check: &str,
+    target: &Target,
+    host: &str,
+    host_routed: bool,
+    sample: &Sample,
+) -> Vec<Finding> {
     let Some(resp) = &sample.response else {
         return Vec::new();
     };
@@ -25,7 +37,16 @@ pub fn hints(check: &str, target: &Target, host: &str, sample: &Sample) -> Vec<F
     };
     let mut out = Vec::new();
     let reason = resp.origin_reason.as_str();
-    if resp.origin == Origin::Gateway && resp.status == 404 && reason.contains("route not found") {
+    let route_miss =
+        resp.origin == Origin::Gateway && resp.status == 404 && reason.contains("route not found");
+    if route_miss && host_routed {
+        out.push(finding(
+            "route_miss",
+            format!("{} answered 404 with an empty body for {}: no route matched this path, though Host `{host}` is routed", target.name, sample.url),
+            "ingress-nginx matches ImplementationSpecific paths as string prefixes (/api also matches /apix) while Gateway API PathPrefix matches whole path segments: add a match for this path to the HTTPRoute",
+        ));
+    }
+    if route_miss && !host_routed {
         out.push(finding(
             "hostname_mismatch",
             format!("{} answered 404 with an empty body for Host `{host}`: no route matched", target.name),

@@ -17,7 +17,10 @@ pub fn compare(parity: &Parity, base: (&str, &Sample), other: (&str, &Sample)) -
     };
     let mut diffs = Vec::new();
     if parity.status && b.status != o.status {
-        diffs.push(format!("status differs: {bn} {}, {on} {}", b.status, o.status));
+        diffs.push(format!(
+            "status differs: {bn} {}, {on} {}",
+            b.status, o.status
+        ));
     }
     let mut names: Vec<String> = parity.headers.clone();
     if parity.all_headers {
@@ -36,7 +39,11 @@ pub fn compare(parity: &Parity, base: (&str, &Sample), other: (&str, &Sample)) -
                 Some(v) => format!("`{v}`"),
                 None => "absent".to_owned(),
             };
-            diffs.push(format!("header `{name}` differs: {bn} {}, {on} {}", show(&bv), show(&ov)));
+            diffs.push(format!(
+                "header `{name}` differs: {bn} {}, {on} {}",
+                show(&bv),
+                show(&ov)
+            ));
         }
     }
     match parity.body {
@@ -93,13 +100,24 @@ mod tests {
     use std::time::Duration;
 
     fn sample(status: u16, headers: &[(&str, &str)], body: &str) -> Sample {
-        let hash: String = sha2::Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let hash: String = sha2::Sha256::digest(body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Sample {
             url: "http://x/".into(),
             response: Some(Response {
                 status,
-                headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-                body: Body { size: body.len() as u64, sha256: hash, prefix: bytes::Bytes::from(body.to_owned()), truncated: false },
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                body: Body {
+                    size: body.len() as u64,
+                    sha256: hash,
+                    prefix: bytes::Bytes::from(body.to_owned()),
+                    truncated: false,
+                },
                 ..Default::default()
             }),
             error: None,
@@ -110,26 +128,54 @@ mod tests {
 
     #[test]
     fn equal_answers_have_no_differences() {
-        let p = Parity { status: true, all_headers: true, body: Some(BodyParity::Exact), ..Default::default() };
-        let a = sample(200, &[("content-type", "text/plain"), ("server", "nginx")], "ok");
-        let b = sample(200, &[("content-type", "text/plain"), ("server", "envoy"), ("x-envoy-upstream-service-time", "2")], "ok");
+        let p = Parity {
+            status: true,
+            all_headers: true,
+            body: Some(BodyParity::Exact),
+            ..Default::default()
+        };
+        let a = sample(
+            200,
+            &[("content-type", "text/plain"), ("server", "nginx")],
+            "ok",
+        );
+        let b = sample(
+            200,
+            &[
+                ("content-type", "text/plain"),
+                ("server", "envoy"),
+                ("x-envoy-upstream-service-time", "2"),
+            ],
+            "ok",
+        );
         assert!(compare(&p, ("ingress", &a), ("gateway", &b)).is_empty());
     }
 
     #[test]
     fn differences_name_both_values() {
-        let p = Parity { status: true, headers: vec!["location".into()], body: Some(BodyParity::Exact), ..Default::default() };
+        let p = Parity {
+            status: true,
+            headers: vec!["location".into()],
+            body: Some(BodyParity::Exact),
+            ..Default::default()
+        };
         let a = sample(308, &[("location", "/api/items")], "moved");
         let b = sample(301, &[], "");
         let d = compare(&p, ("ingress", &a), ("gateway", &b));
         assert_eq!(d[0], "status differs: ingress 308, gateway 301");
-        assert_eq!(d[1], "header `location` differs: ingress `/api/items`, gateway absent");
+        assert_eq!(
+            d[1],
+            "header `location` differs: ingress `/api/items`, gateway absent"
+        );
         assert!(d[2].starts_with("body differs: ingress 5 bytes"));
     }
 
     #[test]
     fn json_parity_ignores_formatting_but_not_values() {
-        let p = Parity { body: Some(BodyParity::Json), ..Default::default() };
+        let p = Parity {
+            body: Some(BodyParity::Json),
+            ..Default::default()
+        };
         let a = sample(200, &[], r#"{"a":1,"b":[1,2]}"#);
         let b = sample(200, &[], "{ \"b\": [1, 2], \"a\": 1 }");
         assert!(compare(&p, ("ingress", &a), ("gateway", &b)).is_empty());
@@ -139,7 +185,11 @@ mod tests {
 
     #[test]
     fn ignored_and_all_headers() {
-        let p = Parity { all_headers: true, ignore_headers: vec!["x-trace".into()], ..Default::default() };
+        let p = Parity {
+            all_headers: true,
+            ignore_headers: vec!["x-trace".into()],
+            ..Default::default()
+        };
         let a = sample(200, &[("x-trace", "1"), ("cache-control", "no-store")], "");
         let b = sample(200, &[("x-trace", "2")], "");
         assert_eq!(

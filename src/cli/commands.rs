@@ -129,7 +129,12 @@ fn lab_ports(ports: Option<Vec<u16>>) -> LabPorts {
     }
 }
 
-async fn lab(host: String, write_scenario: Option<PathBuf>, https: bool, ports: Option<Vec<u16>>) -> Exit {
+async fn lab(
+    host: String,
+    write_scenario: Option<PathBuf>,
+    https: bool,
+    ports: Option<Vec<u16>>,
+) -> Exit {
     let mut config = LabConfig::new(host);
     config.ports = lab_ports(ports);
     let lab = match Lab::start(config).await {
@@ -140,14 +145,24 @@ async fn lab(host: String, write_scenario: Option<PathBuf>, https: bool, ports: 
         }
     };
     println!("lab for host {}", lab.host);
-    println!("  ingress  http://{}  https://{}", lab.ingress_http, lab.ingress_https);
-    println!("  gateway  http://{}  https://{}", lab.gateway_http, lab.gateway_https);
+    println!(
+        "  ingress  http://{}  https://{}",
+        lab.ingress_http, lab.ingress_https
+    );
+    println!(
+        "  gateway  http://{}  https://{}",
+        lab.gateway_http, lab.gateway_https
+    );
     if let Some(path) = write_scenario {
         let ca_path = path.with_extension("ca.pem");
         let written = std::fs::write(&ca_path, &lab.ca_pem)
             .and_then(|()| std::fs::write(&path, lab.scenario_yaml(&ca_path, https)));
         match written {
-            Ok(()) => println!("scenario written to {} (CA in {})", path.display(), ca_path.display()),
+            Ok(()) => println!(
+                "scenario written to {} (CA in {})",
+                path.display(),
+                ca_path.display()
+            ),
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 return Exit::Usage;
@@ -169,8 +184,12 @@ async fn demo(output: &OutputArgs) -> Exit {
         }
     };
     // The differences a real migration hits first; the report should show them.
-    lab.switches.gateway_redirect_301.store(true, Ordering::Relaxed);
-    lab.switches.gateway_strict_prefix.store(true, Ordering::Relaxed);
+    lab.switches
+        .gateway_redirect_301
+        .store(true, Ordering::Relaxed);
+    lab.switches
+        .gateway_strict_prefix
+        .store(true, Ordering::Relaxed);
     let ca_file = match tempfile_with(&lab.ca_pem) {
         Ok(f) => f,
         Err(e) => {
@@ -209,7 +228,7 @@ async fn demo(output: &OutputArgs) -> Exit {
 
 /// The variables `scenarios/demo.yaml` reads: the lab's addresses and CA file.
 pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
-    let vars = vec![
+    let vars = [
         ("LAB_INGRESS".to_owned(), lab.ingress_http.to_string()),
         ("LAB_GATEWAY".to_owned(), lab.gateway_http.to_string()),
         ("LAB_INGRESS_TLS".to_owned(), lab.ingress_https.to_string()),

@@ -4,7 +4,7 @@
 //! or usage error · 3 aborted by an abort threshold · 130 interrupted (the
 //! partial report is still written).
 
-mod commands;
+pub mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,7 +86,10 @@ impl From<Exit> for ExitCode {
 /// Parses the arguments, runs the command, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -1,16 +1,288 @@
-//! TEMPORARY STUB (replaced by the real lab).
+//! Embedded loopback lab: an ingress-nginx-like and a kgateway/Envoy-like
+//! front, each on HTTP and HTTPS, in front of one shared in-process app.
+//!
+//! Owns the listeners and their lifetime. Real servers on real sockets
+//! (127.0.0.1), used by `cutover demo` and by tests; behaviour differences
+//! between the fronts are flipped at run time through [`Switches`].
+//! Invariants: [`Lab::start`] returns only once every listener is bound;
+//! [`Lab::shutdown`] or dropping the [`Lab`] stops the accept loops and ends
+//! every open connection.
+
+pub mod app;
+pub mod front;
+pub mod tls;
+
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
-#[derive(Default, Debug, Clone, Copy)]
-pub struct LabPorts { pub ingress_http: u16, pub ingress_https: u16, pub gateway_http: u16, pub gateway_https: u16 }
-pub struct LabConfig { pub host: String, pub ingress_hostnames: Vec<String>, pub gateway_hostnames: Vec<String>, pub ports: LabPorts }
-impl LabConfig { pub fn new(host: impl Into<String>) -> Self { let host = host.into(); LabConfig { ingress_hostnames: vec![host.clone()], gateway_hostnames: vec![host.clone()], host, ports: LabPorts::default() } } }
-#[derive(Default, Debug)]
-pub struct Switches { pub app_down: AtomicBool, pub gateway_redirect_301: AtomicBool, pub gateway_strict_prefix: AtomicBool, pub gateway_extra_latency_ms: AtomicU64, pub app_stall_ms: AtomicU64 }
-pub struct Lab { pub ingress_http: SocketAddr, pub ingress_https: SocketAddr, pub gateway_http: SocketAddr, pub gateway_https: SocketAddr, pub host: String, pub ca_pem: String, pub switches: Arc<Switches> }
-impl Lab {
-    pub async fn start(_c: LabConfig) -> std::io::Result<Lab> { Err(std::io::Error::other("stub")) }
-    pub fn scenario_yaml(&self, _ca: &std::path::Path, _https: bool) -> String { String::new() }
-    pub async fn shutdown(self) {}
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use front::{ConnInfo, Front, Kind};
+
+/// Ports the lab binds on 127.0.0.1; 0 picks an ephemeral port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabPorts {
+    /// Ingress front, plain HTTP.
+    pub ingress_http: u16,
+    /// Ingress front, HTTPS.
+    pub ingress_https: u16,
+    /// Gateway front, plain HTTP.
+    pub gateway_http: u16,
+    /// Gateway front, HTTPS.
+    pub gateway_https: u16,
 }
+
+/// What the lab serves and where.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Production hostname both fronts route (Host header / SNI), e.g. "shop.example.test".
+    pub host: String,
+    /// Hostnames the ingress routes (by default `host` and `www.` + host).
+    pub ingress_hostnames: Vec<String>,
+    /// Hostnames the gateway's HTTPRoute lists; default: vec![host].
+    pub gateway_hostnames: Vec<String>,
+    /// Ports to bind (0 = ephemeral).
+    pub ports: LabPorts,
+}
+
+impl LabConfig {
+    /// Defaults for `host`: the ingress also routes `www.` + host, the gateway only `host`.
+    pub fn new(host: impl Into<String>) -> Self {
+        let host = host.into();
+        LabConfig {
+            ingress_hostnames: vec![host.clone(), format!("www.{host}")],
+            gateway_hostnames: vec![host.clone()],
+            host,
+            ports: LabPorts::default(),
+        }
+    }
+}
+
+/// Switches for every behaviour difference; shared, flipped at run time by tests and the demo.
+#[derive(Default, Debug)]
+pub struct Switches {
+    /// The app has no endpoints: gateway 503 `no healthy upstream`, ingress 503 nginx HTML page.
+    pub app_down: AtomicBool,
+    /// `/old` redirect: ingress answers 308, gateway 301 when on (308 when off).
+    pub gateway_redirect_301: AtomicBool,
+    /// Gateway matches `/api` by whole path segments only (`/apix` is an empty 404);
+    /// the ingress always matches it as a string prefix.
+    pub gateway_strict_prefix: AtomicBool,
+    /// Delay added to gateway-proxied app responses, in milliseconds.
+    pub gateway_extra_latency_ms: AtomicU64,
+    /// Delay added to every app response (both fronts), in milliseconds.
+    pub app_stall_ms: AtomicU64,
+}
+
+/// A running lab. Dropping it stops the servers; [`Lab::shutdown`] also waits for them.
+#[derive(Debug)]
+pub struct Lab {
+    /// Ingress front, plain HTTP.
+    pub ingress_http: SocketAddr,
+    /// Ingress front, HTTPS.
+    pub ingress_https: SocketAddr,
+    /// Gateway front, plain HTTP.
+    pub gateway_http: SocketAddr,
+    /// Gateway front, HTTPS.
+    pub gateway_https: SocketAddr,
+    /// The production hostname.
+    pub host: String,
+    /// PEM of the lab's CA, which signed the leaf certificate for host, `*.` + host,
+    /// every configured hostname, `localhost` and 127.0.0.1.
+    pub ca_pem: String,
+    /// The behaviour switches both fronts read on every request.
+    pub switches: Arc<Switches>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Lab {
+    /// Binds all four listeners on 127.0.0.1 and spawns their accept loops on
+    /// the current tokio runtime.
+    pub async fn start(config: LabConfig) -> std::io::Result<Lab> {
+        let mut names = config.ingress_hostnames.clone();
+        names.extend(config.gateway_hostnames.iter().cloned());
+        let (ca_pem, server_config) = tls::generate(&config.host, &names)?;
+        let acceptor = TlsAcceptor::from(Arc::new(server_config));
+        let switches = Arc::new(Switches::default());
+        let ingress = Arc::new(Front::new(
+            Kind::Ingress,
+            &config.ingress_hostnames,
+            switches.clone(),
+        ));
+        let gateway = Arc::new(Front::new(
+            Kind::Gateway,
+            &config.gateway_hostnames,
+            switches.clone(),
+        ));
+        let p = config.ports;
+        let listeners = [
+            (p.ingress_http, &ingress, None),
+            (p.ingress_https, &ingress, Some(acceptor.clone())),
+            (p.gateway_http, &gateway, None),
+            (p.gateway_https, &gateway, Some(acceptor)),
+        ];
+        let mut bound = Vec::with_capacity(listeners.len());
+        for (port, front, tls) in listeners {
+            let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+            bound.push((listener.local_addr()?, listener, front.clone(), tls));
+        }
+        let (stop, _) = watch::channel(false);
+        let mut addrs = Vec::with_capacity(bound.len());
+        let mut tasks = Vec::with_capacity(bound.len());
+        for (addr, listener, front, tls) in bound {
+            addrs.push(addr);
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                tls,
+                front,
+                stop.subscribe(),
+            )));
+        }
+        Ok(Lab {
+            ingress_http: addrs[0],
+            ingress_https: addrs[1],
+            gateway_http: addrs[2],
+            gateway_https: addrs[3],
+            host: config.host,
+            ca_pem,
+            switches,
+            stop,
+            tasks,
+        })
+    }
+
+    /// A ready-to-run scenario YAML for this lab; `https` selects the HTTPS
+    /// listeners and makes each target trust the CA stored at `ca_path`.
+    pub fn scenario_yaml(&self, ca_path: &Path, https: bool) -> String {
+        let quote = |s: &str| serde_json::Value::from(s).to_string();
+        let (scheme, ingress, gateway, tls) = if https {
+            let ca = quote(&ca_path.to_string_lossy());
+            (
+                "https",
+                self.ingress_https,
+                self.gateway_https,
+                format!(", tls: {{ ca: {ca} }}"),
+            )
+        } else {
+            ("http", self.ingress_http, self.gateway_http, String::new())
+        };
+        format!(
+            r#"name: lab
+host: {host}
+targets:
+  ingress: {{ connect: "{ingress}", role: ingress{tls} }}
+  gateway: {{ connect: "{gateway}", role: gateway{tls} }}
+defaults: {{ scheme: {scheme}, timeout: 5s }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+    expect: {{ status: 200, headers: {{ content-type: application/json }} }}
+    parity: [status, "header:content-type", body]
+"#,
+            host = quote(&self.host),
+        )
+    }
+
+    /// Stops accepting, ends every open connection and waits for the accept loops.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts connections until told to stop; each connection runs in its own
+/// task inside a `JoinSet`, so stopping (or aborting) this loop ends them all.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    front: Arc<Front>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Also fires when the sender is gone, i.e. the Lab was dropped.
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    conns.spawn(serve_conn(tcp, peer, tls.clone(), front.clone()));
+                }
+                // Out of descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+    conns.shutdown().await;
+}
+
+async fn serve_conn(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, front: Arc<Front>) {
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => {
+            serve_http(
+                TokioIo::new(tcp),
+                ConnInfo {
+                    peer,
+                    sni: None,
+                    https: false,
+                },
+                front,
+            )
+            .await
+        }
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+            let Ok(Ok(stream)) = handshake.await else {
+                return;
+            };
+            let sni = stream.get_ref().1.server_name().map(str::to_owned);
+            serve_http(
+                TokioIo::new(stream),
+                ConnInfo {
+                    peer,
+                    sni,
+                    https: true,
+                },
+                front,
+            )
+            .await;
+        }
+    }
+}
+
+async fn serve_http<I>(io: I, conn: ConnInfo, front: Arc<Front>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = Arc::new(conn);
+    let service = service_fn(move |req| {
+        let (front, conn) = (front.clone(), conn.clone());
+        async move { Ok::<_, Infallible>(front.handle(&conn, req).await) }
+    });
+    let _ = http1::Builder::new().serve_connection(io, service).await;
+}
+
+#[cfg(test)]
+mod tests;

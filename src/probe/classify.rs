@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::target::{Proxy, Role};
 
 /// The component that produced a response.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// The new path's proxy (Envoy in kgateway) answered itself.
@@ -157,32 +159,53 @@ mod tests {
     #[test]
     fn envoy_upstream_reset_body() {
         let body = "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
-        assert_eq!(on_gateway(503, &[("server", "envoy")], body), Origin::Gateway);
+        assert_eq!(
+            on_gateway(503, &[("server", "envoy")], body),
+            Origin::Gateway
+        );
         // Without the server header the body still identifies Envoy.
         assert_eq!(on_gateway(503, &[], body), Origin::Gateway);
     }
 
     #[test]
     fn envoy_no_healthy_upstream() {
-        assert_eq!(on_gateway(503, &[("server", "envoy")], "no healthy upstream"), Origin::Gateway);
+        assert_eq!(
+            on_gateway(503, &[("server", "envoy")], "no healthy upstream"),
+            Origin::Gateway
+        );
     }
 
     #[test]
     fn envoy_upstream_timeout() {
-        assert_eq!(on_gateway(504, &[("server", "envoy")], "upstream request timeout"), Origin::Gateway);
+        assert_eq!(
+            on_gateway(504, &[("server", "envoy")], "upstream request timeout"),
+            Origin::Gateway
+        );
     }
 
     #[test]
     fn envoy_route_miss_is_empty_404() {
         assert_eq!(on_gateway(404, &[("server", "envoy")], ""), Origin::Gateway);
-        let (_, why) = classify(404, &h(&[("server", "envoy")]), "", Proxy::Envoy, Role::Gateway);
+        let (_, why) = classify(
+            404,
+            &h(&[("server", "envoy")]),
+            "",
+            Proxy::Envoy,
+            Role::Gateway,
+        );
         assert!(why.contains("route not found"));
     }
 
     #[test]
     fn envoy_rate_limit() {
-        assert_eq!(on_gateway(429, &[("server", "envoy")], "local_rate_limited"), Origin::Gateway);
-        assert_eq!(on_gateway(429, &[("x-envoy-ratelimited", "true")], "slow down"), Origin::Gateway);
+        assert_eq!(
+            on_gateway(429, &[("server", "envoy")], "local_rate_limited"),
+            Origin::Gateway
+        );
+        assert_eq!(
+            on_gateway(429, &[("x-envoy-ratelimited", "true")], "slow down"),
+            Origin::Gateway
+        );
     }
 
     #[test]
@@ -199,19 +222,29 @@ mod tests {
 
     #[test]
     fn nginx_error_page() {
-        assert_eq!(on_ingress(503, &[("server", "nginx")], NGINX_503), Origin::Ingress);
-        let versioned = NGINX_503.replace("<center>nginx</center>", "<center>nginx/1.22.1</center>");
+        assert_eq!(
+            on_ingress(503, &[("server", "nginx")], NGINX_503),
+            Origin::Ingress
+        );
+        let versioned =
+            NGINX_503.replace("<center>nginx</center>", "<center>nginx/1.22.1</center>");
         assert_eq!(on_ingress(502, &[], &versioned), Origin::Ingress);
     }
 
     #[test]
     fn ingress_default_backend() {
-        assert_eq!(on_ingress(404, &[("server", "nginx")], "default backend - 404"), Origin::Ingress);
+        assert_eq!(
+            on_ingress(404, &[("server", "nginx")], "default backend - 404"),
+            Origin::Ingress
+        );
     }
 
     #[test]
     fn app_error_through_nginx() {
-        assert_eq!(on_ingress(500, &[("server", "nginx")], "{\"error\":\"db down\"}"), Origin::App);
+        assert_eq!(
+            on_ingress(500, &[("server", "nginx")], "{\"error\":\"db down\"}"),
+            Origin::App
+        );
     }
 
     #[test]
@@ -231,7 +264,13 @@ mod tests {
         let (origin, _) = classify(503, &h(&[]), NGINX_503, Proxy::Nginx, Role::Gateway);
         assert_eq!(origin, Origin::Gateway);
         // An Envoy page seen on the ingress path still belongs to an Envoy: the gateway.
-        let (origin, _) = classify(503, &h(&[]), "no healthy upstream", Proxy::Nginx, Role::Ingress);
+        let (origin, _) = classify(
+            503,
+            &h(&[]),
+            "no healthy upstream",
+            Proxy::Nginx,
+            Role::Ingress,
+        );
         assert_eq!(origin, Origin::Gateway);
     }
 }

@@ -55,7 +55,10 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
         Err(_) => {
             let e = ProbeError::new(
                 ErrorKind::Timeout,
-                format!("no response within {}", humantime::format_duration(spec.timeout)),
+                format!(
+                    "no response within {}",
+                    humantime::format_duration(spec.timeout)
+                ),
             );
             return Sample::failed(url, e, start.elapsed());
         }
@@ -67,7 +70,12 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
 
     let mut hasher = Sha256::new();
@@ -78,7 +86,10 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
         match tokio::time::timeout_at(deadline, resp.chunk()).await {
             Err(_) => {
                 let (kind, what) = if size > spec.body_cap {
-                    (ErrorKind::BodyTooLarge, "the body was still arriving past the cap")
+                    (
+                        ErrorKind::BodyTooLarge,
+                        "the body was still arriving past the cap",
+                    )
                 } else {
                     (ErrorKind::Timeout, "the body did not finish")
                 };
@@ -110,7 +121,8 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
         truncated: size > prefix.len() as u64,
         prefix: prefix.freeze(),
     };
-    let (origin, origin_reason) = classify(status, &headers, &body.text(), target.proxy, target.role);
+    let (origin, origin_reason) =
+        classify(status, &headers, &body.text(), target.proxy, target.role);
     Sample {
         url,
         response: Some(Response {
@@ -153,8 +165,6 @@ pub fn from_reqwest(e: &reqwest::Error) -> ProbeError {
         }
     } else if e.is_redirect() {
         ErrorKind::Protocol
-    } else if e.is_connect() {
-        ErrorKind::ConnectRefused
     } else {
         ErrorKind::Other
     });
@@ -175,10 +185,9 @@ fn kind_of(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         return Some(ErrorKind::Tls);
     }
     if let Some(io) = err.downcast_ref::<std::io::Error>() {
-        if let Some(inner) = io.get_ref() {
-            if inner.downcast_ref::<rustls::Error>().is_some() {
-                return Some(ErrorKind::Tls);
-            }
+        // hyper-util and tokio-rustls nest io::Errors: look inside first.
+        if let Some(kind) = io.get_ref().and_then(|inner| kind_of(inner)) {
+            return Some(kind);
         }
         use std::io::ErrorKind as K;
         return match io.kind() {

@@ -10,10 +10,25 @@ use quick_xml::Writer;
 use super::model::{Report, Verdict};
 
 pub fn render(r: &Report) -> String {
-    let cases: Vec<_> = r.checks.iter().flat_map(|c| c.results.iter().map(move |res| (c, res))).collect();
-    let count = |v: Verdict| cases.iter().filter(|(_, res)| res.verdict == v).count().to_string();
+    let cases: Vec<_> = r
+        .checks
+        .iter()
+        .flat_map(|c| c.results.iter().map(move |res| (c, res)))
+        .collect();
+    let count = |v: Verdict| {
+        cases
+            .iter()
+            .filter(|(_, res)| res.verdict == v)
+            .count()
+            .to_string()
+    };
     let time = format!("{:.3}", r.duration_ms as f64 / 1000.0);
-    let (tests, failures, errors, skipped) = (cases.len().to_string(), count(Verdict::Fail), count(Verdict::Error), count(Verdict::Skipped));
+    let (tests, failures, errors, skipped) = (
+        cases.len().to_string(),
+        count(Verdict::Fail),
+        count(Verdict::Error),
+        count(Verdict::Skipped),
+    );
 
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     let mut ev = |e: Event| {

@@ -13,7 +13,12 @@ pub fn render(r: &Report) -> String {
         Verdict::Pass => "✅ PASS",
         _ => "❌ FAIL",
     };
-    let _ = writeln!(out, "# cutover {}: {} — {verdict}\n", r.mode, cell(&r.scenario.name));
+    let _ = writeln!(
+        out,
+        "# cutover {}: {} — {verdict}\n",
+        r.mode,
+        cell(&r.scenario.name)
+    );
     let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
     let _ = writeln!(
         out,
@@ -25,8 +30,12 @@ pub fn render(r: &Report) -> String {
         r.duration_ms as f64 / 1000.0
     );
     match r.status {
-        RunStatus::Interrupted => out.push_str("> ⚠️ The run was **interrupted**: only what completed is reported.\n\n"),
-        RunStatus::Aborted => out.push_str("> ⚠️ The run was **aborted** by an abort threshold.\n\n"),
+        RunStatus::Interrupted => {
+            out.push_str("> ⚠️ The run was **interrupted**: only what completed is reported.\n\n")
+        }
+        RunStatus::Aborted => {
+            out.push_str("> ⚠️ The run was **aborted** by an abort threshold.\n\n")
+        }
         RunStatus::Completed => {}
     }
     out.push_str("| check |");
@@ -55,7 +64,11 @@ pub fn render(r: &Report) -> String {
         out.push_str("None.\n");
     }
     for f in &r.findings {
-        let target = f.target.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default();
+        let target = f
+            .target
+            .as_deref()
+            .map(|t| format!(" [{t}]"))
+            .unwrap_or_default();
         let _ = write!(
             out,
             "- **{:?}** `{}` · {}{}: {}",
@@ -70,7 +83,9 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
     }
-    out.push_str("\n## Targets\n\n| target | role | proxy | connect | host |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "\n## Targets\n\n| target | role | proxy | connect | host |\n|---|---|---|---|---|\n",
+    );
     for t in &r.targets {
         let _ = writeln!(
             out,
@@ -93,7 +108,10 @@ fn result_cell(res: &TargetResult) -> String {
     };
     let what = match (&res.status, &res.error) {
         (Some(s), _) => {
-            let origin = res.origin.map(|o| format!(" ({})", o.as_str())).unwrap_or_default();
+            let origin = res
+                .origin
+                .map(|o| format!(" ({})", o.as_str()))
+                .unwrap_or_default();
             format!("{s}{origin}")
         }
         (None, Some(e)) => e.kind.as_str().to_owned(),

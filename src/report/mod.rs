@@ -30,7 +30,11 @@ pub enum ReportError {
 /// Replaces every occurrence of a secret in every string of the report.
 pub fn redact(report: &Report, secrets: &[String]) -> Result<Report, ReportError> {
     let mut value = serde_json::to_value(report)?;
-    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+    let mut secrets: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
     // Longest first, so a token inside a longer secret is replaced as part of it.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     scrub(&mut value, &secrets);
@@ -56,7 +60,13 @@ fn scrub(v: &mut serde_json::Value, secrets: &[&str]) {
 pub fn run_dir(base: &Path, scenario: &str, started: std::time::SystemTime) -> PathBuf {
     let slug: String = scenario
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect::<String>()
         .split('-')
         .filter(|p| !p.is_empty())
@@ -65,7 +75,10 @@ pub fn run_dir(base: &Path, scenario: &str, started: std::time::SystemTime) -> P
     let stamp = humantime::format_rfc3339_seconds(started)
         .to_string()
         .replace(['-', ':'], "");
-    base.join(format!("{}-{stamp}", if slug.is_empty() { "scenario" } else { &slug }))
+    base.join(format!(
+        "{}-{stamp}",
+        if slug.is_empty() { "scenario" } else { &slug }
+    ))
 }
 
 /// Writes report.json, summary.md and junit.xml (already redacted) into `dir`.

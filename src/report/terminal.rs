@@ -27,7 +27,9 @@ pub fn render(r: &Report) -> String {
                     (None, Some(e)) => e.kind.as_str().to_owned(),
                     _ => "-".into(),
                 },
-                res.origin.map(|o| o.as_str().to_owned()).unwrap_or_else(|| "-".into()),
+                res.origin
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_else(|| "-".into()),
                 format!("{:.1} ms", res.latency_ms),
                 res.verdict.as_str().to_uppercase(),
             ]);
@@ -66,8 +68,18 @@ pub fn render(r: &Report) -> String {
     if !hints.is_empty() {
         out.push('\n');
         for f in hints {
-            let target = f.target.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default();
-            let _ = writeln!(out, "hint {}{}: {}", f.check, target, f.hint.as_deref().unwrap_or(""));
+            let target = f
+                .target
+                .as_deref()
+                .map(|t| format!(" [{t}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "hint {}{}: {}",
+                f.check,
+                target,
+                f.hint.as_deref().unwrap_or("")
+            );
         }
     }
     let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
@@ -79,7 +91,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "\n{}: {failed} of {} checks failed{status}",
-        if r.verdict == Verdict::Pass { "PASS" } else { "FAIL" },
+        if r.verdict == Verdict::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        },
         r.checks.len()
     );
     out

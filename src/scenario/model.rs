@@ -160,7 +160,10 @@ impl<'de> Deserialize<'de> for RawHeaderExpect {
             fn visit_i64<E>(self, v: i64) -> Result<RawHeaderExpect, E> {
                 Ok(RawHeaderExpect::Equals(v.to_string()))
             }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawHeaderExpect, A::Error> {
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawHeaderExpect, A::Error> {
                 let Some(key) = map.next_key::<String>()? else {
                     return Err(de::Error::custom(
                         "empty header expectation: use one of equals, contains, regex, absent",
@@ -179,10 +182,18 @@ impl<'de> Deserialize<'de> for RawHeaderExpect {
                         }
                         RawHeaderExpect::Absent
                     }
-                    other => return Err(de::Error::custom(unknown_message("header rule", other, KEYS))),
+                    other => {
+                        return Err(de::Error::custom(unknown_message(
+                            "header rule",
+                            other,
+                            KEYS,
+                        )))
+                    }
                 };
                 if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom("a header expectation takes exactly one rule"));
+                    return Err(de::Error::custom(
+                        "a header expectation takes exactly one rule",
+                    ));
                 }
                 Ok(out)
             }
@@ -233,7 +244,10 @@ impl<'de> Deserialize<'de> for RawParity {
                                 items.push(if n.value == "all" {
                                     item("headers".into())
                                 } else {
-                                    At { value: format!("header:{}", n.value), loc: n.loc }
+                                    At {
+                                        value: format!("header:{}", n.value),
+                                        loc: n.loc,
+                                    }
                                 });
                             }
                         }
@@ -253,11 +267,18 @@ impl<'de> Deserialize<'de> for RawParity {
                         "ignore_headers" => {
                             let names: OneOrMany = map.next_value()?;
                             for n in names.0 {
-                                items.push(At { value: format!("ignore:{}", n.value), loc: n.loc });
+                                items.push(At {
+                                    value: format!("ignore:{}", n.value),
+                                    loc: n.loc,
+                                });
                             }
                         }
                         other => {
-                            return Err(de::Error::custom(unknown_message("parity field", other, KEYS)))
+                            return Err(de::Error::custom(unknown_message(
+                                "parity field",
+                                other,
+                                KEYS,
+                            )))
                         }
                     }
                 }

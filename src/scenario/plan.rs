@@ -168,9 +168,19 @@ pub struct LoadPlan {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stage {
-    Constant { rate: Rate, duration: Duration },
-    Ramp { from: Rate, to: Rate, duration: Duration },
-    Closed { concurrency: u64, duration: Duration },
+    Constant {
+        rate: Rate,
+        duration: Duration,
+    },
+    Ramp {
+        from: Rate,
+        to: Rate,
+        duration: Duration,
+    },
+    Closed {
+        concurrency: u64,
+        duration: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,7 +244,10 @@ impl Ctx<'_, '_> {
                 continue;
             }
             if reqwest::header::HeaderValue::from_str(&value.value).is_err() {
-                self.err(value.loc, format!("invalid value for header `{lname}` (control characters or non-ASCII)"));
+                self.err(
+                    value.loc,
+                    format!("invalid value for header `{lname}` (control characters or non-ASCII)"),
+                );
                 continue;
             }
             if SENSITIVE_HEADERS.contains(&lname.as_str()) && !value.value.is_empty() {
@@ -253,7 +266,13 @@ impl Ctx<'_, '_> {
 }
 
 /// Validates a raw scenario. `None` when any error was recorded.
-pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Sink<'_>) -> Option<Plan> {
+pub fn build(
+    raw: RawScenario,
+    root: Loc,
+    path: &Path,
+    sha256: String,
+    sink: &Sink<'_>,
+) -> Option<Plan> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut cx = Ctx {
         sink,
@@ -275,16 +294,16 @@ pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Si
 
     let host = match &raw.host {
         None => {
-            cx.err(root, "missing field `host`: the production hostname (Host header and TLS SNI)");
+            cx.err(
+                root,
+                "missing field `host`: the production hostname (Host header and TLS SNI)",
+            );
             String::new()
         }
         Some(h) => validate_host(&cx, h).unwrap_or_default(),
     };
 
-    let defaults = raw
-        .defaults
-        .and_then(|Lenient(d)| d)
-        .unwrap_or_default();
+    let defaults = raw.defaults.and_then(|Lenient(d)| d).unwrap_or_default();
     let timeout = defaults
         .timeout
         .as_ref()
@@ -332,7 +351,10 @@ pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Si
 
     let baseline = match &raw.baseline {
         Some(b) => target_ref(&cx, b).unwrap_or(0),
-        None => targets.iter().position(|t| t.role == Role::Ingress).unwrap_or(0),
+        None => targets
+            .iter()
+            .position(|t| t.role == Role::Ingress)
+            .unwrap_or(0),
     };
 
     // Checks.
@@ -345,7 +367,10 @@ pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Si
             for Lenient(rc) in c.iter() {
                 let Some(rc) = rc else { continue };
                 if check_names.contains(&rc.name.value) {
-                    cx.err(rc.name.loc, format!("duplicate check name `{}`", rc.name.value));
+                    cx.err(
+                        rc.name.loc,
+                        format!("duplicate check name `{}`", rc.name.value),
+                    );
                     continue;
                 }
                 check_names.push(rc.name.value.clone());
@@ -354,14 +379,33 @@ pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Si
                     None => (0..target_names.len()).collect(),
                 };
                 let probe = match &rc.http {
-                    Some(http) => build_http(&mut cx, http, timeout, body_cap, follow_default, &default_headers).map(ProbeSpec::Http),
+                    Some(http) => build_http(
+                        &mut cx,
+                        http,
+                        timeout,
+                        body_cap,
+                        follow_default,
+                        &default_headers,
+                    )
+                    .map(ProbeSpec::Http),
                     None => {
-                        cx.err(rc.name.loc, format!("check `{}` has no probe: add `http:`", rc.name.value));
+                        cx.err(
+                            rc.name.loc,
+                            format!("check `{}` has no probe: add `http:`", rc.name.value),
+                        );
                         None
                     }
                 };
-                let expect = rc.expect.as_ref().map(|e| build_expect(&cx, e)).unwrap_or_default();
-                let parity = rc.parity.as_ref().map(|p| build_parity(&cx, p)).unwrap_or_default();
+                let expect = rc
+                    .expect
+                    .as_ref()
+                    .map(|e| build_expect(&cx, e))
+                    .unwrap_or_default();
+                let parity = rc
+                    .parity
+                    .as_ref()
+                    .map(|p| build_parity(&cx, p))
+                    .unwrap_or_default();
                 if let Some(probe) = probe {
                     checks.push(Check {
                         name: rc.name.value.clone(),
@@ -377,13 +421,24 @@ pub fn build(raw: RawScenario, root: Loc, path: &Path, sha256: String, sink: &Si
 
     let load = raw.load.and_then(|Lenient(l)| l).and_then(|l| {
         let check_refs: Vec<&str> = check_names.iter().map(String::as_str).collect();
-        build_load(&cx, &l, &check_refs, &|r| target_ref(&cx, r), target_names.len())
+        build_load(
+            &cx,
+            &l,
+            &check_refs,
+            &|r| target_ref(&cx, r),
+            target_names.len(),
+        )
     });
 
     // Values that are addresses, not credentials, may appear in reports.
     let mut secrets: Vec<String> = sink.secrets.borrow().clone();
     secrets.append(&mut cx.secrets);
-    secrets.retain(|s| s != &host && !targets.iter().any(|t| t.connect.to_string().contains(s.as_str()) || &t.host == s));
+    secrets.retain(|s| {
+        s != &host
+            && !targets
+                .iter()
+                .any(|t| t.connect.to_string().contains(s.as_str()) || &t.host == s)
+    });
     secrets.sort();
     secrets.dedup();
 
@@ -409,14 +464,26 @@ fn validate_host(cx: &Ctx, h: &At<String>) -> Option<String> {
     let v = h.value.trim();
     if let Some((_, rest)) = v.split_once("://") {
         let bare = rest.split(['/', ':']).next().unwrap_or(rest);
-        cx.err(h.loc, format!("`host` is a hostname, not a URL: did you mean `{bare}`?"));
+        cx.err(
+            h.loc,
+            format!("`host` is a hostname, not a URL: did you mean `{bare}`?"),
+        );
         return None;
     }
     let ok = !v.is_empty()
         && v.len() <= 253
-        && v.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*'));
+        && v.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*')
+        });
     if !ok {
-        cx.err(h.loc, format!("invalid host `{v}`: write the bare production hostname, like shop.example.com"));
+        cx.err(
+            h.loc,
+            format!(
+                "invalid host `{v}`: write the bare production hostname, like shop.example.com"
+            ),
+        );
         return None;
     }
     Some(v.to_ascii_lowercase())
@@ -441,13 +508,18 @@ fn build_target(
     default_scheme: Option<Scheme>,
     default_headers: &[(String, String)],
 ) -> Option<Target> {
-    let connect = Connect::parse(&rt.connect).map_err(|e| cx.err(rt.connect.loc, e)).ok();
+    let connect = Connect::parse(&rt.connect)
+        .map_err(|e| cx.err(rt.connect.loc, e))
+        .ok();
     let role = match &rt.role {
         Some(r) => match r.value.as_str() {
             "ingress" => Some(Role::Ingress),
             "gateway" => Some(Role::Gateway),
             other => {
-                cx.err(r.loc, unknown_message("role", other, &["ingress", "gateway"]));
+                cx.err(
+                    r.loc,
+                    unknown_message("role", other, &["ingress", "gateway"]),
+                );
                 None
             }
         },
@@ -495,7 +567,10 @@ fn build_target(
                         tls.ca = Some(path);
                         tls.ca_pem = Some(pem);
                     }
-                    _ => cx.err(ca.loc, format!("CA file `{}` holds no PEM certificate", path.display())),
+                    _ => cx.err(
+                        ca.loc,
+                        format!("CA file `{}` holds no PEM certificate", path.display()),
+                    ),
                 }
             }
         }
@@ -537,7 +612,11 @@ fn build_http(
         },
         None => reqwest::Method::GET,
     };
-    let path = http.path.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+    let path = http
+        .path
+        .as_ref()
+        .map(|p| p.value.clone())
+        .unwrap_or_else(|| "/".into());
     if let Some(p) = &http.path {
         if !p.starts_with('/') {
             cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
@@ -553,7 +632,11 @@ fn build_http(
                 pairs.append_pair(&k.value, &v.value);
             }
         }
-        let sep = if path_and_query.contains('?') { '&' } else { '?' };
+        let sep = if path_and_query.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         if let Some(qs) = ser.query() {
             path_and_query = format!("{path_and_query}{sep}{qs}");
         }
@@ -569,9 +652,16 @@ fn build_http(
         headers.push((n, v));
     }
     let _ = default_headers;
-    let sources = [http.body.is_some(), http.body_file.is_some(), http.json.is_some()];
+    let sources = [
+        http.body.is_some(),
+        http.body_file.is_some(),
+        http.json.is_some(),
+    ];
     if sources.iter().filter(|b| **b).count() > 1 {
-        cx.err(http.loc, "give at most one of `body`, `body_file` and `json`");
+        cx.err(
+            http.loc,
+            "give at most one of `body`, `body_file` and `json`",
+        );
         ok = false;
     }
     let body = if let Some(b) = &http.body {
@@ -625,14 +715,29 @@ fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
     let mut out = Expect::default();
     if let Some(s) = &e.status {
         for p in &s.0 {
-            let loc = if p.loc == Loc::default() { s.loc } else { p.loc };
+            let loc = if p.loc == Loc::default() {
+                s.loc
+            } else {
+                p.loc
+            };
             match parse_status(&p.value) {
                 Some(pat) => out.status.push(pat),
-                None => cx.err(loc, format!("invalid status `{}`: write a code like 200, a class like 2xx, or a list", p.value)),
+                None => cx.err(
+                    loc,
+                    format!(
+                        "invalid status `{}`: write a code like 200, a class like 2xx, or a list",
+                        p.value
+                    ),
+                ),
             }
         }
     }
-    for (name, rule) in e.headers.as_ref().map(|h| h.0.as_slice()).unwrap_or_default() {
+    for (name, rule) in e
+        .headers
+        .as_ref()
+        .map(|h| h.0.as_slice())
+        .unwrap_or_default()
+    {
         let lname = name.value.to_ascii_lowercase();
         let rule = match &rule.value {
             RawHeaderExpect::Equals(v) => HeaderRule::Equals(v.clone()),
@@ -641,8 +746,18 @@ fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
             RawHeaderExpect::Regex(r) => match Regex::new(r) {
                 Ok(re) => HeaderRule::Regex(re),
                 Err(err) => {
-                    let first = err.to_string().lines().last().unwrap_or("").trim().to_owned();
-                    cx.err(rule.loc, format!("invalid regex `{r}` for header `{lname}`: {first}"));
+                    let first = err
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_owned();
+                    cx.err(
+                        rule.loc,
+                        format!("invalid regex `{r}` for header `{lname}`: {first}"),
+                    );
                     continue;
                 }
             },
@@ -654,7 +769,13 @@ fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
     }
     for (ptr, value) in e.json.as_ref().map(|j| j.0.as_slice()).unwrap_or_default() {
         if !ptr.value.is_empty() && !ptr.starts_with('/') {
-            cx.err(ptr.loc, format!("invalid JSON pointer `{}`: it starts with `/`, like /items/0/id", ptr.value));
+            cx.err(
+                ptr.loc,
+                format!(
+                    "invalid JSON pointer `{}`: it starts with `/`, like /items/0/id",
+                    ptr.value
+                ),
+            );
             continue;
         }
         out.json.push((ptr.value.clone(), value.clone()));
@@ -674,10 +795,21 @@ fn parse_status(s: &str) -> Option<StatusPattern> {
 }
 
 fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
-    const ITEMS: &[&str] = &["status", "headers", "body", "body:json", "header:NAME", "ignore:NAME"];
+    const ITEMS: &[&str] = &[
+        "status",
+        "headers",
+        "body",
+        "body:json",
+        "header:NAME",
+        "ignore:NAME",
+    ];
     let mut out = Parity::default();
     for item in &p.items {
-        let loc = if item.loc == Loc::default() { p.loc } else { item.loc };
+        let loc = if item.loc == Loc::default() {
+            p.loc
+        } else {
+            item.loc
+        };
         let v = item.value.trim();
         match v {
             "status" => out.status = true,
@@ -692,7 +824,16 @@ fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
                 } else {
                     let hint = did_you_mean(v, &["status", "headers", "body", "body:json"])
                         .map(|s| format!(", did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!(", expected one of {}", ITEMS.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")));
+                        .unwrap_or_else(|| {
+                            format!(
+                                ", expected one of {}",
+                                ITEMS
+                                    .iter()
+                                    .map(|i| format!("`{i}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        });
                     cx.err(loc, format!("unknown parity item `{v}`{hint}"));
                 }
             }
@@ -713,28 +854,44 @@ fn build_load(
         None => cx.err(Loc { line: 1, col: 1 }, "`load` needs `stages:`"),
         Some(list) => {
             if list.is_empty() {
-                cx.err(list.loc, "`stages` is empty: add at least one stage, like {rate: 50/s, for: 1m}");
+                cx.err(
+                    list.loc,
+                    "`stages` is empty: add at least one stage, like {rate: 50/s, for: 1m}",
+                );
             }
             for Lenient(st) in list.iter() {
                 let Some(st) = st else { continue };
                 let Some(dur) = &st.duration else {
-                    cx.err(st.loc, "a stage needs `for:` (how long it lasts), like {rate: 50/s, for: 1m}");
+                    cx.err(
+                        st.loc,
+                        "a stage needs `for:` (how long it lasts), like {rate: 50/s, for: 1m}",
+                    );
                     continue;
                 };
-                let Some(duration) = cx.duration(dur) else { continue };
+                let Some(duration) = cx.duration(dur) else {
+                    continue;
+                };
                 let stage = match (&st.rate, &st.from, &st.to, &st.concurrency) {
-                    (Some(r), None, None, None) => cx.rate(r).map(|rate| Stage::Constant { rate, duration }),
+                    (Some(r), None, None, None) => {
+                        cx.rate(r).map(|rate| Stage::Constant { rate, duration })
+                    }
                     (None, Some(f), Some(t), None) => match (cx.rate(f), cx.rate(t)) {
                         (Some(from), Some(to)) => Some(Stage::Ramp { from, to, duration }),
                         _ => None,
                     },
-                    (None, None, None, Some(c)) if c.value > 0 => Some(Stage::Closed { concurrency: c.value, duration }),
+                    (None, None, None, Some(c)) if c.value > 0 => Some(Stage::Closed {
+                        concurrency: c.value,
+                        duration,
+                    }),
                     (None, None, None, Some(c)) => {
                         cx.err(c.loc, "`concurrency` must be at least 1");
                         None
                     }
                     _ => {
-                        cx.err(st.loc, "a stage is one of {rate, for}, {from, to, for} or {concurrency, for}");
+                        cx.err(
+                            st.loc,
+                            "a stage is one of {rate, for}, {from, to, for} or {concurrency, for}",
+                        );
                         None
                     }
                 };
@@ -746,7 +903,9 @@ fn build_load(
     for (name, w) in l.mix.as_ref().map(|m| m.0.as_slice()).unwrap_or_default() {
         match checks.iter().position(|c| *c == name.value) {
             None => cx.err(name.loc, unknown_message("check", &name.value, checks)),
-            Some(_) if !(w.value.is_finite() && w.value >= 0.0) => cx.err(w.loc, "a mix weight is a number of 0 or more"),
+            Some(_) if !(w.value.is_finite() && w.value >= 0.0) => {
+                cx.err(w.loc, "a mix weight is a number of 0 or more")
+            }
             Some(i) => mix.push((i, w.value)),
         }
     }
@@ -763,7 +922,10 @@ fn build_load(
             "keepalive" | "keep-alive" => ConnectionPolicy::KeepAlive,
             "fresh" => ConnectionPolicy::Fresh,
             other => {
-                cx.err(c.loc, unknown_message("connection policy", other, &["keepalive", "fresh"]));
+                cx.err(
+                    c.loc,
+                    unknown_message("connection policy", other, &["keepalive", "fresh"]),
+                );
                 ConnectionPolicy::KeepAlive
             }
         },

@@ -7,7 +7,8 @@ use std::time::Duration;
 /// Parses `250ms`, `30s`, `5m`, `1h`, `1m30s`. A bare number is rejected: the unit matters.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let bad = || format!("invalid duration `{text}`: write a number and a unit, like 250ms, 30s or 5m");
+    let bad =
+        || format!("invalid duration `{text}`: write a number and a unit, like 250ms, 30s or 5m");
     if t.is_empty() || t.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(bad());
     }
@@ -20,7 +21,8 @@ pub struct Rate(pub f64);
 
 /// Parses `200/s`, `30/m`, `3600/h`. The rate must be positive and finite.
 pub fn parse_rate(text: &str) -> Result<Rate, String> {
-    let bad = || format!("invalid rate `{text}`: write requests per unit of time, like 200/s or 30/m");
+    let bad =
+        || format!("invalid rate `{text}`: write requests per unit of time, like 200/s or 30/m");
     let (num, unit) = text.trim().split_once('/').ok_or_else(bad)?;
     let n: f64 = num.trim().parse().map_err(|_| bad())?;
     let per = match unit.trim() {
@@ -30,7 +32,9 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
         _ => return Err(bad()),
     };
     if !n.is_finite() || n <= 0.0 {
-        return Err(format!("invalid rate `{text}`: the rate must be greater than zero"));
+        return Err(format!(
+            "invalid rate `{text}`: the rate must be greater than zero"
+        ));
     }
     Ok(Rate(n / per))
 }
@@ -38,7 +42,8 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
 /// Parses a byte size: `512`, `64k`, `1m`, `2g` (binary units; `kb`, `kib`, `mb`, … also accepted).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
-    let bad = || format!("invalid size `{text}`: write bytes or a number with k, m or g, like 64k or 1m");
+    let bad =
+        || format!("invalid size `{text}`: write bytes or a number with k, m or g, like 64k or 1m");
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num.parse().map_err(|_| bad())?;

@@ -1,1 +1,10 @@
-fn main(){}
+//! The one integration-test binary: real servers on 127.0.0.1:0, the built
+//! `cutover` binary where exit codes and files matter, the library where a
+//! sample's details matter.
+
+mod cli;
+mod diagnostics;
+mod http_checks;
+mod nginx;
+mod scenarios;
+mod support;

@@ -1,0 +1,258 @@
+//! The lab's one in-process app, reached by both fronts.
+//!
+//! It owns the app routes (`/api/items`, `/slow`, `/status/{code}`,
+//! `/echo-headers`, `/big`, the `/api` catch-all and the 404) and nothing
+//! about proxies: the fronts decide whether a request gets here at all.
+//! Invariant: every response it produces carries `x-app: lab`, and it never
+//! panics on anything a client sent.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST};
+use hyper::{HeaderMap, Method, Response, StatusCode};
+
+/// Response body used by the app and both fronts.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// The exact body of `GET /api/items`.
+pub const ITEMS_JSON: &str = r#"{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}]}"#;
+/// Longest delay `/slow` honours, in milliseconds.
+pub const MAX_SLOW_MS: u64 = 60_000;
+/// Largest body `/big` produces, in bytes.
+pub const MAX_BIG_BYTES: u64 = 1 << 30;
+
+/// A request as the app sees it, after a front has forwarded it.
+#[derive(Debug, Clone)]
+pub struct AppRequest {
+    /// Request method.
+    pub method: Method,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Headers, including those the front added.
+    pub headers: HeaderMap,
+    /// SNI the front saw in the TLS handshake (`None` over plain HTTP).
+    pub sni: Option<String>,
+    /// Length of the request body the front read.
+    pub body_len: u64,
+}
+
+/// A whole body from bytes.
+pub fn full(data: impl Into<Bytes>) -> Body {
+    Full::new(data.into()).boxed()
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().boxed()
+}
+
+/// Handles one request with the app's routes.
+pub async fn handle(req: AppRequest) -> Response<Body> {
+    let path = req.path.as_str();
+    let mut resp = if path == "/api/items" {
+        if req.method == Method::GET || req.method == Method::HEAD {
+            text(StatusCode::OK, "application/json", ITEMS_JSON)
+        } else {
+            let mut r = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "method not allowed",
+            );
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        }
+    } else if path == "/slow" {
+        match query_u64(req.query.as_deref(), "ms") {
+            Some(ms) => {
+                let ms = ms.min(MAX_SLOW_MS);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                text(StatusCode::OK, "text/plain", format!("slept {ms} ms"))
+            }
+            None => text(StatusCode::BAD_REQUEST, "text/plain", "want /slow?ms=N"),
+        }
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        status(code)
+    } else if path == "/echo-headers" {
+        text(StatusCode::OK, "application/json", echo(&req))
+    } else if path == "/big" {
+        match query_u64(req.query.as_deref(), "bytes") {
+            Some(n) => big(n.min(MAX_BIG_BYTES)),
+            None => text(StatusCode::BAD_REQUEST, "text/plain", "want /big?bytes=N"),
+        }
+    } else if path.starts_with("/api") {
+        text(StatusCode::OK, "text/plain", "api catch-all")
+    } else {
+        text(StatusCode::NOT_FOUND, "text/plain", "not found")
+    };
+    resp.headers_mut()
+        .insert("x-app", HeaderValue::from_static("lab"));
+    resp
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// `/status/{code}`: 100-599 answer with that status, anything else is a 400.
+fn status(code: &str) -> Response<Body> {
+    let parsed = code
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    match parsed {
+        // These statuses must not carry a body.
+        Some(s) if s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED => {
+            let mut resp = Response::new(empty());
+            *resp.status_mut() = s;
+            resp
+        }
+        Some(s) => text(s, "text/plain", format!("status {} from app", s.as_u16())),
+        None => text(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            "status must be 100-599",
+        ),
+    }
+}
+
+fn echo(req: &AppRequest) -> String {
+    let mut headers = serde_json::Map::new();
+    for name in req.headers.keys() {
+        let joined = req
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        headers.insert(name.as_str().to_owned(), joined.into());
+    }
+    let host = req
+        .headers
+        .get(HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    serde_json::json!({
+        "method": req.method.as_str(),
+        "path": req.path,
+        "query": req.query,
+        "host": host,
+        "sni": req.sni,
+        "headers": headers,
+        "body_len": req.body_len,
+    })
+    .to_string()
+}
+
+/// The value of `key` in a query string, as a number.
+fn query_u64(query: Option<&str>, key: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+fn big(len: u64) -> Response<Body> {
+    let mut resp = Response::new(BoxBody::new(Filler { left: len }));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp
+}
+
+/// Bytes `/big` streams, one static chunk at a time.
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+/// A body of `left` bytes produced lazily, so `/big` never allocates it whole.
+struct Filler {
+    left: u64,
+}
+
+impl HttpBody for Filler {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = usize::try_from(self.left).map_or(CHUNK.len(), |l| l.min(CHUNK.len()));
+        self.left -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str, query: Option<&str>) -> AppRequest {
+        AppRequest {
+            method: Method::GET,
+            path: path.into(),
+            query: query.map(Into::into),
+            headers: HeaderMap::new(),
+            sni: None,
+            body_len: 0,
+        }
+    }
+
+    async fn body_of(resp: Response<Body>) -> Bytes {
+        match resp.into_body().collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(never) => match never {},
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_answer_as_documented() {
+        let r = handle(req("/api/items", None)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-app"], "lab");
+        assert_eq!(body_of(r).await, ITEMS_JSON);
+        let r = handle(req("/status/418", None)).await;
+        assert_eq!(r.status(), 418);
+        assert_eq!(body_of(r).await, "status 418 from app");
+        for bad in ["/status/600", "/status/99", "/status/abc", "/status/"] {
+            assert_eq!(handle(req(bad, None)).await.status(), 400, "{bad}");
+        }
+        let r = handle(req("/apix", None)).await;
+        assert_eq!(body_of(r).await, "api catch-all");
+        let r = handle(req("/nope", None)).await;
+        assert_eq!(
+            (r.status(), r.headers()["x-app"].as_bytes()),
+            (StatusCode::NOT_FOUND, &b"lab"[..])
+        );
+        let r = handle(req("/slow", Some("ms=1"))).await;
+        assert_eq!(body_of(r).await, "slept 1 ms");
+        assert_eq!(handle(req("/slow", Some("ms=-1"))).await.status(), 400);
+        let r = handle(req("/big", Some("x=1&bytes=200000"))).await;
+        assert_eq!(body_of(r).await.len(), 200_000);
+    }
+}
