@@ -155,8 +155,11 @@ async fn lab(
     );
     if let Some(path) = write_scenario {
         let ca_path = path.with_extension("ca.pem");
+        // Written aside and renamed, so a reader never sees half a scenario.
+        let tmp = path.with_extension("yaml.partial");
         let written = std::fs::write(&ca_path, &lab.ca_pem)
-            .and_then(|()| std::fs::write(&path, lab.scenario_yaml(&ca_path, https)));
+            .and_then(|()| std::fs::write(&tmp, lab.scenario_yaml(&ca_path, https)))
+            .and_then(|()| std::fs::rename(&tmp, &path));
         match written {
             Ok(()) => println!(
                 "scenario written to {} (CA in {})",

@@ -10,7 +10,8 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,13 +57,14 @@ pub struct ConnInfo {
 
 impl Front {
     /// A front of `kind` routing `hostnames` (compared case-insensitively).
-    pub fn new(kind: Kind, hostnames: &[String], switches: Arc<Switches>) -> Self {
+    pub fn new(kind: Kind, hostnames: &[String], switches: &Arc<Switches>) -> Arc<Self> {
         let hostnames = hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
-        Front {
+        let switches = switches.clone();
+        Arc::new(Front {
             kind,
             hostnames,
             switches,
-        }
+        })
     }
 
     /// Answers one request the way this front's proxy software would.
@@ -94,16 +96,14 @@ impl Front {
             }
             Kind::Gateway if !routed => simple(StatusCode::NOT_FOUND, "", ""),
             Kind::Gateway
-                if sw.gateway_strict_prefix.load(Ordering::Relaxed)
+                if sw.gateway_strict_prefix.load(Relaxed)
                     && path.starts_with("/api")
                     && !matches!(path.as_bytes().get(4), None | Some(b'/')) =>
             {
                 simple(StatusCode::NOT_FOUND, "", "")
             }
             _ if path == "/old" => {
-                let code = if self.kind == Kind::Gateway
-                    && sw.gateway_redirect_301.load(Ordering::Relaxed)
-                {
+                let code = if self.kind == Kind::Gateway && sw.gateway_redirect_301.load(Relaxed) {
                     StatusCode::MOVED_PERMANENTLY
                 } else {
                     StatusCode::PERMANENT_REDIRECT
@@ -113,7 +113,7 @@ impl Front {
                     .insert(LOCATION, HeaderValue::from_static("/api/items"));
                 resp
             }
-            _ if sw.app_down.load(Ordering::Relaxed) => self.error(StatusCode::SERVICE_UNAVAILABLE),
+            _ if sw.app_down.load(Relaxed) => self.error(StatusCode::SERVICE_UNAVAILABLE),
             _ => self.proxy(conn, req, &raw_host).await,
         }
     }
@@ -169,10 +169,7 @@ impl Front {
         } else {
             set(&mut headers, "x-request-id", &request_id());
             set(&mut headers, "x-envoy-expected-rq-timeout-ms", "15000");
-            let extra = self
-                .switches
-                .gateway_extra_latency_ms
-                .load(Ordering::Relaxed);
+            let extra = self.switches.gateway_extra_latency_ms.load(Relaxed);
             tokio::time::sleep(Duration::from_millis(extra)).await;
         }
         let app_req = AppRequest {
@@ -184,7 +181,7 @@ impl Front {
             body_len,
         };
         let started = Instant::now();
-        let stall = self.switches.app_stall_ms.load(Ordering::Relaxed);
+        let stall = self.switches.app_stall_ms.load(Relaxed);
         tokio::time::sleep(Duration::from_millis(stall)).await;
         let mut resp = app::handle(app_req).await;
         if self.kind == Kind::Gateway {
@@ -248,7 +245,7 @@ pub fn nginx_page(status: StatusCode) -> String {
 /// A random-looking UUID v4 string, like Envoy's `x-request-id`.
 fn request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = COUNTER.fetch_add(1, Relaxed);
     let state = RandomState::new();
     let hi = state.hash_one(n);
     let lo = state.hash_one(n ^ 0x9e37_79b9_7f4a_7c15);

@@ -115,40 +115,32 @@ impl Lab {
         let (ca_pem, server_config) = tls::generate(&config.host, &names)?;
         let acceptor = TlsAcceptor::from(Arc::new(server_config));
         let switches = Arc::new(Switches::default());
-        let ingress = Arc::new(Front::new(
-            Kind::Ingress,
-            &config.ingress_hostnames,
-            switches.clone(),
-        ));
-        let gateway = Arc::new(Front::new(
-            Kind::Gateway,
-            &config.gateway_hostnames,
-            switches.clone(),
-        ));
+        let ingress = Front::new(Kind::Ingress, &config.ingress_hostnames, &switches);
+        let gateway = Front::new(Kind::Gateway, &config.gateway_hostnames, &switches);
         let p = config.ports;
-        let listeners = [
-            (p.ingress_http, &ingress, None),
-            (p.ingress_https, &ingress, Some(acceptor.clone())),
-            (p.gateway_http, &gateway, None),
-            (p.gateway_https, &gateway, Some(acceptor)),
-        ];
-        let mut bound = Vec::with_capacity(listeners.len());
-        for (port, front, tls) in listeners {
-            let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-            bound.push((listener.local_addr()?, listener, front.clone(), tls));
+        let mut listeners = Vec::new();
+        for port in [
+            p.ingress_http,
+            p.ingress_https,
+            p.gateway_http,
+            p.gateway_https,
+        ] {
+            listeners.push(TcpListener::bind(("127.0.0.1", port)).await?);
         }
+        let addrs = listeners.iter().map(TcpListener::local_addr);
+        let addrs = addrs.collect::<std::io::Result<Vec<_>>>()?;
         let (stop, _) = watch::channel(false);
-        let mut addrs = Vec::with_capacity(bound.len());
-        let mut tasks = Vec::with_capacity(bound.len());
-        for (addr, listener, front, tls) in bound {
-            addrs.push(addr);
-            tasks.push(tokio::spawn(accept_loop(
-                listener,
-                tls,
-                front,
-                stop.subscribe(),
-            )));
-        }
+        let fronts = [
+            (ingress.clone(), None),
+            (ingress, Some(acceptor.clone())),
+            (gateway.clone(), None),
+            (gateway, Some(acceptor)),
+        ];
+        let tasks = listeners.into_iter().zip(fronts);
+        let tasks = tasks.map(|(listener, (front, tls))| {
+            tokio::spawn(accept_loop(listener, tls, front, stop.subscribe()))
+        });
+        let tasks = tasks.collect();
         Ok(Lab {
             ingress_http: addrs[0],
             ingress_https: addrs[1],
@@ -239,37 +231,21 @@ async fn accept_loop(
 
 async fn serve_conn(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, front: Arc<Front>) {
     let _ = tcp.set_nodelay(true);
-    match tls {
-        None => {
-            serve_http(
-                TokioIo::new(tcp),
-                ConnInfo {
-                    peer,
-                    sni: None,
-                    https: false,
-                },
-                front,
-            )
-            .await
-        }
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
-            let Ok(Ok(stream)) = handshake.await else {
-                return;
-            };
-            let sni = stream.get_ref().1.server_name().map(str::to_owned);
-            serve_http(
-                TokioIo::new(stream),
-                ConnInfo {
-                    peer,
-                    sni,
-                    https: true,
-                },
-                front,
-            )
-            .await;
-        }
-    }
+    let https = tls.is_some();
+    let mut info = ConnInfo {
+        peer,
+        sni: None,
+        https,
+    };
+    let Some(acceptor) = tls else {
+        return serve_http(TokioIo::new(tcp), info, front).await;
+    };
+    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+    let Ok(Ok(stream)) = handshake.await else {
+        return;
+    };
+    info.sni = stream.get_ref().1.server_name().map(str::to_owned);
+    serve_http(TokioIo::new(stream), info, front).await;
 }
 
 async fn serve_http<I>(io: I, conn: ConnInfo, front: Arc<Front>)

@@ -2,71 +2,99 @@
 //! production host to each listener so Host and SNI are what users send.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::Ordering::Relaxed;
 
-use super::front::nginx_page;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use super::*;
 
 const HOST: &str = "shop.example.test";
+const NGINX_TAIL: &str = "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 async fn lab() -> Lab {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match Lab::start(LabConfig::new(HOST)).await {
-        Ok(lab) => lab,
-        Err(e) => panic!("lab did not start: {e}"),
+    Lab::start(LabConfig::new(HOST)).await.unwrap()
+}
+
+/// A response, read whole.
+struct Got {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Got {
+    /// A header's value, "" when absent.
+    fn h(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// One line to assert on: `status name=value... | body`.
+    fn line(&self, names: &str) -> String {
+        let hs: Vec<_> = names
+            .split(' ')
+            .map(|n| format!("{n}={}", self.h(n)))
+            .collect();
+        format!("{} {} | {}", self.status, hs.join(" "), self.body)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
     }
 }
 
-fn client(lab: &Lab, host: &str, addr: SocketAddr) -> reqwest::Client {
+/// Sends `method path` for `host` to `addr` (https for the lab's https listeners).
+async fn send(
+    lab: &Lab,
+    host: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Got {
     let ca = reqwest::Certificate::from_pem(lab.ca_pem.as_bytes()).unwrap();
-    reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .resolve(host, addr)
         .tls_certs_only([ca])
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .unwrap()
+        .unwrap();
+    let https = addr == lab.ingress_https || addr == lab.gateway_https;
+    let url = format!("{}://{host}{path}", if https { "https" } else { "http" });
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let resp = client.request(method, url).body(body).send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    Got {
+        status,
+        headers,
+        body: resp.text().await.unwrap(),
+    }
 }
 
-/// GET `path` on `host` through `addr`; returns status, headers, body.
-async fn get(
-    lab: &Lab,
-    host: &str,
-    addr: SocketAddr,
-    https: bool,
-    path: &str,
-) -> (u16, reqwest::header::HeaderMap, String) {
-    let scheme = if https { "https" } else { "http" };
-    let resp = client(lab, host, addr)
-        .get(format!("{scheme}://{host}{path}"))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.text().await.unwrap())
+async fn get(lab: &Lab, addr: SocketAddr, path: &str) -> Got {
+    send(lab, HOST, addr, "GET", path, Vec::new()).await
 }
 
 #[tokio::test]
 async fn items_on_every_listener_with_the_fronts_server_header() {
     let lab = lab().await;
-    let listeners = [
-        (lab.ingress_http, false, "nginx"),
-        (lab.ingress_https, true, "nginx"),
-        (lab.gateway_http, false, "envoy"),
-        (lab.gateway_https, true, "envoy"),
-    ];
-    for (addr, https, server) in listeners {
-        let (status, headers, body) = get(&lab, HOST, addr, https, "/api/items").await;
-        assert_eq!(status, 200, "{addr}");
-        assert_eq!(headers["server"], server);
-        assert_eq!(headers["content-type"], "application/json");
-        assert_eq!(headers["x-app"], "lab");
-        assert_eq!(body, app::ITEMS_JSON);
-        assert_eq!(
-            headers.contains_key("x-envoy-upstream-service-time"),
-            server == "envoy"
-        );
+    let ingress = "200 server=nginx content-type=application/json x-app=lab";
+    let gateway = "200 server=envoy content-type=application/json x-app=lab";
+    for (addr, want) in [
+        (lab.ingress_http, ingress),
+        (lab.ingress_https, ingress),
+        (lab.gateway_http, gateway),
+        (lab.gateway_https, gateway),
+    ] {
+        let got = get(&lab, addr, "/api/items").await;
+        let want = format!("{want} | {}", app::ITEMS_JSON);
+        assert_eq!(got.line("server content-type x-app"), want, "{addr}");
+        let envoy = got.headers.contains_key("x-envoy-upstream-service-time");
+        assert_eq!(envoy, got.h("server") == "envoy");
     }
     lab.shutdown().await;
 }
@@ -74,237 +102,164 @@ async fn items_on_every_listener_with_the_fronts_server_header() {
 #[tokio::test]
 async fn echo_headers_shows_host_sni_and_proxy_headers() {
     let lab = lab().await;
-    let (_, _, body) = get(&lab, HOST, lab.ingress_https, true, "/echo-headers?a=1").await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let v = get(&lab, lab.ingress_https, "/echo-headers?a=1")
+        .await
+        .json();
     assert_eq!(v["host"], HOST);
     assert_eq!(v["sni"], HOST);
     assert_eq!(v["query"], "a=1");
     let h = &v["headers"];
     assert_eq!(h["x-real-ip"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-host"], HOST);
-    assert_eq!(
-        (&h["x-forwarded-proto"], &h["x-scheme"]),
-        (&"https".into(), &"https".into())
-    );
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-scheme"], "https");
 
-    let (_, _, body) = get(&lab, HOST, lab.gateway_http, false, "/echo-headers").await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        (&v["host"], &v["sni"]),
-        (&HOST.into(), &serde_json::Value::Null)
-    );
+    let body = vec![7; 1234];
+    let v = send(&lab, HOST, lab.gateway_http, "POST", "/echo-headers", body)
+        .await
+        .json();
+    assert_eq!(v["host"], HOST);
+    assert!(v["sni"].is_null());
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["body_len"], 1234);
     let h = &v["headers"];
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-envoy-expected-rq-timeout-ms"], "15000");
     assert_eq!(h["x-request-id"].as_str().map(str::len), Some(36));
     assert!(h.get("x-real-ip").is_none());
-
-    let resp = client(&lab, HOST, lab.gateway_http)
-        .post(format!("http://{HOST}/echo-headers"))
-        .body(vec![7u8; 1234])
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-    assert_eq!(
-        (&v["method"], &v["body_len"]),
-        (&"POST".into(), &1234.into())
-    );
 }
 
 #[tokio::test]
 async fn host_routing_differs_between_fronts() {
     let lab = lab().await;
     let www = format!("www.{HOST}");
-    let (status, headers, body) = get(&lab, &www, lab.gateway_https, true, "/api/items").await;
-    assert_eq!((status, body.as_str()), (404, ""));
-    assert_eq!(headers["server"], "envoy");
-    assert_eq!(headers["content-length"], "0");
-    assert!(!headers.contains_key("x-envoy-upstream-service-time"));
-    assert!(!headers.contains_key("x-app"));
-    let (status, _, _) = get(&lab, &www, lab.ingress_https, true, "/api/items").await;
-    assert_eq!(status, 200);
+    let names = "server content-length x-envoy-upstream-service-time x-app";
+    let got = send(&lab, &www, lab.gateway_https, "GET", "/api/items", vec![]).await;
+    let want = "404 server=envoy content-length=0 x-envoy-upstream-service-time= x-app= | ";
+    assert_eq!(got.line(names), want);
+    let got = send(&lab, &www, lab.ingress_https, "GET", "/api/items", vec![]).await;
+    assert_eq!(got.status, 200);
 
-    let (status, headers, body) = get(&lab, "other.test", lab.ingress_http, false, "/").await;
-    assert_eq!((status, body.as_str()), (404, "default backend - 404"));
-    assert_eq!(headers["server"], "nginx");
+    let got = send(&lab, "other.test", lab.ingress_http, "GET", "/", vec![]).await;
+    let want = "404 server=nginx content-type=text/plain | default backend - 404";
+    assert_eq!(got.line("server content-type"), want);
     // The app's own 404 is told apart by x-app.
-    let (status, headers, body) = get(&lab, HOST, lab.ingress_http, false, "/nope").await;
-    assert_eq!(
-        (status, body.as_str(), headers["x-app"].as_bytes()),
-        (404, "not found", &b"lab"[..])
-    );
+    let got = get(&lab, lab.ingress_http, "/nope").await;
+    assert_eq!(got.line("x-app"), "404 x-app=lab | not found");
 }
 
 #[tokio::test]
 async fn app_down_gives_each_proxys_503() {
     let lab = lab().await;
-    lab.switches.app_down.store(true, Ordering::Relaxed);
-    let (status, headers, body) = get(&lab, HOST, lab.ingress_http, false, "/api/items").await;
-    assert_eq!(status, 503);
-    assert_eq!(headers["content-type"], "text/html");
-    assert_eq!(body, "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n");
-    let (status, headers, body) = get(&lab, HOST, lab.gateway_http, false, "/api/items").await;
-    assert_eq!((status, body.as_str()), (503, "no healthy upstream"));
+    lab.switches.app_down.store(true, Relaxed);
+    let got = get(&lab, lab.ingress_http, "/api/items").await;
+    let title = "503 Service Temporarily Unavailable";
+    let page = format!("<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n{NGINX_TAIL}");
     assert_eq!(
-        (
-            headers["server"].as_bytes(),
-            headers["content-type"].as_bytes()
-        ),
-        (&b"envoy"[..], &b"text/plain"[..])
+        got.line("server content-type"),
+        format!("503 server=nginx content-type=text/html | {page}")
     );
-    lab.switches.app_down.store(false, Ordering::Relaxed);
-    assert_eq!(
-        get(&lab, HOST, lab.gateway_http, false, "/api/items")
-            .await
-            .0,
-        200
-    );
+    let got = get(&lab, lab.gateway_http, "/api/items").await;
+    let want = "503 server=envoy content-type=text/plain | no healthy upstream";
+    assert_eq!(got.line("server content-type"), want);
+    lab.switches.app_down.store(false, Relaxed);
+    assert_eq!(get(&lab, lab.gateway_http, "/api/items").await.status, 200);
 }
 
 #[tokio::test]
 async fn redirect_code_switch() {
     let lab = lab().await;
-    let (status, headers, body) = get(&lab, HOST, lab.ingress_http, false, "/old").await;
-    assert_eq!(
-        (status, headers["location"].as_bytes()),
-        (308, &b"/api/items"[..])
-    );
-    assert_eq!(body, nginx_page(hyper::StatusCode::PERMANENT_REDIRECT));
-    let (status, _, body) = get(&lab, HOST, lab.gateway_http, false, "/old").await;
-    assert_eq!((status, body.as_str()), (308, ""));
-    lab.switches
-        .gateway_redirect_301
-        .store(true, Ordering::Relaxed);
-    let (status, headers, _) = get(&lab, HOST, lab.gateway_http, false, "/old").await;
-    assert_eq!(
-        (status, headers["location"].as_bytes()),
-        (301, &b"/api/items"[..])
-    );
-    assert_eq!(
-        get(&lab, HOST, lab.ingress_http, false, "/old").await.0,
-        308
-    );
+    let got = get(&lab, lab.ingress_http, "/old").await;
+    assert_eq!((got.status, got.h("location")), (308, "/api/items"));
+    assert!(got.body.contains("<title>308 Permanent Redirect</title>"));
+    assert!(got.body.ends_with(NGINX_TAIL));
+    let got = get(&lab, lab.gateway_http, "/old").await;
+    assert_eq!(got.line("location"), "308 location=/api/items | ");
+    lab.switches.gateway_redirect_301.store(true, Relaxed);
+    let got = get(&lab, lab.gateway_http, "/old").await;
+    assert_eq!(got.line("location"), "301 location=/api/items | ");
+    assert_eq!(get(&lab, lab.ingress_http, "/old").await.status, 308);
 }
 
 #[tokio::test]
 async fn strict_prefix_switch() {
     let lab = lab().await;
     for addr in [lab.ingress_http, lab.gateway_http] {
-        let (status, _, body) = get(&lab, HOST, addr, false, "/apix").await;
-        assert_eq!((status, body.as_str()), (200, "api catch-all"));
+        assert_eq!(get(&lab, addr, "/apix").await.body, "api catch-all");
     }
-    lab.switches
-        .gateway_strict_prefix
-        .store(true, Ordering::Relaxed);
-    let (status, headers, body) = get(&lab, HOST, lab.gateway_http, false, "/apix").await;
-    assert_eq!((status, body.as_str()), (404, ""));
-    assert!(!headers.contains_key("x-app"));
-    assert_eq!(
-        get(&lab, HOST, lab.gateway_http, false, "/api/other")
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        get(&lab, HOST, lab.gateway_http, false, "/api").await.0,
-        200
-    );
-    assert_eq!(
-        get(&lab, HOST, lab.ingress_http, false, "/apix").await.0,
-        200
-    );
+    lab.switches.gateway_strict_prefix.store(true, Relaxed);
+    let got = get(&lab, lab.gateway_http, "/apix").await;
+    assert_eq!(got.line("server x-app"), "404 server=envoy x-app= | ");
+    let still_routed = [
+        (lab.gateway_http, "/api/other"),
+        (lab.gateway_http, "/api"),
+        (lab.ingress_http, "/apix"),
+    ];
+    for (addr, path) in still_routed {
+        assert_eq!(get(&lab, addr, path).await.status, 200, "{path}");
+    }
 }
 
 #[tokio::test]
 async fn big_streams_n_bytes_and_odd_statuses_do_not_hang() {
     let lab = lab().await;
     let n = 3 * 1024 * 1024 + 7;
-    let (status, headers, body) = get(
-        &lab,
-        HOST,
-        lab.gateway_https,
-        true,
-        &format!("/big?bytes={n}"),
-    )
-    .await;
-    assert_eq!((status, body.len()), (200, n));
-    assert_eq!(headers["content-length"], n.to_string().as_str());
+    let got = get(&lab, lab.gateway_https, &format!("/big?bytes={n}")).await;
+    assert_eq!((got.status, got.body.len()), (200, n));
+    assert_eq!(got.h("content-length"), n.to_string());
     for code in [204, 304, 418, 599] {
-        let (status, _, _) = get(
-            &lab,
-            HOST,
-            lab.ingress_http,
-            false,
-            &format!("/status/{code}"),
-        )
-        .await;
-        assert_eq!(status, code);
+        let path = format!("/status/{code}");
+        assert_eq!(get(&lab, lab.ingress_http, &path).await.status, code);
     }
     // hyper refuses 1xx as a final response; it must not hang or panic.
-    assert_eq!(
-        get(&lab, HOST, lab.ingress_http, false, "/status/100")
-            .await
-            .0,
-        500
-    );
+    assert_eq!(get(&lab, lab.ingress_http, "/status/100").await.status, 500);
 }
 
 #[tokio::test]
 async fn oversized_request_body_is_refused() {
     let lab = lab().await;
-    let resp = client(&lab, HOST, lab.gateway_http)
-        .post(format!("http://{HOST}/echo-headers"))
-        .body(vec![0u8; (front::MAX_REQUEST_BODY + 1) as usize])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
-    assert_eq!(resp.text().await.unwrap(), "Payload Too Large");
-    let resp = client(&lab, HOST, lab.ingress_http)
-        .post(format!("http://{HOST}/echo-headers"))
-        .body(vec![0u8; 11 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
-    assert!(resp
-        .text()
-        .await
-        .unwrap()
-        .ends_with("<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"));
+    let too_big = vec![0; front::MAX_REQUEST_BODY as usize + 1];
+    let path = "/echo-headers";
+    let got = send(&lab, HOST, lab.gateway_http, "POST", path, too_big.clone()).await;
+    assert_eq!(got.line("server"), "413 server=envoy | Payload Too Large");
+    let got = send(&lab, HOST, lab.ingress_http, "POST", path, too_big).await;
+    assert!(got.status == 413 && got.body.ends_with(NGINX_TAIL));
+}
+
+/// Writes `raw` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out));
+    assert!(read.await.is_ok(), "connection left open");
+    out
 }
 
 #[tokio::test]
 async fn malformed_requests_get_errors_not_panics() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let lab = lab().await;
-    for raw in [
-        &b"GARBAGE\r\n\r\n"[..],
-        b"GET /api/items HTTP/1.1\r\nhost: \xff\xfe\r\nconnection: close\r\n\r\n",
-    ] {
-        let mut tcp = TcpStream::connect(lab.gateway_http).await.unwrap();
-        tcp.write_all(raw).await.unwrap();
-        let mut out = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out));
-        assert!(read.await.is_ok(), "connection left open");
+    let out = raw_exchange(lab.gateway_http, b"GARBAGE\r\n\r\n").await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let bad_host = b"GET /api/items HTTP/1.1\r\nhost: \xff\xfe\r\nconnection: close\r\n\r\n";
+    for addr in [lab.ingress_http, lab.gateway_http] {
+        let out = raw_exchange(addr, bad_host).await;
         assert!(
-            out.starts_with(b"HTTP/1.1 4"),
+            out.starts_with(b"HTTP/1.1 404"),
             "{}",
             String::from_utf8_lossy(&out)
         );
     }
-    assert_eq!(
-        get(&lab, HOST, lab.gateway_http, false, "/api/items")
-            .await
-            .0,
-        200
-    );
+    assert_eq!(get(&lab, lab.gateway_http, "/api/items").await.status, 200);
 }
 
 #[tokio::test]
 async fn shutdown_ends_listeners_and_open_connections() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let lab = lab().await;
     let addr = lab.ingress_http;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
@@ -318,7 +273,7 @@ async fn shutdown_ends_listeners_and_open_connections() {
         assert!(n > 0, "connection closed early");
         seen.extend_from_slice(&buf[..n]);
     }
-    lab.switches.app_stall_ms.store(30_000, Ordering::Relaxed);
+    lab.switches.app_stall_ms.store(30_000, Relaxed);
     tcp.write_all(request.as_bytes()).await.unwrap();
     lab.shutdown().await;
     let mut rest = Vec::new();
@@ -332,9 +287,37 @@ async fn scenario_yaml_points_at_the_listeners() {
     let lab = lab().await;
     let yaml = lab.scenario_yaml(Path::new("/tmp/ca.pem"), true);
     assert!(yaml.contains(&format!("connect: \"{}\"", lab.gateway_https)));
-    assert!(yaml.contains("tls: { ca: \"/tmp/ca.pem\" }"));
-    assert!(yaml.contains("scheme: https"));
+    assert!(yaml.contains("tls: { ca: \"/tmp/ca.pem\" }") && yaml.contains("scheme: https"));
     let yaml = lab.scenario_yaml(Path::new("/tmp/ca.pem"), false);
-    assert!(yaml.contains(&format!("connect: \"{}\"", lab.ingress_http)));
-    assert!(!yaml.contains("tls:"));
+    assert!(yaml.contains(&format!("connect: \"{}\"", lab.ingress_http)) && !yaml.contains("tls:"));
+}
+
+#[tokio::test]
+async fn stall_and_gateway_latency_delay_responses() {
+    let lab = lab().await;
+    lab.switches.app_stall_ms.store(30, Relaxed);
+    lab.switches.gateway_extra_latency_ms.store(40, Relaxed);
+    let started = tokio::time::Instant::now();
+    get(&lab, lab.ingress_http, "/api/items").await;
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    let started = tokio::time::Instant::now();
+    let got = get(&lab, lab.gateway_http, "/api/items").await;
+    assert!(started.elapsed() >= Duration::from_millis(70));
+    let upstream_ms: u64 = got.h("x-envoy-upstream-service-time").parse().unwrap();
+    assert!(upstream_ms >= 30, "{upstream_ms}");
+}
+
+#[tokio::test]
+async fn dropping_the_lab_stops_its_listeners() {
+    let lab = lab().await;
+    let addr = lab.gateway_https;
+    drop(lab);
+    // The aborted accept loops drop their listeners once the runtime polls them.
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_err() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{addr} still accepts after the lab was dropped");
 }

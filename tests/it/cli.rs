@@ -281,3 +281,26 @@ checks:
     assert_eq!(report["checks"][1]["results"][0]["verdict"], "skipped");
     let _ = root();
 }
+
+#[test]
+fn lab_writes_a_scenario_that_checks_clean_against_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lab = std::process::Command::new(crate::support::bin())
+        .args(["lab", "--write-scenario", "lab.yaml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn lab");
+    let scenario = dir.path().join("lab.yaml");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The scenario is written once the lab listens.
+    while !scenario.exists() || read(&scenario).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "lab never wrote its scenario");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run_bin(dir.path(), &["check", "lab.yaml", "--out", "out"]);
+    let _ = lab.kill();
+    let _ = lab.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_valid_report(&serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json"));
+}

@@ -378,3 +378,36 @@ checks:
     );
     assert_eq!(r.verdict, Verdict::Fail);
 }
+
+#[tokio::test]
+async fn request_bodies_queries_redirects_and_hostname_connects() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("payload.json"), r#"{"name":"sprocket"}"#).expect("payload");
+    let yaml = r#"
+host: shop.example.test
+targets:
+  ingress: { connect: "localhost:${PORT}", role: ingress }
+checks:
+  - name: post file
+    http: { method: post, path: /echo-headers, query: { q: "a b", page: "2" }, body_file: payload.json }
+    expect: { json: { /method: POST, /body_len: 19, /query: "q=a+b&page=2" } }
+  - name: post json
+    http: { method: PUT, path: /echo-headers, json: { a: [1, 2] } }
+    expect: { json: { /body_len: 11, /headers/content-type: application/json } }
+  - name: redirect kept
+    http: { path: /old }
+    expect: { status: 308 }
+  - name: redirect followed
+    http: { path: /old, follow_redirects: true }
+    expect: { status: 200, json: { /items/0/id: 1 } }
+"#;
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, yaml).expect("scenario");
+    let port = lab.ingress_http.port().to_string();
+    let p = cutover::scenario::load_str(yaml, &path, &|k| (k == "PORT").then(|| port.clone())).expect("valid");
+    let r = check(&p).await;
+    for c in &r.checks {
+        assert_eq!(c.verdict, Verdict::Pass, "{}: {:?}", c.name, c.results[0].failures);
+    }
+}
