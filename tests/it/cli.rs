@@ -295,12 +295,22 @@ fn lab_writes_a_scenario_that_checks_clean_against_it() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     // The scenario is written once the lab listens.
     while !scenario.exists() || read(&scenario).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "lab never wrote its scenario");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab never wrote its scenario"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = run_bin(dir.path(), &["check", "lab.yaml", "--out", "out"]);
     let _ = lab.kill();
     let _ = lab.wait();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_valid_report(&serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_valid_report(
+        &serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json"),
+    );
 }

@@ -405,9 +405,16 @@ checks:
     let path = dir.path().join("s.yaml");
     std::fs::write(&path, yaml).expect("scenario");
     let port = lab.ingress_http.port().to_string();
-    let p = cutover::scenario::load_str(yaml, &path, &|k| (k == "PORT").then(|| port.clone())).expect("valid");
+    let p = cutover::scenario::load_str(yaml, &path, &|k| (k == "PORT").then(|| port.clone()))
+        .expect("valid");
     let r = check(&p).await;
     for c in &r.checks {
-        assert_eq!(c.verdict, Verdict::Pass, "{}: {:?}", c.name, c.results[0].failures);
+        assert_eq!(
+            c.verdict,
+            Verdict::Pass,
+            "{}: {:?}",
+            c.name,
+            c.results[0].failures
+        );
     }
 }
