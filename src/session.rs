@@ -313,7 +313,7 @@ fn target_result(
     TargetResult {
         target: target.to_owned(),
         verdict,
-        url: s.url.clone(),
+        url: s.url.to_string(),
         status: r.map(|r| r.status),
         origin: r.map(|r| r.origin),
         origin_reason: r.map(|r| r.origin_reason.clone()),

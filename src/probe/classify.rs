@@ -49,13 +49,9 @@ pub enum Producer {
 }
 
 /// Recognises proxy-generated responses by every available signal.
-pub fn producer(status: u16, headers: &[(String, String)], body: &str) -> Producer {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+///
+/// `header` looks a response header up by lowercase name.
+pub fn producer<'h>(status: u16, header: &dyn Fn(&str) -> Option<&'h str>, body: &str) -> Producer {
     let server = header("server").unwrap_or("").to_ascii_lowercase();
     let trimmed = body.trim();
 
@@ -107,14 +103,14 @@ pub fn producer(status: u16, headers: &[(String, String)], body: &str) -> Produc
 }
 
 /// Attributes a response to gateway, ingress or app, given the target it came through.
-pub fn classify(
+pub fn classify<'h>(
     status: u16,
-    headers: &[(String, String)],
+    header: &dyn Fn(&str) -> Option<&'h str>,
     body: &str,
     target_proxy: Proxy,
     target_role: Role,
 ) -> (Origin, String) {
-    match producer(status, headers, body) {
+    match producer(status, header, body) {
         Producer::Proxy(software, why) => {
             let role = if software == target_proxy {
                 target_role
@@ -146,12 +142,29 @@ mod tests {
             .collect()
     }
 
+    fn run(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+        proxy: Proxy,
+        role: Role,
+    ) -> (Origin, String) {
+        let headers = h(headers);
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        classify(status, &get, body, proxy, role)
+    }
+
     fn on_gateway(status: u16, headers: &[(&str, &str)], body: &str) -> Origin {
-        classify(status, &h(headers), body, Proxy::Envoy, Role::Gateway).0
+        run(status, headers, body, Proxy::Envoy, Role::Gateway).0
     }
 
     fn on_ingress(status: u16, headers: &[(&str, &str)], body: &str) -> Origin {
-        classify(status, &h(headers), body, Proxy::Nginx, Role::Ingress).0
+        run(status, headers, body, Proxy::Nginx, Role::Ingress).0
     }
 
     const NGINX_503: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -186,13 +199,7 @@ mod tests {
     #[test]
     fn envoy_route_miss_is_empty_404() {
         assert_eq!(on_gateway(404, &[("server", "envoy")], ""), Origin::Gateway);
-        let (_, why) = classify(
-            404,
-            &h(&[("server", "envoy")]),
-            "",
-            Proxy::Envoy,
-            Role::Gateway,
-        );
+        let (_, why) = run(404, &[("server", "envoy")], "", Proxy::Envoy, Role::Gateway);
         assert!(why.contains("route not found"));
     }
 
@@ -261,16 +268,10 @@ mod tests {
     #[test]
     fn signatures_attribute_to_the_targets_role() {
         // An nginx-based gateway (NGINX Gateway Fabric): nginx pages are the gateway's.
-        let (origin, _) = classify(503, &h(&[]), NGINX_503, Proxy::Nginx, Role::Gateway);
+        let (origin, _) = run(503, &[], NGINX_503, Proxy::Nginx, Role::Gateway);
         assert_eq!(origin, Origin::Gateway);
         // An Envoy page seen on the ingress path still belongs to an Envoy: the gateway.
-        let (origin, _) = classify(
-            503,
-            &h(&[]),
-            "no healthy upstream",
-            Proxy::Nginx,
-            Role::Ingress,
-        );
+        let (origin, _) = run(503, &[], "no healthy upstream", Proxy::Nginx, Role::Ingress);
         assert_eq!(origin, Origin::Gateway);
     }
 }

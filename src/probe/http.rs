@@ -7,15 +7,17 @@
 //! timeout, which then ends the sample as `body_too_large`.
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::classify::classify;
 use super::{Body, ErrorKind, ProbeError, Response, Sample};
-use crate::target::Connector;
+use crate::target::{Connector, Proxy, Role};
 
 /// A fully resolved HTTP request of a check.
 #[derive(Clone, Debug)]
@@ -32,17 +34,30 @@ pub struct HttpSpec {
     pub body_cap: u64,
 }
 
+/// How much of a response body a probe keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Hash every byte, keep the first `cap` bytes and every header (checks).
+    Keep { cap: u64 },
+    /// Count bytes only; keep a short prefix of error bodies and the headers
+    /// the origin classifier reads (load: nothing per request that costs).
+    Count,
+}
+
+/// What `Count` keeps of an error body: enough for every proxy signature.
+const COUNT_ERROR_PREFIX: usize = 2048;
+
 /// Sends one request through `conn` and classifies whatever happens.
 pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     let target = &conn.target;
     let host = spec.host.as_deref().unwrap_or(&target.host);
-    let url = target.url(host, &spec.path_and_query);
+    let url: Arc<str> = target.url(host, &spec.path_and_query).into();
     let start = Instant::now();
     let client = match conn.client(spec.follow_redirects) {
         Ok(c) => c,
         Err(e) => return Sample::failed(url, e, start.elapsed()),
     };
-    let mut req = client.request(spec.method.clone(), &url);
+    let mut req = client.request(spec.method.clone(), &*url);
     for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
         req = req.header(n.as_str(), v.as_str());
     }
@@ -51,41 +66,79 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     }
     let deadline = start + spec.timeout;
     let sent = tokio::time::timeout_at(deadline, req.send()).await;
-    let mut resp = match sent {
-        Err(_) => {
-            let e = ProbeError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no response within {}",
-                    humantime::format_duration(spec.timeout)
-                ),
-            );
-            return Sample::failed(url, e, start.elapsed());
-        }
-        Ok(Err(e)) => return Sample::failed(url, from_reqwest(&e), start.elapsed()),
-        Ok(Ok(r)) => r,
+    let resp = match sent {
+        Err(_) => return Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
+        Ok(Err(e)) => return Sample::failed(url, from_error(&e), start.elapsed()),
+        Ok(Ok(r)) => http::Response::<reqwest::Body>::from(r),
     };
-    let ttfb = start.elapsed();
-    let status = resp.status().as_u16();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let mode = BodyMode::Keep { cap: spec.body_cap };
+    finish(
+        url,
+        resp,
+        start,
+        deadline,
+        spec.timeout,
+        mode,
+        target.proxy,
+        target.role,
+    )
+    .await
+}
 
-    let mut hasher = Sha256::new();
+/// The error for a request that outlived its timeout.
+pub fn timeout_error(timeout: Duration) -> ProbeError {
+    ProbeError::new(
+        ErrorKind::Timeout,
+        format!("no response within {}", humantime::format_duration(timeout)),
+    )
+}
+
+/// Reads a response head and body into a classified [`Sample`]; shared by the
+/// check probe (reqwest) and the load engine (hyper's connection API).
+#[allow(clippy::too_many_arguments)]
+pub async fn finish<B>(
+    url: Arc<str>,
+    resp: http::Response<B>,
+    start: Instant,
+    deadline: Instant,
+    timeout: Duration,
+    mode: BodyMode,
+    proxy: Proxy,
+    role: Role,
+) -> Sample
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + 'static,
+{
+    let ttfb = start.elapsed();
+    let (parts, body) = resp.into_parts();
+    let status = parts.status.as_u16();
+    let headers: Vec<(String, String)> = match mode {
+        BodyMode::Keep { .. } => parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        BodyMode::Count => Vec::new(),
+    };
+    let (cap, mut hasher) = match mode {
+        BodyMode::Keep { cap } => (cap, Some(Sha256::new())),
+        BodyMode::Count if status >= 400 => (COUNT_ERROR_PREFIX as u64, None),
+        BodyMode::Count => (0, None),
+    };
     let mut prefix = BytesMut::new();
     let mut size: u64 = 0;
     let mut error = None;
+    let mut body = std::pin::pin!(body);
     loop {
-        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+        match tokio::time::timeout_at(deadline, body.as_mut().frame()).await {
             Err(_) => {
-                let (kind, what) = if size > spec.body_cap {
+                let (kind, what) = if size > cap && matches!(mode, BodyMode::Keep { .. }) {
                     (
                         ErrorKind::BodyTooLarge,
                         "the body was still arriving past the cap",
@@ -97,32 +150,38 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
                     kind,
                     format!(
                         "{what} after {} ({size} bytes read)",
-                        humantime::format_duration(spec.timeout)
+                        humantime::format_duration(timeout)
                     ),
                 ));
                 break;
             }
-            Ok(Err(e)) => {
-                error = Some(from_reqwest(&e));
+            Ok(Some(Err(e))) => {
+                error = Some(from_error(&e));
                 break;
             }
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => {
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
-                let room = spec.body_cap.saturating_sub(prefix.len() as u64) as usize;
-                prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Ok(chunk) = frame.into_data() {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    size += chunk.len() as u64;
+                    let room = cap.saturating_sub(prefix.len() as u64) as usize;
+                    if room > 0 {
+                        prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    }
+                }
             }
         }
     }
     let body = Body {
         size,
-        sha256: hex(&hasher.finalize()),
+        sha256: hasher.map(|h| hex(&h.finalize())).unwrap_or_default(),
         truncated: size > prefix.len() as u64,
         prefix: prefix.freeze(),
     };
-    let (origin, origin_reason) =
-        classify(status, &headers, &body.text(), target.proxy, target.role);
+    let get = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let (origin, origin_reason) = classify(status, &get, &body.text(), proxy, role);
     Sample {
         url,
         response: Some(Response {
@@ -143,10 +202,39 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Maps a reqwest/hyper/io/rustls error chain to an [`ErrorKind`] and a sentence.
-pub fn from_reqwest(e: &reqwest::Error) -> ProbeError {
+pub fn from_error(e: &(dyn std::error::Error + 'static)) -> ProbeError {
+    match e.downcast_ref::<reqwest::Error>() {
+        Some(r) => from_reqwest(r),
+        None => from_chain(e, None),
+    }
+}
+
+fn from_reqwest(e: &reqwest::Error) -> ProbeError {
+    let fallback = if e.is_timeout() {
+        if e.is_connect() {
+            ErrorKind::ConnectTimeout
+        } else {
+            ErrorKind::Timeout
+        }
+    } else if e.is_redirect() {
+        ErrorKind::Protocol
+    } else {
+        ErrorKind::Other
+    };
+    let mut p = match e.source() {
+        Some(src) => from_chain(src, Some(fallback)),
+        None => ProbeError::new(fallback, e.to_string()),
+    };
+    if p.kind == ErrorKind::Timeout && e.is_connect() {
+        p.kind = ErrorKind::ConnectTimeout;
+    }
+    p
+}
+
+fn from_chain(e: &(dyn std::error::Error + 'static), fallback: Option<ErrorKind>) -> ProbeError {
     let mut kind = None;
     let mut parts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.source();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         let text = err.to_string();
         if !parts.iter().any(|p: &String| p.contains(&text)) {
@@ -157,21 +245,7 @@ pub fn from_reqwest(e: &reqwest::Error) -> ProbeError {
         }
         cur = err.source();
     }
-    let kind = kind.unwrap_or(if e.is_timeout() {
-        if e.is_connect() {
-            ErrorKind::ConnectTimeout
-        } else {
-            ErrorKind::Timeout
-        }
-    } else if e.is_redirect() {
-        ErrorKind::Protocol
-    } else {
-        ErrorKind::Other
-    });
-    let kind = match (kind, e.is_connect()) {
-        (ErrorKind::Timeout, true) => ErrorKind::ConnectTimeout,
-        (k, _) => k,
-    };
+    let kind = kind.or(fallback).unwrap_or(ErrorKind::Other);
     let message = if parts.is_empty() {
         e.to_string()
     } else {

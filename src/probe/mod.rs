@@ -136,7 +136,7 @@ impl Response {
 #[derive(Clone, Debug)]
 pub struct Sample {
     /// The URL requested (production host, never the connect address).
-    pub url: String,
+    pub url: std::sync::Arc<str>,
     /// The response, when one arrived (possibly with a body error).
     pub response: Option<Response>,
     /// The failure, when there was one.
@@ -148,7 +148,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn failed(url: String, error: ProbeError, latency: Duration) -> Self {
+    pub fn failed(url: std::sync::Arc<str>, error: ProbeError, latency: Duration) -> Self {
         Sample {
             url,
             response: None,
