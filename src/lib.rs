@@ -23,7 +23,9 @@
 pub mod analyze;
 pub mod cli;
 pub mod lab;
+pub mod load;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod session;

@@ -14,12 +14,15 @@ use std::time::SystemTime;
 use tokio::task::JoinSet;
 
 use crate::analyze::{self, Finding, Severity};
+use crate::load::engine::Outcome;
+use crate::load::schedule::Phase;
 use crate::probe::{self, Sample};
+use crate::record::Bucket;
 use crate::report::model::{
-    CheckReport, ErrorInfo, Header, Report, RunStatus, ScenarioInfo, TargetInfo, TargetResult,
-    Tool, Verdict, SCHEMA_VERSION,
+    CheckLoad, CheckReport, ErrorInfo, Header, LoadReport, Report, RunStatus, ScenarioInfo,
+    StageInfo, TargetInfo, TargetLoad, TargetResult, Tool, Verdict, SCHEMA_VERSION,
 };
-use crate::scenario::plan::{Plan, ProbeSpec};
+use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
 use crate::target::Connector;
 
 /// How many probes of the check pass run at once.
@@ -273,6 +276,128 @@ pub fn build_report(
             .collect(),
         checks,
         findings,
+        load: None,
+    }
+}
+
+/// Adds the load phase to a report: per target and check, totals and series,
+/// and a warning for each target × check that saw failures under load.
+pub fn add_load(
+    report: &mut Report,
+    plan: &Plan,
+    load: &LoadPlan,
+    outcome: &Outcome,
+    workers: usize,
+) {
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    let elapsed_in_shape = outcome.elapsed.min(outcome.shape.total());
+    let intended = outcome.shape.arrivals_before(elapsed_in_shape);
+    let mut targets = Vec::new();
+    for &ti in &outcome.targets {
+        let target = &plan.targets[ti];
+        let mut total = Bucket::default();
+        let mut checks = Vec::new();
+        for (ci, check) in plan.checks.iter().enumerate() {
+            let key = outcome.key(ti, ci);
+            let bucket = &outcome.aggregator.totals[key];
+            if bucket.requests == 0 && bucket.dropped == 0 {
+                continue;
+            }
+            total.merge(bucket);
+            let stats = bucket.stats();
+            let failed = stats.errors + bucket.server_errors();
+            if failed > 0 {
+                let mut parts: Vec<String> = stats
+                    .statuses
+                    .iter()
+                    .filter(|(c, _)| c.starts_with('5'))
+                    .map(|(c, n)| format!("{c} ×{n}"))
+                    .collect();
+                parts.extend(stats.error_kinds.iter().map(|(k, n)| format!("{k} ×{n}")));
+                let origins: Vec<String> = stats
+                    .origins
+                    .iter()
+                    .filter(|(o, _)| *o != "app")
+                    .map(|(o, n)| format!("{o} {n}"))
+                    .collect();
+                report.findings.push(Finding {
+                    kind: "load_errors".into(),
+                    severity: Severity::Warning,
+                    check: check.name.clone(),
+                    target: Some(target.name.clone()),
+                    message: format!(
+                        "{failed} of {} requests ({:.2} %) failed under load: {}{}",
+                        stats.requests,
+                        100.0 * failed as f64 / stats.requests.max(1) as f64,
+                        parts.join(", "),
+                        if origins.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (produced by: {})", origins.join(", "))
+                        }
+                    ),
+                    hint: None,
+                });
+            }
+            checks.push(CheckLoad {
+                check: check.name.clone(),
+                achieved_rate: bucket.requests as f64 / secs,
+                totals: stats,
+                series: outcome.aggregator.series[key].clone(),
+            });
+        }
+        targets.push(TargetLoad {
+            target: target.name.clone(),
+            intended,
+            intended_rate: intended as f64 / elapsed_in_shape.as_secs_f64().max(1e-9),
+            achieved_rate: total.requests as f64 / secs,
+            totals: total.stats(),
+            checks,
+        });
+    }
+    let stages = outcome
+        .shape
+        .phases
+        .iter()
+        .map(|p| {
+            let (start_s, duration_s) =
+                (p.start().as_secs_f64(), (p.end() - p.start()).as_secs_f64());
+            match *p {
+                Phase::Open { from, to, .. } => StageInfo {
+                    kind: if from == to { "constant" } else { "ramp" }.into(),
+                    start_s,
+                    duration_s,
+                    from_rate: Some(from),
+                    to_rate: Some(to),
+                    concurrency: None,
+                },
+                Phase::Closed { concurrency, .. } => StageInfo {
+                    kind: "closed".into(),
+                    start_s,
+                    duration_s,
+                    from_rate: None,
+                    to_rate: None,
+                    concurrency: Some(concurrency),
+                },
+            }
+        })
+        .collect();
+    report.load = Some(LoadReport {
+        started_at: humantime::format_rfc3339_millis(outcome.started).to_string(),
+        duration_ms: outcome.elapsed.as_millis() as u64,
+        interrupted: outcome.interrupted,
+        workers,
+        connection: match load.connection {
+            ConnectionPolicy::KeepAlive => "keepalive",
+            ConnectionPolicy::Fresh => "fresh",
+        }
+        .into(),
+        max_in_flight: load.max_in_flight,
+        stages,
+        targets,
+    });
+    if outcome.interrupted {
+        report.status = RunStatus::Interrupted;
     }
 }
 
@@ -316,7 +441,7 @@ fn target_result(
         url: s.url.to_string(),
         status: r.map(|r| r.status),
         origin: r.map(|r| r.origin),
-        origin_reason: r.map(|r| r.origin_reason.clone()),
+        origin_reason: r.map(|r| r.origin_reason.to_owned()),
         latency_ms: s.latency.as_secs_f64() * 1000.0,
         ttfb_ms: s.ttfb.map(|t| t.as_secs_f64() * 1000.0),
         body_bytes: r.map(|r| r.body.size),

@@ -252,6 +252,44 @@ impl Target {
 }
 
 impl Connector {
+    /// The resolved addresses, or why there are none.
+    pub fn addrs(&self) -> Result<&[SocketAddr], &ProbeError> {
+        self.resolved.as_deref()
+    }
+
+    /// A rustls client configuration with this target's trust settings (for
+    /// the load engine, which drives TLS itself); HTTP/1.1 over ALPN.
+    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
+        let tls_err = |e: String| ProbeError::new(ErrorKind::Tls, e);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err(e.to_string()))?;
+        let tls = &self.target.tls;
+        let mut config = if tls.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth()
+        } else if let Some(pem) = &tls.ca_pem {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| tls_err(format!("bad CA PEM: {e}")))?;
+                roots.add(cert).map_err(|e| tls_err(e.to_string()))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            let verifier = rustls_platform_verifier::Verifier::new(provider)
+                .map_err(|e| tls_err(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
     /// The client for a request, or the reason none can be sent.
     pub fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, ProbeError> {
         if let Err(e) = &self.resolved {
@@ -268,6 +306,55 @@ impl Connector {
                 format!("could not set up TLS for target `{}`", self.target.name),
             )
         })
+    }
+}
+
+/// `tls: { insecure: true }`: accepts any certificate, still checks handshake signatures.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -36,7 +36,7 @@ pub fn hints(
         hint: Some(hint.to_owned()),
     };
     let mut out = Vec::new();
-    let reason = resp.origin_reason.as_str();
+    let reason = resp.origin_reason;
     let route_miss =
         resp.origin == Origin::Gateway && resp.status == 404 && reason.contains("route not found");
     if route_miss && host_routed {

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use super::{Command, Exit, OutputArgs};
+use super::progress::Progress;
+use super::{Command, Exit, LoadArgs, OutputArgs};
 use crate::lab::{Lab, LabConfig, LabPorts};
+use crate::load::engine::{self, Options};
 use crate::report::{self, Report, RunStatus, Verdict};
 use crate::scenario::{self, Plan};
 use crate::session;
@@ -19,7 +21,22 @@ pub async fn run(command: Command) -> Exit {
     match command {
         Command::Validate { scenario } => validate(&scenario),
         Command::Check { scenario, output } => match load(&scenario) {
-            Ok(plan) => check(&plan, &output, "check").await.0,
+            Ok(plan) => check(&plan, &output, None).await.0,
+            Err(code) => code,
+        },
+        Command::Run {
+            scenario,
+            output,
+            load: args,
+        } => match load(&scenario) {
+            Ok(plan) if plan.load.is_none() => {
+                eprintln!(
+                    "{}: the scenario has no `load:` section: add one (for example `load: {{ stages: [{{rate: 50/s, for: 1m}}] }}`) or use `cutover check`",
+                    scenario.display()
+                );
+                Exit::Usage
+            }
+            Ok(plan) => check(&plan, &output, Some(&args)).await.0,
             Err(code) => code,
         },
         Command::Lab {
@@ -28,7 +45,7 @@ pub async fn run(command: Command) -> Exit {
             https,
             ports,
         } => lab(host, write_scenario, https, ports).await,
-        Command::Demo { output } => demo(&output).await,
+        Command::Demo { output, load } => demo(&output, &load).await,
     }
 }
 
@@ -79,12 +96,62 @@ pub async fn interrupted() {
     }
 }
 
-/// Runs the check pass, writes and prints the report. Returns the exit code and the report.
-async fn check(plan: &Plan, output: &OutputArgs, mode: &str) -> (Exit, Option<(Report, PathBuf)>) {
+/// Runs the check pass (and the load, with `load_args`), writes and prints
+/// the report. Returns the exit code and the report.
+async fn check(
+    plan: &Plan,
+    output: &OutputArgs,
+    load_args: Option<&LoadArgs>,
+) -> (Exit, Option<(Report, PathBuf)>) {
     let started = SystemTime::now();
     let connectors = session::connectors(plan).await;
-    let pass = session::check_pass(plan, &connectors, interrupted()).await;
-    let report = session::build_report(plan, mode, &pass, started, SystemTime::now());
+    // One signal listener for the whole run: it flips `stop`, which every phase watches.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(async move {
+        interrupted().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx.clone();
+    let pass = session::check_pass(plan, &connectors, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await;
+    let mode = if load_args.is_some() { "run" } else { "check" };
+    let mut report = session::build_report(plan, mode, &pass, started, SystemTime::now());
+    if let (Some(args), Some(load), false) = (load_args, &plan.load, pass.interrupted) {
+        let options = Options {
+            rate_scale: args.rate_scale,
+            duration: args.duration,
+            workers: args.workers.unwrap_or_else(|| Options::default().workers),
+            ..Options::default()
+        };
+        let shape =
+            crate::load::schedule::Shape::new(&load.stages, options.rate_scale, options.duration);
+        let names: Vec<(usize, String)> = load
+            .targets
+            .iter()
+            .map(|&t| (t, plan.targets[t].name.clone()))
+            .collect();
+        println!(
+            "load: {} across {} targets for {}",
+            describe_stages(&shape),
+            names.len(),
+            humantime::format_duration(shape.total())
+        );
+        let mut progress = Progress::new(&names, plan.checks.len(), shape);
+        let outcome = engine::run(plan, load, &connectors, &options, stop_rx, |done, agg| {
+            progress.second(done, agg)
+        })
+        .await;
+        progress.finish();
+        session::add_load(&mut report, plan, load, &outcome, options.workers);
+        report.ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        report.duration_ms = SystemTime::now()
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_millis() as u64;
+    }
+    signals.abort();
     let report = match report::redact(&report, &plan.secrets) {
         Ok(r) => r,
         Err(e) => {
@@ -115,6 +182,20 @@ async fn check(plan: &Plan, output: &OutputArgs, mode: &str) -> (Exit, Option<(R
         _ => Exit::Fail,
     };
     (code, Some((report, dir)))
+}
+
+fn describe_stages(shape: &crate::load::schedule::Shape) -> String {
+    use crate::load::schedule::Phase;
+    shape
+        .phases
+        .iter()
+        .map(|p| match *p {
+            Phase::Open { from, to, .. } if from == to => format!("{from:.0}/s"),
+            Phase::Open { from, to, .. } => format!("{from:.0}/s→{to:.0}/s"),
+            Phase::Closed { concurrency, .. } => format!("{concurrency} clients"),
+        })
+        .collect::<Vec<_>>()
+        .join(", then ")
 }
 
 fn lab_ports(ports: Option<Vec<u16>>) -> LabPorts {
@@ -178,7 +259,7 @@ async fn lab(
     Exit::Pass
 }
 
-async fn demo(output: &OutputArgs) -> Exit {
+async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     let lab = match Lab::start(LabConfig::new(DEMO_HOST)).await {
         Ok(lab) => lab,
         Err(e) => {
@@ -212,7 +293,7 @@ async fn demo(output: &OutputArgs) -> Exit {
         "lab: ingress {} / gateway {} for host {} (https {} / {})\n",
         lab.ingress_http, lab.gateway_http, lab.host, lab.ingress_https, lab.gateway_https
     );
-    let (code, report) = check(&plan, output, "check").await;
+    let (code, report) = check(&plan, output, Some(load_args)).await;
     let _ = std::fs::remove_file(&ca_file);
     lab.shutdown().await;
     match (code, report) {

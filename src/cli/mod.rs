@@ -5,6 +5,7 @@
 //! partial report is still written).
 
 pub mod commands;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,16 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run every check once, then drive the scenario's load against each target
+    /// separately, and write the report with latency distributions side by side.
+    Run {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
     /// Start the embedded lab (ingress-like and gateway-like servers) until Ctrl-C.
     Lab {
         /// Production hostname the lab serves.
@@ -53,6 +64,8 @@ pub enum Command {
     Demo {
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        load: LoadArgs,
     },
 }
 
@@ -65,6 +78,30 @@ pub struct OutputArgs {
     /// Also write the JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Fit the load stages into this total duration (e.g. 30s, 2m), keeping their proportions.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub duration: Option<std::time::Duration>,
+    /// Multiply every rate and concurrency (e.g. 0.5 for half the load).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
+    pub rate_scale: f64,
+    /// Load worker threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::scenario::units::parse_duration(s)
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
 }
 
 /// Process exit codes.

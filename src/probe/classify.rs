@@ -109,7 +109,7 @@ pub fn classify<'h>(
     body: &str,
     target_proxy: Proxy,
     target_role: Role,
-) -> (Origin, String) {
+) -> (Origin, &'static str) {
     match producer(status, header, body) {
         Producer::Proxy(software, why) => {
             let role = if software == target_proxy {
@@ -124,10 +124,10 @@ pub fn classify<'h>(
                 Role::Gateway => Origin::Gateway,
                 Role::Ingress => Origin::Ingress,
             };
-            (origin, why.to_owned())
+            (origin, why)
         }
-        Producer::App(why) => (Origin::App, why.to_owned()),
-        Producer::Unknown(why) => (Origin::Unknown, why.to_owned()),
+        Producer::App(why) => (Origin::App, why),
+        Producer::Unknown(why) => (Origin::Unknown, why),
     }
 }
 
@@ -148,7 +148,7 @@ mod tests {
         body: &str,
         proxy: Proxy,
         role: Role,
-    ) -> (Origin, String) {
+    ) -> (Origin, &'static str) {
         let headers = h(headers);
         let get = |name: &str| {
             headers

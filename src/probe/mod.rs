@@ -116,7 +116,7 @@ pub struct Response {
     /// Where the response came from (the classifier's verdict).
     pub origin: Origin,
     /// Which signature decided the origin, for the report.
-    pub origin_reason: String,
+    pub origin_reason: &'static str,
 }
 
 impl Response {

@@ -59,6 +59,53 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
     }
+    if let Some(load) = &r.load {
+        let _ = writeln!(
+            out,
+            "\n## Load\n\n{:.1} s, {} connections, max {} in flight per target. Latency from the intended start (coordinated-omission corrected).\n",
+            load.duration_ms as f64 / 1000.0,
+            load.connection,
+            load.max_in_flight
+        );
+        out.push_str("| check | target | requests | rate/s | p50 | p90 | p99 | p99.9 | max | errors | dropped |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        let mut checks: Vec<&str> = Vec::new();
+        for t in &load.targets {
+            for c in &t.checks {
+                if !checks.contains(&c.check.as_str()) {
+                    checks.push(&c.check);
+                }
+            }
+        }
+        for check in checks {
+            for t in &load.targets {
+                let Some(c) = t.checks.iter().find(|c| c.check == check) else {
+                    continue;
+                };
+                let s = &c.totals;
+                let failed = s.errors
+                    + s.statuses
+                        .iter()
+                        .filter(|(k, _)| k.starts_with('5'))
+                        .map(|(_, n)| n)
+                        .sum::<u64>();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
+                    cell(check),
+                    cell(&t.target),
+                    s.requests,
+                    c.achieved_rate,
+                    s.latency.p50,
+                    s.latency.p90,
+                    s.latency.p99,
+                    s.latency.p999,
+                    s.latency.max,
+                    failed,
+                    s.dropped
+                );
+            }
+        }
+    }
     out.push_str("\n## Findings\n\n");
     if r.findings.is_empty() {
         out.push_str("None.\n");

@@ -29,6 +29,56 @@ pub struct Report {
     pub targets: Vec<TargetInfo>,
     pub checks: Vec<CheckReport>,
     pub findings: Vec<Finding>,
+    /// The load phase of `run` (absent for `check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadReport>,
+}
+
+/// What the load engine recorded, per target and per check.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub interrupted: bool,
+    pub workers: usize,
+    /// `keepalive` or `fresh`.
+    pub connection: String,
+    pub max_in_flight: u64,
+    pub stages: Vec<StageInfo>,
+    pub targets: Vec<TargetLoad>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageInfo {
+    /// `constant`, `ramp` or `closed`.
+    pub kind: String,
+    pub start_s: f64,
+    pub duration_s: f64,
+    /// Requests per second at the start and end (open stages).
+    pub from_rate: Option<f64>,
+    pub to_rate: Option<f64>,
+    pub concurrency: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetLoad {
+    pub target: String,
+    /// Arrivals the open stages intended for this target (sent + dropped).
+    pub intended: u64,
+    pub intended_rate: f64,
+    /// Completed requests per second over the load's duration.
+    pub achieved_rate: f64,
+    pub totals: crate::record::Stats,
+    pub checks: Vec<CheckLoad>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckLoad {
+    pub check: String,
+    pub achieved_rate: f64,
+    pub totals: crate::record::Stats,
+    /// One entry per second that saw a request or a drop.
+    pub series: Vec<crate::record::SecondStats>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

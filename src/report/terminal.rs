@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::model::{Report, RunStatus, Verdict};
+use super::model::{LoadReport, Report, RunStatus, Verdict};
 
 pub fn render(r: &Report) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
@@ -82,6 +82,10 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if let Some(load) = &r.load {
+        out.push('\n');
+        out.push_str(&load_table(load));
+    }
     let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
     let status = match r.status {
         RunStatus::Completed => "",
@@ -98,5 +102,87 @@ pub fn render(r: &Report) -> String {
         },
         r.checks.len()
     );
+    out
+}
+
+/// Per check, the loaded targets side by side (one row each).
+pub fn load_table(load: &LoadReport) -> String {
+    let mut rows: Vec<Vec<String>> = vec![[
+        "LOAD", "TARGET", "REQUESTS", "RATE/S", "P50", "P90", "P99", "P99.9", "MAX", "ERRORS",
+        "DROPPED",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
+    let mut checks: Vec<&str> = Vec::new();
+    for t in &load.targets {
+        for c in &t.checks {
+            if !checks.contains(&c.check.as_str()) {
+                checks.push(&c.check);
+            }
+        }
+    }
+    let ms = |v: f64| {
+        if v >= 100.0 {
+            format!("{v:.0} ms")
+        } else {
+            format!("{v:.2} ms")
+        }
+    };
+    for check in checks {
+        for t in &load.targets {
+            let Some(c) = t.checks.iter().find(|c| c.check == check) else {
+                continue;
+            };
+            let s = &c.totals;
+            let failed = s.errors
+                + s.statuses
+                    .iter()
+                    .filter(|(k, _)| k.starts_with('5'))
+                    .map(|(_, n)| n)
+                    .sum::<u64>();
+            rows.push(vec![
+                check.to_owned(),
+                t.target.clone(),
+                s.requests.to_string(),
+                format!("{:.1}", c.achieved_rate),
+                ms(s.latency.p50),
+                ms(s.latency.p90),
+                ms(s.latency.p99),
+                ms(s.latency.p999),
+                ms(s.latency.max),
+                failed.to_string(),
+                s.dropped.to_string(),
+            ]);
+        }
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    for t in &load.targets {
+        let _ = writeln!(
+            out,
+            "{}: {:.1} req/s achieved of {:.1} intended, {} dropped{}",
+            t.target,
+            t.achieved_rate,
+            t.intended_rate,
+            t.totals.dropped,
+            if load.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+    }
     out
 }

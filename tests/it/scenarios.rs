@@ -45,7 +45,8 @@ fn every_example_scenario_validates() {
 #[test]
 fn demo_runs_the_lab_and_reports_the_known_differences() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run_bin(dir.path(), &["demo", "--out", "demo"]);
+    // The demo's load lasts 15 s; the test fits it into 2 s.
+    let out = run_bin(dir.path(), &["demo", "--out", "demo", "--duration", "2s"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -80,6 +81,22 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
         "a path miss is not a hostname mismatch"
     );
     assert!(stdout.contains("summary.md"));
+    // The load section: both loaded targets, side by side, with histograms.
+    let load = &report["load"];
+    let targets: Vec<&str> = load["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["target"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(targets, ["ingress", "gateway"]);
+    for t in load["targets"].as_array().expect("targets") {
+        assert!(t["totals"]["requests"].as_u64().unwrap_or(0) > 0, "{t}");
+        assert!(t["checks"][0]["series"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()));
+    }
+    assert!(stdout.contains("LOAD"), "{stdout}");
     // The demo's token is a literal credential header: redacted.
     assert!(!read(&dir.path().join("demo/report.json")).contains("demo-token-not-a-secret"));
 }

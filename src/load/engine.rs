@@ -1,0 +1,581 @@
+//! The load engine: one engine for every load shape.
+//!
+//! `workers` OS threads each run a current-thread tokio runtime with its own
+//! connections and its own [`WorkerRecorder`], so the hot path takes no lock
+//! and crosses no thread. Every loaded target gets, on every worker, a driver
+//! that walks the [`Shape`]'s phases: in an open phase it dispatches this
+//! worker's share of the arrivals (`i ≡ worker mod workers`) at their intended
+//! times, in a closed phase it runs this worker's share of the clients. Both
+//! send through the same [`fire`], which runs the same response reader as
+//! `check` ([`probe::http::finish`]) over hyper's connection API.
+//!
+//! Latency is measured from the intended time (coordinated-omission
+//! corrected); service time from the actual send. When a target's
+//! `max_in_flight` is reached, an arrival is counted as dropped in its
+//! second, never sent late and never backfilled. On stop, no new request
+//! starts; in-flight ones get `grace` to finish, then are cancelled
+//! uncounted.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::schedule::{Phase, Shape};
+use crate::probe::http::{finish, from_error, timeout_error, BodyMode, HttpSpec};
+use crate::probe::{ErrorKind, ProbeError, Sample};
+use crate::record::{Aggregator, Finished, Flush, WorkerRecorder};
+use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
+use crate::target::{Connector, Scheme, Target};
+
+/// How a worker waits for an arrival's intended time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// Sleep on tokio's timer (1 ms resolution) until 1 ms before, then yield
+    /// until the intended time: sub-millisecond precision (production).
+    Precise,
+    /// Sleep on tokio's timer only: exact under `tokio::time::pause()` (tests).
+    Timer,
+}
+
+/// Run-time options from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub rate_scale: f64,
+    pub duration: Option<Duration>,
+    pub workers: usize,
+    pub pacing: Pacing,
+    /// How long in-flight requests may finish after a stop.
+    pub grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate_scale: 1.0,
+            duration: None,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            pacing: Pacing::Precise,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a load run recorded.
+pub struct Outcome {
+    pub shape: Shape,
+    pub started: SystemTime,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    /// Loaded targets (indices into `Plan::targets`).
+    pub targets: Vec<usize>,
+    /// `key = target * checks + check`.
+    pub checks: usize,
+    pub aggregator: Aggregator,
+}
+
+impl Outcome {
+    pub fn key(&self, target: usize, check: usize) -> usize {
+        target * self.checks + check
+    }
+}
+
+/// One check as the engine sends it through one target.
+struct CheckCtx {
+    key: usize,
+    spec: HttpSpec,
+    url: Arc<str>,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+/// One loaded target as a worker sees it.
+struct TargetCtx {
+    target: Arc<Target>,
+    addr: Option<SocketAddr>,
+    resolve_error: Option<ProbeError>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    checks: Vec<CheckCtx>,
+    /// Cumulative mix weights over `checks`.
+    cumulative: Vec<f64>,
+    policy: ConnectionPolicy,
+    /// This worker's share of `max_in_flight`.
+    cap: u64,
+}
+
+/// Everything a worker needs, shared read-only.
+struct WorkerPlan {
+    shape: Shape,
+    targets: Vec<TargetCtx>,
+    workers: usize,
+    pacing: Pacing,
+    grace: Duration,
+}
+
+/// Drives the plan's load against its targets until done or until `stop` turns true.
+/// `on_second` sees every finished second (for progress).
+pub async fn run(
+    plan: &Plan,
+    load: &LoadPlan,
+    connectors: &[Connector],
+    options: &Options,
+    mut stop: watch::Receiver<bool>,
+    mut on_second: impl FnMut(&Finished, &Aggregator),
+) -> Outcome {
+    let workers = options.workers.max(1);
+    let shape = Shape::new(&load.stages, options.rate_scale, options.duration);
+    let checks = plan.checks.len();
+    let keys = plan.targets.len() * checks;
+    let plans: Vec<Arc<WorkerPlan>> = (0..workers)
+        .map(|w| {
+            Arc::new(worker_plan(
+                plan, load, connectors, &shape, options, workers, w,
+            ))
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Flush>();
+    let started = SystemTime::now();
+    // Workers start their clocks together, a little ahead, so none starts late.
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut handles = Vec::new();
+    for (w, wp) in plans.into_iter().enumerate() {
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let std_start = start.into_std();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("cutover-load-{w}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    let Ok(rt) = rt else { return };
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(
+                        &rt,
+                        worker_main(w, wp, keys, Instant::from_std(std_start), tx, stop),
+                    );
+                }),
+        );
+    }
+    drop(tx);
+    let mut aggregator = Aggregator::new(workers, keys);
+    // Workers watch `stop` themselves; the channel closes when the last one is done.
+    while let Some(flush) = rx.recv().await {
+        for done in aggregator.add(flush) {
+            on_second(&done, &aggregator);
+        }
+    }
+    for done in aggregator.drain() {
+        on_second(&done, &aggregator);
+    }
+    for h in handles.into_iter().flatten() {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+    let interrupted = *stop.borrow_and_update();
+    Outcome {
+        shape,
+        started,
+        elapsed: start.elapsed(),
+        interrupted,
+        targets: load.targets.clone(),
+        checks,
+        aggregator,
+    }
+}
+
+fn worker_plan(
+    plan: &Plan,
+    load: &LoadPlan,
+    connectors: &[Connector],
+    shape: &Shape,
+    options: &Options,
+    workers: usize,
+    worker: usize,
+) -> WorkerPlan {
+    let n_checks = plan.checks.len();
+    let targets = load
+        .targets
+        .iter()
+        .map(|&ti| {
+            let conn = &connectors[ti];
+            let target = Arc::clone(&conn.target);
+            let (addr, resolve_error) = match conn.addrs() {
+                Ok(a) => (a.first().copied(), None),
+                Err(e) => (None, Some(e.clone())),
+            };
+            let mut checks = Vec::new();
+            let mut cumulative = Vec::new();
+            let mut sum = 0.0;
+            for &(ci, weight) in &load.mix {
+                let check = &plan.checks[ci];
+                if weight <= 0.0 || !check.targets.contains(&ti) {
+                    continue;
+                }
+                let ProbeSpec::Http(spec) = &check.probe;
+                let host = spec.host.as_deref().unwrap_or(&target.host);
+                let mut headers = http::HeaderMap::new();
+                for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
+                    if let (Ok(n), Ok(v)) = (
+                        http::HeaderName::from_bytes(n.as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        headers.append(n, v);
+                    }
+                }
+                if let Ok(h) = http::HeaderValue::from_str(host) {
+                    headers.insert(http::header::HOST, h);
+                }
+                headers
+                    .entry(http::header::USER_AGENT)
+                    .or_insert(http::HeaderValue::from_static(concat!(
+                        "cutover/",
+                        env!("CARGO_PKG_VERSION")
+                    )));
+                let uri = spec
+                    .path_and_query
+                    .parse()
+                    .unwrap_or_else(|_| http::Uri::from_static("/"));
+                sum += weight;
+                cumulative.push(sum);
+                checks.push(CheckCtx {
+                    key: ti * n_checks + ci,
+                    spec: spec.clone(),
+                    url: target.url(host, &spec.path_and_query).into(),
+                    uri,
+                    headers,
+                });
+            }
+            let tls = match target.scheme {
+                Scheme::Https => conn.tls_config().ok().and_then(|cfg| {
+                    let name = rustls::pki_types::ServerName::try_from(target.host.clone()).ok()?;
+                    Some((tokio_rustls::TlsConnector::from(cfg), name))
+                }),
+                Scheme::Http => None,
+            };
+            let share = load.max_in_flight / workers as u64
+                + u64::from((worker as u64) < load.max_in_flight % workers as u64);
+            TargetCtx {
+                target,
+                addr,
+                resolve_error,
+                tls,
+                checks,
+                cumulative,
+                policy: load.connection,
+                cap: share.max(1),
+            }
+        })
+        .collect();
+    WorkerPlan {
+        shape: shape.clone(),
+        targets,
+        workers,
+        pacing: options.pacing,
+        grace: options.grace,
+    }
+}
+
+type Recorder = Rc<RefCell<WorkerRecorder>>;
+type Pool = Rc<RefCell<Vec<SendRequest<Full<Bytes>>>>>;
+
+async fn worker_main(
+    worker: usize,
+    wp: Arc<WorkerPlan>,
+    keys: usize,
+    start: Instant,
+    tx: mpsc::UnboundedSender<Flush>,
+    stop: watch::Receiver<bool>,
+) {
+    let rec: Recorder = Rc::new(RefCell::new(WorkerRecorder::new(worker, keys, tx)));
+    // Seconds pass even when nothing completes: the ticker hands them on.
+    let ticker = {
+        let rec = Rc::clone(&rec);
+        tokio::task::spawn_local(async move {
+            let mut second = 1;
+            loop {
+                tokio::time::sleep_until(start + Duration::from_secs(second)).await;
+                rec.borrow_mut().advance(second);
+                second += 1;
+            }
+        })
+    };
+    let mut drivers = Vec::new();
+    for t in 0..wp.targets.len() {
+        let (wp, rec, stop) = (Arc::clone(&wp), Rc::clone(&rec), stop.clone());
+        drivers.push(tokio::task::spawn_local(async move {
+            drive(worker, &wp, t, start, &rec, stop).await
+        }));
+    }
+    for d in drivers {
+        let _ = d.await;
+    }
+    ticker.abort();
+    let mut rec = rec.borrow_mut();
+    rec.advance(start.elapsed().as_secs());
+    rec.finish();
+}
+
+/// Runs every phase of the shape for one target on one worker.
+async fn drive(
+    worker: usize,
+    wp: &Arc<WorkerPlan>,
+    t: usize,
+    start: Instant,
+    rec: &Recorder,
+    mut stop: watch::Receiver<bool>,
+) {
+    let ctx = &wp.targets[t];
+    if ctx.checks.is_empty() {
+        return;
+    }
+    let pool: Pool = Rc::new(RefCell::new(Vec::new()));
+    let in_flight = Rc::new(Cell::new(0u64));
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ t as u64);
+    let mut arrivals = wp
+        .shape
+        .arrivals(worker as u64, wp.workers as u64)
+        .peekable();
+    let stopped = |stop: &watch::Receiver<bool>| *stop.borrow();
+    'phases: for phase in &wp.shape.phases {
+        if stopped(&stop) {
+            break;
+        }
+        match *phase {
+            Phase::Open { end, .. } => {
+                while let Some(a) = arrivals.next_if(|a| a.at < end) {
+                    let due = start + a.at;
+                    tokio::select! {
+                        () = wait_until(due, wp.pacing) => {}
+                        _ = stop.changed() => break 'phases,
+                    }
+                    if stopped(&stop) {
+                        break 'phases;
+                    }
+                    let c = pick(&ctx.cumulative, &mut rng);
+                    let key = ctx.checks[c].key;
+                    let second = (due - start).as_secs();
+                    if in_flight.get() >= ctx.cap {
+                        rec.borrow_mut().dropped(key, second);
+                        continue;
+                    }
+                    in_flight.set(in_flight.get() + 1);
+                    let (wp, rec, pool, in_flight) = (
+                        Arc::clone(wp),
+                        Rc::clone(rec),
+                        Rc::clone(&pool),
+                        Rc::clone(&in_flight),
+                    );
+                    tokio::task::spawn_local(async move {
+                        let ctx = &wp.targets[t];
+                        let sample = fire(ctx, &ctx.checks[c], &pool).await;
+                        let done = Instant::now();
+                        let service = sample.latency;
+                        rec.borrow_mut().record(
+                            key,
+                            (done - start).as_secs(),
+                            &sample,
+                            done - due,
+                            service,
+                        );
+                        in_flight.set(in_flight.get() - 1);
+                    });
+                }
+            }
+            Phase::Closed {
+                end, concurrency, ..
+            } => {
+                let share = concurrency / wp.workers as u64
+                    + u64::from((worker as u64) < concurrency % wp.workers as u64);
+                let end = start + end;
+                let mut clients = Vec::new();
+                for client in 0..share {
+                    let (wp, rec, pool, stop) = (
+                        Arc::clone(wp),
+                        Rc::clone(rec),
+                        Rc::clone(&pool),
+                        stop.clone(),
+                    );
+                    clients.push(tokio::task::spawn_local(async move {
+                        let ctx = &wp.targets[t];
+                        let mut rng =
+                            XorShift::new(0xD1B5_4A32_D192_ED03 ^ client ^ ((worker as u64) << 40));
+                        while Instant::now() < end && !*stop.borrow() {
+                            let c = pick(&ctx.cumulative, &mut rng);
+                            let sample = fire(ctx, &ctx.checks[c], &pool).await;
+                            let done = Instant::now();
+                            rec.borrow_mut().record(
+                                ctx.checks[c].key,
+                                (done - start).as_secs(),
+                                &sample,
+                                sample.latency,
+                                sample.latency,
+                            );
+                        }
+                    }));
+                }
+                tokio::select! {
+                    () = async { for c in clients { let _ = c.await; } } => {}
+                    _ = stop.changed() => break 'phases,
+                }
+            }
+        }
+    }
+    // Let in-flight requests finish, up to the grace period after a stop.
+    let grace_end = if stopped(&stop) {
+        Instant::now() + wp.grace
+    } else {
+        Instant::now() + Duration::from_secs(3600)
+    };
+    while in_flight.get() > 0 && Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn wait_until(due: Instant, pacing: Pacing) {
+    match pacing {
+        Pacing::Timer => tokio::time::sleep_until(due).await,
+        Pacing::Precise => {
+            let early = Duration::from_millis(1);
+            if due > Instant::now() + early {
+                tokio::time::sleep_until(due - early).await;
+            }
+            while Instant::now() < due {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+fn pick(cumulative: &[f64], rng: &mut XorShift) -> usize {
+    let total = cumulative.last().copied().unwrap_or(1.0);
+    let x = rng.unit() * total;
+    cumulative
+        .iter()
+        .position(|&c| x < c)
+        .unwrap_or(cumulative.len() - 1)
+}
+
+/// A small deterministic generator for the check mix (xorshift64*).
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Sends one request of `check` through `ctx`, on a pooled or new connection.
+async fn fire(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool) -> Sample {
+    let spec = &check.spec;
+    let start = Instant::now();
+    let deadline = start + spec.timeout;
+    let url = Arc::clone(&check.url);
+    let mut sender = loop {
+        let idle = pool.borrow_mut().pop();
+        match idle {
+            Some(mut s) => {
+                if s.ready().await.is_ok() {
+                    break s;
+                }
+            }
+            None => match tokio::time::timeout_at(deadline, connect(ctx)).await {
+                Ok(Ok(s)) => break s,
+                Ok(Err(e)) => return Sample::failed(url, e, start.elapsed()),
+                Err(_) => {
+                    let e = ProbeError::new(
+                        ErrorKind::ConnectTimeout,
+                        "the connection did not open in time",
+                    );
+                    return Sample::failed(url, e, start.elapsed());
+                }
+            },
+        }
+    };
+    let mut req = http::Request::new(Full::new(spec.body.clone().unwrap_or_default()));
+    *req.method_mut() = spec.method.clone();
+    *req.uri_mut() = check.uri.clone();
+    *req.headers_mut() = check.headers.clone();
+    let resp = match tokio::time::timeout_at(deadline, sender.send_request(req)).await {
+        Err(_) => return Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
+        Ok(Err(e)) => return Sample::failed(url, from_error(&e), start.elapsed()),
+        Ok(Ok(r)) => r,
+    };
+    let t = &ctx.target;
+    let sample = finish(
+        url,
+        resp,
+        start,
+        deadline,
+        spec.timeout,
+        BodyMode::Count,
+        t.proxy,
+        t.role,
+    )
+    .await;
+    if ctx.policy == ConnectionPolicy::KeepAlive && sample.error.is_none() && !sender.is_closed() {
+        pool.borrow_mut().push(sender);
+    }
+    sample
+}
+
+async fn connect(ctx: &TargetCtx) -> Result<SendRequest<Full<Bytes>>, ProbeError> {
+    if let Some(e) = &ctx.resolve_error {
+        return Err(e.clone());
+    }
+    let addr = ctx
+        .addr
+        .ok_or_else(|| ProbeError::new(ErrorKind::Dns, "the target resolved to no address"))?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| from_error(&e))?;
+    let _ = tcp.set_nodelay(true);
+    match (&ctx.target.scheme, &ctx.tls) {
+        (Scheme::Https, Some((tls, name))) => {
+            let stream = tls.connect(name.clone(), tcp).await.map_err(|e| {
+                let mut p = from_error(&e);
+                p.kind = ErrorKind::Tls;
+                p
+            })?;
+            handshake(TokioIo::new(stream)).await
+        }
+        (Scheme::Https, None) => Err(ProbeError::new(
+            ErrorKind::Tls,
+            "could not set up TLS for this target",
+        )),
+        (Scheme::Http, _) => handshake(TokioIo::new(tcp)).await,
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, ProbeError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| from_error(&e))?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}

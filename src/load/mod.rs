@@ -1,0 +1,6 @@
+//! Load: intended start times (`schedule.rs`) and the engine that keeps them
+//! (`engine.rs`). See DESIGN.md: open model by default, latency from the
+//! intended time, dropped arrivals counted, one engine for every shape.
+
+pub mod engine;
+pub mod schedule;

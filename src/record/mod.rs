@@ -1,0 +1,563 @@
+//! The recorder: per target × check × 1-second bucket, HDR histograms and counters.
+//!
+//! Each load worker owns a [`WorkerRecorder`] (no lock on the hot path): a
+//! sample goes into the bucket of the second it completed in (a dropped
+//! arrival into the second it was due). When a worker's clock passes a second,
+//! it hands that second's buckets to the [`Aggregator`], which merges the
+//! workers' buckets once all of them have reported the second, keeps a
+//! compact [`SecondStats`] (quantiles, counters and the histograms serialized
+//! losslessly as HdrHistogram V2 + base64) and folds the second into the
+//! totals. Memory therefore depends on the number of seconds and keys, never
+//! on the number of requests.
+//!
+//! Latency is in microseconds, 3 significant digits, from 1 µs to 100 s;
+//! longer values are clamped to 100 s (and counted in `clamped`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{ErrorKind, Origin, Sample};
+
+/// Highest latency a histogram tracks, in microseconds (100 s).
+pub const MAX_US: u64 = 100_000_000;
+const SIGFIG: u8 = 3;
+
+const KINDS: [ErrorKind; 9] = [
+    ErrorKind::Dns,
+    ErrorKind::ConnectRefused,
+    ErrorKind::ConnectTimeout,
+    ErrorKind::Tls,
+    ErrorKind::Reset,
+    ErrorKind::Timeout,
+    ErrorKind::Protocol,
+    ErrorKind::BodyTooLarge,
+    ErrorKind::Other,
+];
+const ORIGINS: [Origin; 4] = [
+    Origin::Gateway,
+    Origin::Ingress,
+    Origin::App,
+    Origin::Unknown,
+];
+
+/// A new, empty latency histogram (µs, 3 significant digits, 1 µs–100 s).
+pub fn histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, MAX_US, SIGFIG)
+        .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
+}
+
+/// Serializes a histogram losslessly: HdrHistogram V2, then base64.
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    // Serializing into a Vec cannot fail for a valid histogram.
+    let _ = V2Serializer::new().serialize(h, &mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Reads a histogram written by [`encode`].
+pub fn decode(text: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+/// Everything recorded for one key in one second (or in total).
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    /// From the intended start (open model) or the actual start (closed model) to the last byte.
+    pub latency: Histogram<u64>,
+    /// From the actual send to the last byte.
+    pub service: Histogram<u64>,
+    /// Completed requests (with a response or an error).
+    pub requests: u64,
+    /// Requests that ended with a transport error.
+    pub errors: u64,
+    /// Arrivals not sent because `max_in_flight` was reached.
+    pub dropped: u64,
+    /// Latencies above the histogram's range, clamped to it.
+    pub clamped: u64,
+    pub statuses: Vec<(u16, u64)>,
+    error_kinds: [u64; KINDS.len()],
+    origins: [u64; ORIGINS.len()],
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket {
+            latency: histogram(),
+            service: histogram(),
+            requests: 0,
+            errors: 0,
+            dropped: 0,
+            clamped: 0,
+            statuses: Vec::new(),
+            error_kinds: [0; KINDS.len()],
+            origins: [0; ORIGINS.len()],
+        }
+    }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
+}
+
+impl Bucket {
+    /// Records one completed request.
+    pub fn record(
+        &mut self,
+        sample: &Sample,
+        latency: std::time::Duration,
+        service: std::time::Duration,
+    ) {
+        self.requests += 1;
+        let (l, s) = (micros(latency), micros(service));
+        if l > MAX_US {
+            self.clamped += 1;
+        }
+        self.latency.saturating_record(l);
+        self.service.saturating_record(s);
+        if let Some(e) = &sample.error {
+            if sample.response.is_none() {
+                self.errors += 1;
+            }
+            if let Some(i) = KINDS.iter().position(|k| *k == e.kind) {
+                self.error_kinds[i] += 1;
+            }
+        }
+        if let Some(r) = &sample.response {
+            match self.statuses.iter_mut().find(|(code, _)| *code == r.status) {
+                Some((_, n)) => *n += 1,
+                None => self.statuses.push((r.status, 1)),
+            }
+            if let Some(i) = ORIGINS.iter().position(|o| *o == r.origin) {
+                self.origins[i] += 1;
+            }
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Bucket) {
+        // Both histograms share bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.dropped += other.dropped;
+        self.clamped += other.clamped;
+        for &(code, n) in &other.statuses {
+            match self.statuses.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.statuses.push((code, n)),
+            }
+        }
+        for (a, b) in self.error_kinds.iter_mut().zip(other.error_kinds) {
+            *a += b;
+        }
+        for (a, b) in self.origins.iter_mut().zip(other.origins) {
+            *a += b;
+        }
+    }
+
+    /// Responses with a 5xx status.
+    pub fn server_errors(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(c, _)| *c >= 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The compact, serializable view of this bucket.
+    pub fn stats(&self) -> Stats {
+        let mut statuses: Vec<_> = self.statuses.clone();
+        statuses.sort_unstable();
+        Stats {
+            requests: self.requests,
+            errors: self.errors,
+            dropped: self.dropped,
+            clamped: self.clamped,
+            statuses: statuses
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), n))
+                .collect(),
+            error_kinds: KINDS
+                .iter()
+                .zip(self.error_kinds)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.as_str().to_owned(), n))
+                .collect(),
+            origins: ORIGINS
+                .iter()
+                .zip(self.origins)
+                .filter(|(_, n)| *n > 0)
+                .map(|(o, n)| (o.as_str().to_owned(), n))
+                .collect(),
+            latency: Quantiles::of(&self.latency),
+            service: Quantiles::of(&self.service),
+            latency_hist: encode(&self.latency),
+            service_hist: encode(&self.service),
+        }
+    }
+}
+
+/// Latency quantiles in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Quantiles {
+    pub fn of(h: &Histogram<u64>) -> Quantiles {
+        if h.is_empty() {
+            return Quantiles::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Quantiles {
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// A bucket as the report carries it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub requests: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    pub clamped: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub error_kinds: BTreeMap<String, u64>,
+    pub origins: BTreeMap<String, u64>,
+    pub latency: Quantiles,
+    pub service: Quantiles,
+    /// HdrHistogram V2, base64: merge and re-analyse later without loss.
+    pub latency_hist: String,
+    pub service_hist: String,
+}
+
+/// One second of one key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    /// Seconds since the load started.
+    pub second: u64,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// A worker's buckets for one second, handed to the aggregator.
+#[derive(Debug)]
+pub struct Flush {
+    pub worker: usize,
+    pub second: u64,
+    /// `(key, bucket)` for the keys that saw anything in that second.
+    pub buckets: Vec<(usize, Box<Bucket>)>,
+}
+
+/// The per-thread recorder of a load worker.
+pub struct WorkerRecorder {
+    worker: usize,
+    second: u64,
+    buckets: Vec<Option<Box<Bucket>>>,
+    out: tokio::sync::mpsc::UnboundedSender<Flush>,
+}
+
+impl WorkerRecorder {
+    pub fn new(worker: usize, keys: usize, out: tokio::sync::mpsc::UnboundedSender<Flush>) -> Self {
+        WorkerRecorder {
+            worker,
+            second: 0,
+            buckets: (0..keys).map(|_| None).collect(),
+            out,
+        }
+    }
+
+    fn bucket(&mut self, key: usize, second: u64) -> &mut Bucket {
+        self.advance(second);
+        self.buckets[key].get_or_insert_with(Box::default)
+    }
+
+    /// Records a completed request that finished in `second`.
+    pub fn record(
+        &mut self,
+        key: usize,
+        second: u64,
+        sample: &Sample,
+        latency: std::time::Duration,
+        service: std::time::Duration,
+    ) {
+        self.bucket(key, second).record(sample, latency, service);
+    }
+
+    /// Counts an arrival dropped in `second`.
+    pub fn dropped(&mut self, key: usize, second: u64) {
+        self.bucket(key, second).dropped += 1;
+    }
+
+    /// Hands every second before `second` to the aggregator.
+    pub fn advance(&mut self, second: u64) {
+        while self.second < second {
+            self.flush();
+            self.second += 1;
+        }
+    }
+
+    fn flush(&mut self) {
+        let buckets = self
+            .buckets
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(k, b)| b.take().map(|b| (k, b)))
+            .collect();
+        // The aggregator outlives the workers; a closed channel means the run is over.
+        let _ = self.out.send(Flush {
+            worker: self.worker,
+            second: self.second,
+            buckets,
+        });
+    }
+
+    /// Flushes the current second; the worker is done.
+    pub fn finish(&mut self) {
+        self.flush();
+        self.second += 1;
+    }
+}
+
+/// One optional bucket per key.
+pub type Buckets = Vec<Option<Box<Bucket>>>;
+
+/// Merges the workers' seconds into per-key series and totals.
+pub struct Aggregator {
+    workers: usize,
+    keys: usize,
+    /// Per second: how many workers reported it, and the merged buckets so far.
+    pending: BTreeMap<u64, (usize, Buckets)>,
+    /// Per key: one entry per finished second that saw anything.
+    pub series: Vec<Vec<SecondStats>>,
+    /// Per key: everything.
+    pub totals: Vec<Bucket>,
+    /// Seconds finished so far (all workers reported them).
+    pub finished: u64,
+}
+
+/// A second all workers have reported, merged per key.
+pub struct Finished {
+    pub second: u64,
+    pub buckets: Vec<Option<Box<Bucket>>>,
+}
+
+impl Aggregator {
+    pub fn new(workers: usize, keys: usize) -> Self {
+        Aggregator {
+            workers,
+            keys,
+            pending: BTreeMap::new(),
+            series: vec![Vec::new(); keys],
+            totals: (0..keys).map(|_| Bucket::default()).collect(),
+            finished: 0,
+        }
+    }
+
+    /// Takes one flush; returns the seconds it completed, in order.
+    pub fn add(&mut self, flush: Flush) -> Vec<Finished> {
+        let keys = self.keys;
+        let entry = self
+            .pending
+            .entry(flush.second)
+            .or_insert_with(|| (0, (0..keys).map(|_| None).collect()));
+        entry.0 += 1;
+        for (k, b) in flush.buckets {
+            match &mut entry.1[k] {
+                Some(mine) => mine.merge(&b),
+                slot @ None => *slot = Some(b),
+            }
+        }
+        let mut done = Vec::new();
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.get().0 < self.workers || *entry.key() != self.finished {
+                break;
+            }
+            let (second, (_, buckets)) = entry.remove_entry();
+            self.close(second, &buckets);
+            done.push(Finished { second, buckets });
+        }
+        done
+    }
+
+    /// Closes every pending second (workers that stopped early report no more).
+    pub fn drain(&mut self) -> Vec<Finished> {
+        let mut done = Vec::new();
+        while let Some((second, (_, buckets))) = self.pending.pop_first() {
+            self.close(second, &buckets);
+            done.push(Finished { second, buckets });
+        }
+        done
+    }
+
+    fn close(&mut self, second: u64, buckets: &[Option<Box<Bucket>>]) {
+        for (k, b) in buckets.iter().enumerate() {
+            if let Some(b) = b {
+                self.totals[k].merge(b);
+                self.series[k].push(SecondStats {
+                    second,
+                    stats: b.stats(),
+                });
+            }
+        }
+        self.finished = second + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{ProbeError, Response};
+    use std::time::Duration;
+
+    fn ok(status: u16) -> Sample {
+        Sample {
+            url: "http://x/".into(),
+            response: Some(Response {
+                status,
+                origin: Origin::App,
+                ..Default::default()
+            }),
+            error: None,
+            latency: Duration::ZERO,
+            ttfb: None,
+        }
+    }
+
+    /// A deterministic spread of latencies (xorshift), in µs.
+    fn values(n: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1 + x % 2_000_000
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_histograms_equal_one_histogram_of_all_values() {
+        let vals = values(50_000, 42);
+        let mut whole = histogram();
+        let mut parts: Vec<Histogram<u64>> = (0..7).map(|_| histogram()).collect();
+        for (i, v) in vals.iter().enumerate() {
+            whole.record(*v).unwrap();
+            parts[i % 7].record(*v).unwrap();
+        }
+        let mut merged = histogram();
+        for p in &parts {
+            merged.add(p).unwrap();
+        }
+        assert_eq!(merged, whole);
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(merged.value_at_quantile(q), whole.value_at_quantile(q));
+        }
+    }
+
+    #[test]
+    fn serialization_is_lossless() {
+        let mut h = histogram();
+        for v in values(10_000, 7) {
+            h.record(v).unwrap();
+        }
+        assert_eq!(decode(&encode(&h)).unwrap(), h);
+    }
+
+    #[test]
+    fn per_second_buckets_add_up_to_the_totals() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut workers: Vec<WorkerRecorder> = (0..2)
+            .map(|w| WorkerRecorder::new(w, 3, tx.clone()))
+            .collect();
+        let vals = values(3000, 9);
+        for (i, v) in vals.iter().enumerate() {
+            let w = &mut workers[i % 2];
+            let second = (i / 500) as u64;
+            let s = if i % 10 == 0 { ok(503) } else { ok(200) };
+            w.record(
+                i % 3,
+                second,
+                &s,
+                Duration::from_micros(*v),
+                Duration::from_micros(*v / 2),
+            );
+            if i % 100 == 0 {
+                w.dropped(i % 3, second);
+            }
+        }
+        let mut err = Sample::failed(
+            "http://x/".into(),
+            ProbeError::new(ErrorKind::Reset, "reset"),
+            Duration::ZERO,
+        );
+        err.latency = Duration::from_millis(1);
+        workers[0].record(
+            0,
+            5,
+            &err,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        );
+        for mut w in workers {
+            w.finish();
+        }
+        drop(tx);
+        let mut agg = Aggregator::new(2, 3);
+        let mut finished = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            finished.extend(agg.add(f).into_iter().map(|f| f.second));
+        }
+        assert_eq!(
+            finished,
+            (0..6).collect::<Vec<_>>(),
+            "every second closes once, in order"
+        );
+        let mut all_requests = 0;
+        for k in 0..3 {
+            let series = &agg.series[k];
+            let sum: u64 = series.iter().map(|s| s.stats.requests).sum();
+            assert_eq!(sum, agg.totals[k].requests);
+            let dropped: u64 = series.iter().map(|s| s.stats.dropped).sum();
+            assert_eq!(dropped, agg.totals[k].dropped);
+            let mut merged = histogram();
+            for s in series {
+                merged.add(decode(&s.stats.latency_hist).unwrap()).unwrap();
+            }
+            assert_eq!(merged, agg.totals[k].latency);
+            all_requests += agg.totals[k].requests;
+        }
+        assert_eq!(all_requests, 3001);
+        let t0 = agg.totals[0].stats();
+        assert_eq!(t0.errors, 1);
+        assert_eq!(t0.error_kinds.get("reset"), Some(&1));
+        assert_eq!(
+            agg.totals.iter().map(|t| t.server_errors()).sum::<u64>(),
+            300
+        );
+        assert_eq!(agg.totals.iter().map(|t| t.dropped).sum::<u64>(), 30);
+    }
+}
