@@ -164,10 +164,9 @@ pub async fn run(
                         .build();
                     let Ok(rt) = rt else { return };
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(
-                        &rt,
-                        worker_main(w, wp, keys, Instant::from_std(std_start), tx, stop),
-                    );
+                    let sender = Rc::new(Hyper::new(Arc::clone(&wp)));
+                    let start = Instant::from_std(std_start);
+                    local.block_on(&rt, worker_main(w, wp, keys, start, tx, stop, sender));
                 }),
         );
     }
@@ -292,13 +291,14 @@ fn worker_plan(
 type Recorder = Rc<RefCell<WorkerRecorder>>;
 type Pool = Rc<RefCell<Vec<SendRequest<Full<Bytes>>>>>;
 
-async fn worker_main(
+async fn worker_main<S: Send>(
     worker: usize,
     wp: Arc<WorkerPlan>,
     keys: usize,
     start: Instant,
     tx: mpsc::UnboundedSender<Flush>,
     stop: watch::Receiver<bool>,
+    sender: Rc<S>,
 ) {
     let rec: Recorder = Rc::new(RefCell::new(WorkerRecorder::new(worker, keys, tx)));
     // Seconds pass even when nothing completes: the ticker hands them on.
@@ -315,9 +315,14 @@ async fn worker_main(
     };
     let mut drivers = Vec::new();
     for t in 0..wp.targets.len() {
-        let (wp, rec, stop) = (Arc::clone(&wp), Rc::clone(&rec), stop.clone());
+        let (wp, rec, stop, sender) = (
+            Arc::clone(&wp),
+            Rc::clone(&rec),
+            stop.clone(),
+            Rc::clone(&sender),
+        );
         drivers.push(tokio::task::spawn_local(async move {
-            drive(worker, &wp, t, start, &rec, stop).await
+            drive(worker, &wp, t, start, &rec, stop, sender).await
         }));
     }
     for d in drivers {
@@ -330,19 +335,19 @@ async fn worker_main(
 }
 
 /// Runs every phase of the shape for one target on one worker.
-async fn drive(
+async fn drive<S: Send>(
     worker: usize,
     wp: &Arc<WorkerPlan>,
     t: usize,
     start: Instant,
     rec: &Recorder,
     mut stop: watch::Receiver<bool>,
+    sender: Rc<S>,
 ) {
     let ctx = &wp.targets[t];
     if ctx.checks.is_empty() {
         return;
     }
-    let pool: Pool = Rc::new(RefCell::new(Vec::new()));
     let in_flight = Rc::new(Cell::new(0u64));
     let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ t as u64);
     let mut arrivals = wp
@@ -373,15 +378,10 @@ async fn drive(
                         continue;
                     }
                     in_flight.set(in_flight.get() + 1);
-                    let (wp, rec, pool, in_flight) = (
-                        Arc::clone(wp),
-                        Rc::clone(rec),
-                        Rc::clone(&pool),
-                        Rc::clone(&in_flight),
-                    );
+                    let (rec, in_flight) = (Rc::clone(rec), Rc::clone(&in_flight));
+                    let request = sender.send(t, c);
                     tokio::task::spawn_local(async move {
-                        let ctx = &wp.targets[t];
-                        let sample = fire(ctx, &ctx.checks[c], &pool).await;
+                        let sample = request.await;
                         let done = Instant::now();
                         let service = sample.latency;
                         rec.borrow_mut().record(
@@ -403,11 +403,11 @@ async fn drive(
                 let end = start + end;
                 let mut clients = Vec::new();
                 for client in 0..share {
-                    let (wp, rec, pool, stop) = (
+                    let (wp, rec, stop, sender) = (
                         Arc::clone(wp),
                         Rc::clone(rec),
-                        Rc::clone(&pool),
                         stop.clone(),
+                        Rc::clone(&sender),
                     );
                     clients.push(tokio::task::spawn_local(async move {
                         let ctx = &wp.targets[t];
@@ -415,7 +415,7 @@ async fn drive(
                             XorShift::new(0xD1B5_4A32_D192_ED03 ^ client ^ ((worker as u64) << 40));
                         while Instant::now() < end && !*stop.borrow() {
                             let c = pick(&ctx.cumulative, &mut rng);
-                            let sample = fire(ctx, &ctx.checks[c], &pool).await;
+                            let sample = sender.send(t, c).await;
                             let done = Instant::now();
                             rec.borrow_mut().record(
                                 ctx.checks[c].key,
@@ -482,6 +482,40 @@ impl XorShift {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// How a worker sends one request of check `c` to target `t`. The engine
+/// has one implementation, [`Hyper`]; tests drive the schedule with a
+/// synthetic one under paused time.
+pub(crate) trait Send: 'static {
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
+}
+
+/// Real requests over hyper's HTTP/1 connection API, pooled per target.
+struct Hyper {
+    wp: Arc<WorkerPlan>,
+    pools: Vec<Pool>,
+}
+
+impl Hyper {
+    fn new(wp: Arc<WorkerPlan>) -> Self {
+        let pools = wp
+            .targets
+            .iter()
+            .map(|_| Rc::new(RefCell::new(Vec::new())))
+            .collect();
+        Hyper { wp, pools }
+    }
+}
+
+impl Send for Hyper {
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static {
+        let (wp, pool) = (Arc::clone(&self.wp), Rc::clone(&self.pools[t]));
+        async move {
+            let ctx = &wp.targets[t];
+            fire(ctx, &ctx.checks[c], &pool).await
+        }
     }
 }
 
@@ -578,4 +612,227 @@ where
         let _ = conn.await;
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine's schedule, drops and closed loop under paused time, with a
+    //! synthetic sender (a fixed service time, no network): what is asserted is
+    //! exact, because the virtual clock moves only when every task waits.
+    use super::*;
+    use crate::probe::{Origin, Response};
+
+    struct Synthetic(Duration);
+
+    impl Send for Synthetic {
+        fn send(
+            &self,
+            _t: usize,
+            _c: usize,
+        ) -> impl std::future::Future<Output = Sample> + 'static {
+            let service = self.0;
+            async move {
+                let start = Instant::now();
+                tokio::time::sleep(service).await;
+                Sample {
+                    url: "http://shop.example.test/".into(),
+                    response: Some(Response {
+                        status: 200,
+                        origin: Origin::App,
+                        ..Default::default()
+                    }),
+                    error: None,
+                    latency: start.elapsed(),
+                    ttfb: None,
+                }
+            }
+        }
+    }
+
+    /// Runs the load section `load` with `workers` workers; stops at `stop_at`.
+    async fn run(
+        load: &str,
+        service: Duration,
+        workers: usize,
+        stop_at: Option<Duration>,
+    ) -> Aggregator {
+        let yaml = format!(
+            "host: shop.example.test\ntargets:\n  ingress: {{ connect: 127.0.0.1:9 }}\nchecks:\n  - name: a\n    http: {{ path: /a }}\n  - name: b\n    http: {{ path: /b }}\n{load}"
+        );
+        let plan = crate::scenario::load_str(&yaml, std::path::Path::new("t.yaml"), &|_| None)
+            .expect("valid");
+        let load = plan.load.clone().expect("load section");
+        let connectors = crate::session::connectors(&plan).await;
+        let shape = Shape::new(&load.stages, 1.0, None);
+        let options = Options {
+            workers,
+            pacing: Pacing::Timer,
+            ..Options::default()
+        };
+        let keys = plan.targets.len() * plan.checks.len();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let local = tokio::task::LocalSet::new();
+        let start = Instant::now();
+        for w in 0..workers {
+            let wp = Arc::new(worker_plan(
+                &plan,
+                &load,
+                &connectors,
+                &shape,
+                &options,
+                workers,
+                w,
+            ));
+            local.spawn_local(worker_main(
+                w,
+                wp,
+                keys,
+                start,
+                tx.clone(),
+                stop_rx.clone(),
+                Rc::new(Synthetic(service)),
+            ));
+        }
+        drop(tx);
+        if let Some(at) = stop_at {
+            local.spawn_local(async move {
+                tokio::time::sleep_until(start + at).await;
+                let _ = stop_tx.send(true);
+            });
+        }
+        local.await;
+        let mut agg = Aggregator::new(workers, keys);
+        while let Some(f) = rx.recv().await {
+            agg.add(f);
+        }
+        agg.drain();
+        agg
+    }
+
+    fn per_second(agg: &Aggregator) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for series in &agg.series {
+            for s in series {
+                let i = s.second as usize;
+                if out.len() <= i {
+                    out.resize(i + 1, 0);
+                }
+                out[i] += s.stats.requests;
+            }
+        }
+        out
+    }
+
+    fn total(agg: &Aggregator) -> crate::record::Bucket {
+        let mut b = crate::record::Bucket::default();
+        for t in &agg.totals {
+            b.merge(t);
+        }
+        b
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_start_at_their_intended_times() {
+        let agg = run(
+            "load: { stages: [{ rate: 100/s, for: 2s }] }",
+            Duration::from_millis(5),
+            2,
+            None,
+        )
+        .await;
+        assert_eq!(per_second(&agg), [100, 100]);
+        let t = total(&agg);
+        // Every request was sent exactly when intended: latency is the service time.
+        assert!(t.latency.equivalent(t.latency.min(), t.latency.max()));
+        assert!(
+            (5000..=5005).contains(&t.latency.max()),
+            "{}",
+            t.latency.max()
+        );
+        assert_eq!(t.dropped, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ramps_follow_the_integrated_rate() {
+        // N(t) = 10t + 5t²: 15 arrivals in the first second, 25 in the second.
+        let agg = run(
+            "load: { stages: [{ from: 10/s, to: 30/s, for: 2s }] }",
+            Duration::from_millis(5),
+            2,
+            None,
+        )
+        .await;
+        assert_eq!(per_second(&agg), [15, 25]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stage_boundaries_switch_rates_exactly() {
+        let agg = run(
+            "load: { stages: [{ rate: 10/s, for: 1s }, { rate: 20/s, for: 1s }] }",
+            Duration::from_millis(5),
+            1,
+            None,
+        )
+        .await;
+        assert_eq!(per_second(&agg), [10, 20]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_over_the_in_flight_cap_are_dropped_not_delayed() {
+        // Every 10 ms an arrival; each takes 45 ms; at most 2 in flight: of every
+        // 5 arrivals, 2 are sent and 3 dropped.
+        let agg = run(
+            "load: { stages: [{ rate: 100/s, for: 1s }], max_in_flight: 2 }",
+            Duration::from_millis(45),
+            1,
+            None,
+        )
+        .await;
+        let t = total(&agg);
+        assert_eq!((t.requests, t.dropped), (40, 60));
+        // Those sent were sent on time.
+        assert!(t.latency.max() <= 45_050, "{}", t.latency.max());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_model_keeps_its_clients_busy() {
+        let agg = run(
+            "load: { stages: [{ concurrency: 3, for: 1s }] }",
+            Duration::from_millis(100),
+            2,
+            None,
+        )
+        .await;
+        let t = total(&agg);
+        assert_eq!(t.requests, 30);
+        assert!((100_000..=100_100).contains(&t.latency.value_at_quantile(0.5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_mix_follows_its_weights() {
+        let agg = run(
+            "load: { stages: [{ rate: 400/s, for: 1s }], mix: { a: 3, b: 1 } }",
+            Duration::from_millis(1),
+            1,
+            None,
+        )
+        .await;
+        let (a, b) = (agg.totals[0].requests, agg.totals[1].requests);
+        assert_eq!(a + b, 400);
+        assert!((270..=330).contains(&a), "a = {a}, b = {b}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_the_schedule_and_counts_every_completed_request() {
+        let agg = run(
+            "load: { stages: [{ rate: 100/s, for: 10s }] }",
+            Duration::from_millis(5),
+            2,
+            Some(Duration::from_millis(505)),
+        )
+        .await;
+        // Arrivals at 0, 10, …, 500 ms: 51, all completed within the grace period.
+        assert_eq!(total(&agg).requests, 51);
+    }
 }
