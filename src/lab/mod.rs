@@ -84,6 +84,15 @@ pub struct Switches {
     pub app_stall_ms: AtomicU64,
 }
 
+/// What the lab's servers saw, across all four listeners (for tests and benchmarks).
+#[derive(Default, Debug)]
+pub struct Counters {
+    /// TCP connections accepted.
+    pub connections: AtomicU64,
+    /// Responses produced (by a front or the app).
+    pub responses: AtomicU64,
+}
+
 /// A running lab. Dropping it stops the servers; [`Lab::shutdown`] also waits for them.
 #[derive(Debug)]
 pub struct Lab {
@@ -102,6 +111,8 @@ pub struct Lab {
     pub ca_pem: String,
     /// The behaviour switches both fronts read on every request.
     pub switches: Arc<Switches>,
+    /// Connection and response counts.
+    pub counters: Arc<Counters>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -115,6 +126,7 @@ impl Lab {
         let (ca_pem, server_config) = tls::generate(&config.host, &names)?;
         let acceptor = TlsAcceptor::from(Arc::new(server_config));
         let switches = Arc::new(Switches::default());
+        let counters = Arc::new(Counters::default());
         let ingress = Front::new(Kind::Ingress, &config.ingress_hostnames, &switches);
         let gateway = Front::new(Kind::Gateway, &config.gateway_hostnames, &switches);
         let p = config.ports;
@@ -138,7 +150,13 @@ impl Lab {
         ];
         let tasks = listeners.into_iter().zip(fronts);
         let tasks = tasks.map(|(listener, (front, tls))| {
-            tokio::spawn(accept_loop(listener, tls, front, stop.subscribe()))
+            tokio::spawn(accept_loop(
+                listener,
+                tls,
+                front,
+                Arc::clone(&counters),
+                stop.subscribe(),
+            ))
         });
         let tasks = tasks.collect();
         Ok(Lab {
@@ -149,6 +167,7 @@ impl Lab {
             host: config.host,
             ca_pem,
             switches,
+            counters,
             stop,
             tasks,
         })
@@ -209,6 +228,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     front: Arc<Front>,
+    counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
@@ -219,7 +239,8 @@ async fn accept_loop(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    conns.spawn(serve_conn(tcp, peer, tls.clone(), front.clone()));
+                    counters.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    conns.spawn(serve_conn(tcp, peer, tls.clone(), front.clone(), Arc::clone(&counters)));
                 }
                 // Out of descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -229,7 +250,13 @@ async fn accept_loop(
     conns.shutdown().await;
 }
 
-async fn serve_conn(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, front: Arc<Front>) {
+async fn serve_conn(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    front: Arc<Front>,
+    counters: Arc<Counters>,
+) {
     let _ = tcp.set_nodelay(true);
     let https = tls.is_some();
     let mut info = ConnInfo {
@@ -238,24 +265,30 @@ async fn serve_conn(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, 
         https,
     };
     let Some(acceptor) = tls else {
-        return serve_http(TokioIo::new(tcp), info, front).await;
+        return serve_http(TokioIo::new(tcp), info, front, counters).await;
     };
     let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
     let Ok(Ok(stream)) = handshake.await else {
         return;
     };
     info.sni = stream.get_ref().1.server_name().map(str::to_owned);
-    serve_http(TokioIo::new(stream), info, front).await;
+    serve_http(TokioIo::new(stream), info, front, counters).await;
 }
 
-async fn serve_http<I>(io: I, conn: ConnInfo, front: Arc<Front>)
+async fn serve_http<I>(io: I, conn: ConnInfo, front: Arc<Front>, counters: Arc<Counters>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let conn = Arc::new(conn);
     let service = service_fn(move |req| {
-        let (front, conn) = (front.clone(), conn.clone());
-        async move { Ok::<_, Infallible>(front.handle(&conn, req).await) }
+        let (front, conn, counters) = (front.clone(), conn.clone(), counters.clone());
+        async move {
+            let resp = front.handle(&conn, req).await;
+            counters
+                .responses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok::<_, Infallible>(resp)
+        }
     });
     let _ = http1::Builder::new().serve_connection(io, service).await;
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod diagnostics;
 mod http_checks;
+mod load;
 mod nginx;
 mod scenarios;
 mod support;
