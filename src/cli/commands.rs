@@ -44,7 +44,8 @@ pub async fn run(command: Command) -> Exit {
             write_scenario,
             https,
             ports,
-        } => lab(host, write_scenario, https, ports).await,
+            stall,
+        } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
     }
 }
@@ -215,6 +216,7 @@ async fn lab(
     write_scenario: Option<PathBuf>,
     https: bool,
     ports: Option<Vec<u16>>,
+    stall: Option<(std::time::Duration, std::time::Duration)>,
 ) -> Exit {
     let mut config = LabConfig::new(host);
     config.ports = lab_ports(ports);
@@ -252,6 +254,17 @@ async fn lab(
                 return Exit::Usage;
             }
         }
+    }
+    if let Some((at, len)) = stall {
+        let switches = std::sync::Arc::clone(&lab.switches);
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            switches.app_stall_ms.store(len.as_millis() as u64, Ordering::Relaxed);
+            println!("stall: every response now waits {}", humantime::format_duration(len));
+            tokio::time::sleep(len).await;
+            switches.app_stall_ms.store(0, Ordering::Relaxed);
+            println!("stall over");
+        });
     }
     println!("press Ctrl-C to stop");
     interrupted().await;

@@ -59,6 +59,10 @@ pub enum Command {
         /// Fixed ports (0 = ephemeral): ingress http, ingress https, gateway http, gateway https.
         #[arg(long, value_delimiter = ',', num_args = 4, value_name = "PORTS")]
         ports: Option<Vec<u16>>,
+        /// Stall the app once: `AT:FOR` (e.g. 10s:1s) delays every response by
+        /// FOR during that window (for coordinated-omission benchmarks).
+        #[arg(long, value_name = "AT:FOR", value_parser = parse_stall)]
+        stall: Option<(std::time::Duration, std::time::Duration)>,
     },
     /// Start the lab, run scenarios/demo.yaml against it, and write a full report.
     Demo {
@@ -95,6 +99,11 @@ pub struct LoadArgs {
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     crate::scenario::units::parse_duration(s)
+}
+
+fn parse_stall(s: &str) -> Result<(std::time::Duration, std::time::Duration), String> {
+    let (at, len) = s.split_once(':').ok_or_else(|| format!("`{s}` is not AT:FOR, like 10s:1s"))?;
+    Ok((parse_duration_arg(at)?, parse_duration_arg(len)?))
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {

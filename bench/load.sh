@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Load-engine benchmark: cutover against oha, wrk and hey on the same loopback
+# nginx, in one run, alternating, medians of RUNS runs each; prints ratios.
+#
+#   bash bench/load.sh            # everything (about 15 minutes)
+#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory
+#
+# Installs what it needs: nginx, wrk, hey and GNU time from Debian, oha with
+# `cargo install --locked oha`. All traffic goes to 127.0.0.1. Results are
+# printed; copy them into bench/RESULTS.md with the machine and versions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+CLOSED_SECS=${CLOSED_SECS:-10}
+OPEN_SECS=${OPEN_SECS:-20}
+ONLY=${ONLY:-all}
+
+need=()
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+command -v hey >/dev/null || need+=(hey)
+[ -x /usr/bin/time ] || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v oha >/dev/null || cargo install --locked oha >/dev/null
+cargo build --release --quiet
+CUTOVER=$PWD/target/release/cutover
+
+work=$(mktemp -d)
+cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx: one worker, a 2 KiB static body, keep-alive, no access log.
+PORT=$(free_port)
+mkdir -p "$work/www"
+head -c 2048 /dev/zero | tr '\0' 'x' > "$work/www/2k"
+cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $work/body; proxy_temp_path $work/proxy;
+  fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
+  server {
+    listen 127.0.0.1:$PORT default_server backlog=4096;
+    root $work/www;
+    location / { default_type text/plain; }
+  }
+}
+EOF
+/usr/sbin/nginx -c "$work/nginx.conf" -p "$work"
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/2k" >/dev/null 2>&1 && break; sleep 0.05; done
+URL="http://127.0.0.1:$PORT/2k"
+
+scenario() { # name, load-yaml
+  cat > "$work/$1.yaml" <<EOF
+name: bench $1
+host: bench.local
+defaults: { timeout: 10s }
+targets:
+  nginx: { connect: "127.0.0.1:$PORT", role: ingress }
+checks:
+  - name: static
+    http: { path: /2k }
+$2
+EOF
+  echo "$work/$1.yaml"
+}
+
+# GNU time: elapsed, user, sys (s), max RSS (KiB) into $work/time.
+timed() { /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@"; }
+cpu_s() { awk '{print $2 + $3}' "$work/time"; }
+rss_kib() { awk '{print $4}' "$work/time"; }
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.6g}")' "$@"; }
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
+report_field() { # dir, python expression over r (the report)
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]+'/report.json')); t=r['load']['targets'][0]; print($2)" "$1"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(uname -r)"
+echo "versions: $($CUTOVER --version); $(oha --version); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
+echo
+
+if [ "$ONLY" = all ] || [ "$ONLY" = closed ]; then
+  echo "== closed model, concurrency 64, keep-alive, ${CLOSED_SECS}s, medians of $RUNS =="
+  s=$(scenario closed "load: { stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 100000 }")
+  cut_rps=(); cut_us=(); oha_rps=(); oha_us=(); wrk_rps=(); wrk_us=(); hey_rps=()
+  for i in $(seq "$RUNS"); do
+    timed "$CUTOVER" run "$s" --out "$work/closed-$i" >/dev/null
+    rps=$(report_field "$work/closed-$i" "t['achieved_rate']"); n=$(report_field "$work/closed-$i" "t['totals']['requests']")
+    cut_rps+=("$rps"); cut_us+=("$(python3 -c "print($(cpu_s)*1e6/$n)")")
+    timed oha -z "${CLOSED_SECS}s" -c 64 --no-tui --output-format json "$URL" > "$work/oha.json"
+    rps=$(python3 -c "import json; print(json.load(open('$work/oha.json'))['summary']['requestsPerSec'])")
+    oha_rps+=("$rps"); oha_us+=("$(python3 -c "print($(cpu_s)*1e6/($rps*$CLOSED_SECS))")")
+    timed wrk -t1 -c64 -d"${CLOSED_SECS}s" "$URL" > "$work/wrk.txt"
+    rps=$(awk '/Requests\/sec/{print $2}' "$work/wrk.txt")
+    wrk_rps+=("$rps"); wrk_us+=("$(python3 -c "print($(cpu_s)*1e6/($rps*$CLOSED_SECS))")")
+    hey -z "${CLOSED_SECS}s" -c 64 "$URL" > "$work/hey.txt"
+    hey_rps+=("$(awk '/Requests\/sec/{print $2}' "$work/hey.txt")")
+    echo "  run $i: cutover ${cut_rps[-1]}/s  oha ${oha_rps[-1]}/s  wrk ${wrk_rps[-1]}/s  hey ${hey_rps[-1]}/s"
+  done
+  c=$(median "${cut_rps[@]}"); o=$(median "${oha_rps[@]}"); w=$(median "${wrk_rps[@]}"); h=$(median "${hey_rps[@]}")
+  echo "  median req/s: cutover $c  oha $o  wrk -t1 $w  hey $h"
+  echo "  ratios: cutover/oha $(ratio "$c" "$o")  cutover/wrk $(ratio "$c" "$w")  cutover/hey $(ratio "$c" "$h")"
+  echo "  client CPU per request (µs): cutover $(median "${cut_us[@]}")  oha $(median "${oha_us[@]}")  wrk $(median "${wrk_us[@]}")"
+  echo
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = open ]; then
+  echo "== arrival rate, ${OPEN_SECS}s each, medians of $RUNS =="
+  for rate in 2000 10000 50000; do
+    s=$(scenario "open$rate" "load: { stages: [{ rate: $rate/s, for: ${OPEN_SECS}s }], max_in_flight: 4096 }")
+    ach=(); drop=(); p99=(); oach=(); op99=()
+    for i in $(seq "$RUNS"); do
+      "$CUTOVER" run "$s" --out "$work/open$rate-$i" >/dev/null
+      ach+=("$(report_field "$work/open$rate-$i" "t['achieved_rate']")")
+      drop+=("$(report_field "$work/open$rate-$i" "t['totals']['dropped']")")
+      p99+=("$(report_field "$work/open$rate-$i" "t['totals']['latency']['p99']")")
+      oha -z "${OPEN_SECS}s" -q "$rate" -c 256 --latency-correction --no-tui --output-format json "$URL" > "$work/oha.json"
+      oach+=("$(python3 -c "import json; print(json.load(open('$work/oha.json'))['summary']['requestsPerSec'])")")
+      op99+=("$(python3 -c "import json; print(json.load(open('$work/oha.json'))['latencyPercentiles']['p99']*1000)")")
+    done
+    a=$(median "${ach[@]}")
+    echo "  $rate/s: cutover achieved $a/s ($(python3 -c "print(f'{100*($a-$rate)/$rate:+.2f}')") %), dropped ${drop[*]}, p99 $(median "${p99[@]}") ms | oha -q achieved $(median "${oach[@]}")/s, p99 $(median "${op99[@]}") ms"
+  done
+  echo
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = co ]; then
+  echo "== coordinated omission: 100/s for 20 s against the lab, one 1 s stall at 8 s =="
+  for tool in cutover oha; do
+    LPORT=$(free_port)
+    "$CUTOVER" lab --ports "$LPORT,0,0,0" --stall 8s:1s > "$work/lab.log" 2>&1 &
+    LAB_PID=$!
+    for _ in $(seq 100); do curl -fsS -H 'Host: shop.example.test' "http://127.0.0.1:$LPORT/api/items" >/dev/null 2>&1 && break; sleep 0.05; done
+    if [ "$tool" = cutover ]; then
+      cat > "$work/co.yaml" <<EOF
+name: bench co
+host: shop.example.test
+targets:
+  ingress: { connect: "127.0.0.1:$LPORT", role: ingress }
+checks:
+  - name: items
+    http: { path: /api/items }
+load: { stages: [{ rate: 100/s, for: 20s }] }
+EOF
+      "$CUTOVER" run "$work/co.yaml" --out "$work/co" >/dev/null
+      echo "  cutover: latency p50 $(report_field "$work/co" "t['totals']['latency']['p50']") ms, p99 $(report_field "$work/co" "t['totals']['latency']['p99']") ms, max $(report_field "$work/co" "t['totals']['latency']['max']") ms; service-time p99 $(report_field "$work/co" "t['totals']['service']['p99']") ms"
+    else
+      oha -z 20s -q 100 --latency-correction -H 'Host: shop.example.test' --no-tui --output-format json "http://127.0.0.1:$LPORT/api/items" > "$work/oha.json"
+      python3 -c "import json; p=json.load(open('$work/oha.json'))['latencyPercentiles']; print(f\"  oha -q 100 --latency-correction: p50 {p['p50']*1000:.2f} ms, p99 {p['p99']*1000:.2f} ms\")"
+    fi
+    kill "$LAB_PID"; wait "$LAB_PID" 2>/dev/null || true; LAB_PID=
+  done
+  echo
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = memory ]; then
+  echo "== memory: peak RSS at 5,000/s =="
+  for secs in 20 60; do
+    s=$(scenario "mem$secs" "load: { stages: [{ rate: 5000/s, for: ${secs}s }] }")
+    timed "$CUTOVER" run "$s" --out "$work/mem$secs" >/dev/null
+    echo "  cutover ${secs}s: peak RSS $(( $(rss_kib) / 1024 )) MiB, $(report_field "$work/mem$secs" "t['totals']['requests']") requests"
+  done
+  timed oha -z 60s -q 5000 --no-tui --output-format json "$URL" >/dev/null
+  echo "  oha 60s: peak RSS $(( $(rss_kib) / 1024 )) MiB"
+  timed wrk -t1 -c16 -d60s "$URL" >/dev/null
+  echo "  wrk 60s (closed, c=16): peak RSS $(( $(rss_kib) / 1024 )) MiB"
+fi
