@@ -259,8 +259,13 @@ async fn lab(
         let switches = std::sync::Arc::clone(&lab.switches);
         tokio::spawn(async move {
             tokio::time::sleep(at).await;
-            switches.app_stall_ms.store(len.as_millis() as u64, Ordering::Relaxed);
-            println!("stall: every response now waits {}", humantime::format_duration(len));
+            switches
+                .app_stall_ms
+                .store(len.as_millis() as u64, Ordering::Relaxed);
+            println!(
+                "stall: every response now waits {}",
+                humantime::format_duration(len)
+            );
             tokio::time::sleep(len).await;
             switches.app_stall_ms.store(0, Ordering::Relaxed);
             println!("stall over");

@@ -102,7 +102,9 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_stall(s: &str) -> Result<(std::time::Duration, std::time::Duration), String> {
-    let (at, len) = s.split_once(':').ok_or_else(|| format!("`{s}` is not AT:FOR, like 10s:1s"))?;
+    let (at, len) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not AT:FOR, like 10s:1s"))?;
     Ok((parse_duration_arg(at)?, parse_duration_arg(len)?))
 }
 

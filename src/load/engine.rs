@@ -427,9 +427,19 @@ async fn drive<S: Send>(
                         }
                     }));
                 }
+                let all = async {
+                    for c in clients {
+                        let _ = c.await;
+                    }
+                };
+                tokio::pin!(all);
                 tokio::select! {
-                    () = async { for c in clients { let _ = c.await; } } => {}
-                    _ = stop.changed() => break 'phases,
+                    () = &mut all => {}
+                    _ = stop.changed() => {
+                        // Clients finish the request they are in, within the grace period.
+                        let _ = tokio::time::timeout(wp.grace, &mut all).await;
+                        break 'phases;
+                    }
                 }
             }
         }
@@ -807,6 +817,19 @@ mod tests {
         let t = total(&agg);
         assert_eq!(t.requests, 30);
         assert!((100_000..=100_100).contains(&t.latency.value_at_quantile(0.5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_lets_closed_clients_finish_their_request() {
+        // 2 clients, 100 ms each: at 250 ms each is in its third request, which completes.
+        let agg = run(
+            "load: { stages: [{ concurrency: 2, for: 10s }] }",
+            Duration::from_millis(100),
+            1,
+            Some(Duration::from_millis(250)),
+        )
+        .await;
+        assert_eq!(total(&agg).requests, 6);
     }
 
     #[tokio::test(start_paused = true)]
