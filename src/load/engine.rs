@@ -29,22 +29,14 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::pacing::Pacer;
+pub use super::pacing::Pacing;
 use super::schedule::{Phase, Shape};
 use crate::probe::http::{finish, from_error, timeout_error, BodyMode, HttpSpec};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::record::{Aggregator, Finished, Flush, WorkerRecorder};
 use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
 use crate::target::{Connector, Scheme, Target};
-
-/// How a worker waits for an arrival's intended time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pacing {
-    /// Sleep on tokio's timer (1 ms resolution) until 1 ms before, then yield
-    /// until the intended time: sub-millisecond precision (production).
-    Precise,
-    /// Sleep on tokio's timer only: exact under `tokio::time::pause()` (tests).
-    Timer,
-}
 
 /// Run-time options from the command line.
 #[derive(Clone, Debug)]
@@ -349,6 +341,7 @@ async fn drive<S: Send>(
         return;
     }
     let in_flight = Rc::new(Cell::new(0u64));
+    let pacer = Pacer::new(wp.pacing);
     let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ t as u64);
     let mut arrivals = wp
         .shape
@@ -364,7 +357,7 @@ async fn drive<S: Send>(
                 while let Some(a) = arrivals.next_if(|a| a.at < end) {
                     let due = start + a.at;
                     tokio::select! {
-                        () = wait_until(due, wp.pacing) => {}
+                        () = pacer.until(due) => {}
                         _ = stop.changed() => break 'phases,
                     }
                     if stopped(&stop) {
@@ -452,21 +445,6 @@ async fn drive<S: Send>(
     };
     while in_flight.get() > 0 && Instant::now() < grace_end {
         tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-async fn wait_until(due: Instant, pacing: Pacing) {
-    match pacing {
-        Pacing::Timer => tokio::time::sleep_until(due).await,
-        Pacing::Precise => {
-            let early = Duration::from_millis(1);
-            if due > Instant::now() + early {
-                tokio::time::sleep_until(due - early).await;
-            }
-            while Instant::now() < due {
-                tokio::task::yield_now().await;
-            }
-        }
     }
 }
 

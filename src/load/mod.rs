@@ -3,4 +3,5 @@
 //! intended time, dropped arrivals counted, one engine for every shape.
 
 pub mod engine;
+pub mod pacing;
 pub mod schedule;
