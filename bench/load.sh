@@ -30,6 +30,7 @@ cargo build --release --quiet
 CUTOVER=$PWD/target/release/cutover
 
 work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers run as an unprivileged user
 cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; [ -n "${LAB_PID:-}" ] && kill "$LAB_PID" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -95,7 +96,7 @@ if [ "$ONLY" = all ] || [ "$ONLY" = closed ]; then
   s=$(scenario closed "load: { stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 100000 }")
   cut_rps=(); cut_us=(); oha_rps=(); oha_us=(); wrk_rps=(); wrk_us=(); hey_rps=()
   for i in $(seq "$RUNS"); do
-    timed "$CUTOVER" run "$s" --out "$work/closed-$i" >/dev/null
+    timed "$CUTOVER" run "$s" --out "$work/closed-$i" > "$work/cutover.log" || { cat "$work/cutover.log"; exit 1; }
     rps=$(report_field "$work/closed-$i" "t['achieved_rate']"); n=$(report_field "$work/closed-$i" "t['totals']['requests']")
     cut_rps+=("$rps"); cut_us+=("$(python3 -c "print($(cpu_s)*1e6/$n)")")
     timed oha -z "${CLOSED_SECS}s" -c 64 --no-tui --output-format json "$URL" > "$work/oha.json"
