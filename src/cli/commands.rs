@@ -218,6 +218,10 @@ async fn lab(
     ports: Option<Vec<u16>>,
     stall: Option<(std::time::Duration, std::time::Duration)>,
 ) -> Exit {
+    if ports.as_ref().is_some_and(|p| p.len() != 4) {
+        eprintln!("error: --ports takes four ports: ingress http, ingress https, gateway http, gateway https (0 = any)");
+        return Exit::Usage;
+    }
     let mut config = LabConfig::new(host);
     config.ports = lab_ports(ports);
     let lab = match Lab::start(config).await {

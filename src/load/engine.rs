@@ -508,10 +508,20 @@ impl Send for Hyper {
 }
 
 /// Sends one request of `check` through `ctx`, on a pooled or new connection.
+/// One timer bounds the whole request (connect, send, body).
 async fn fire(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool) -> Sample {
     let spec = &check.spec;
     let start = Instant::now();
     let deadline = start + spec.timeout;
+    let url = Arc::clone(&check.url);
+    match tokio::time::timeout_at(deadline, exchange(ctx, check, pool, start, deadline)).await {
+        Ok(sample) => sample,
+        Err(_) => Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
+    }
+}
+
+async fn exchange(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool, start: Instant, deadline: Instant) -> Sample {
+    let spec = &check.spec;
     let url = Arc::clone(&check.url);
     let mut sender = loop {
         let idle = pool.borrow_mut().pop();
@@ -521,16 +531,9 @@ async fn fire(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool) -> Sample {
                     break s;
                 }
             }
-            None => match tokio::time::timeout_at(deadline, connect(ctx)).await {
-                Ok(Ok(s)) => break s,
-                Ok(Err(e)) => return Sample::failed(url, e, start.elapsed()),
-                Err(_) => {
-                    let e = ProbeError::new(
-                        ErrorKind::ConnectTimeout,
-                        "the connection did not open in time",
-                    );
-                    return Sample::failed(url, e, start.elapsed());
-                }
+            None => match connect(ctx).await {
+                Ok(s) => break s,
+                Err(e) => return Sample::failed(url, e, start.elapsed()),
             },
         }
     };
@@ -538,23 +541,12 @@ async fn fire(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool) -> Sample {
     *req.method_mut() = spec.method.clone();
     *req.uri_mut() = check.uri.clone();
     *req.headers_mut() = check.headers.clone();
-    let resp = match tokio::time::timeout_at(deadline, sender.send_request(req)).await {
-        Err(_) => return Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
-        Ok(Err(e)) => return Sample::failed(url, from_error(&e), start.elapsed()),
-        Ok(Ok(r)) => r,
+    let resp = match sender.send_request(req).await {
+        Err(e) => return Sample::failed(url, from_error(&e), start.elapsed()),
+        Ok(r) => r,
     };
     let t = &ctx.target;
-    let sample = finish(
-        url,
-        resp,
-        start,
-        deadline,
-        spec.timeout,
-        BodyMode::Count,
-        t.proxy,
-        t.role,
-    )
-    .await;
+    let sample = finish(url, resp, start, deadline, spec.timeout, BodyMode::Count, t.proxy, t.role).await;
     if ctx.policy == ConnectionPolicy::KeepAlive && sample.error.is_none() && !sender.is_closed() {
         pool.borrow_mut().push(sender);
     }

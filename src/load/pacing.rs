@@ -26,7 +26,7 @@ pub enum Pacing {
 }
 
 /// Below this, yielding to the runtime until the time comes is cheaper than a timer.
-const SPIN: Duration = Duration::from_micros(20);
+const SPIN: Duration = Duration::from_micros(50);
 
 /// One driver's waiting.
 pub struct Pacer {

@@ -44,6 +44,9 @@ pub enum BodyMode {
     Count,
 }
 
+const ENVOY_UPSTREAM_TIME: http::HeaderName = http::HeaderName::from_static("x-envoy-upstream-service-time");
+const ENVOY_RATELIMITED: http::HeaderName = http::HeaderName::from_static("x-envoy-ratelimited");
+
 /// What `Count` keeps of an error body: enough for every proxy signature.
 const COUNT_ERROR_PREFIX: usize = 2048;
 
@@ -135,9 +138,17 @@ where
     let mut size: u64 = 0;
     let mut error = None;
     let mut body = std::pin::pin!(body);
+    // One timer for the whole body (a timer per frame costs at load rates).
+    let expired = tokio::time::sleep_until(deadline);
+    let mut expired = std::pin::pin!(expired);
     loop {
-        match tokio::time::timeout_at(deadline, body.as_mut().frame()).await {
-            Err(_) => {
+        let frame = tokio::select! {
+            biased;
+            f = body.frame() => Ok(f),
+            () = &mut expired => Err(()),
+        };
+        match frame {
+            Err(()) => {
                 let (kind, what) = if size > cap && matches!(mode, BodyMode::Keep { .. }) {
                     (
                         ErrorKind::BodyTooLarge,
@@ -180,7 +191,15 @@ where
         truncated: size > prefix.len() as u64,
         prefix: prefix.freeze(),
     };
-    let get = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let get = |name: &str| {
+        let value = match name {
+            "server" => parts.headers.get(http::header::SERVER),
+            "x-envoy-upstream-service-time" => parts.headers.get(&ENVOY_UPSTREAM_TIME),
+            "x-envoy-ratelimited" => parts.headers.get(&ENVOY_RATELIMITED),
+            other => parts.headers.get(other),
+        };
+        value.and_then(|v| v.to_str().ok())
+    };
     let (origin, origin_reason) = classify(status, &get, &body.text(), proxy, role);
     Sample {
         url,
