@@ -16,13 +16,14 @@ use tokio::task::JoinSet;
 use crate::analyze::{self, Finding, Severity};
 use crate::load::engine::Outcome;
 use crate::load::schedule::Phase;
-use crate::probe::{self, Sample};
+use crate::probe::websocket::describe_end;
+use crate::probe::{self, ProbeResult, Sample};
 use crate::record::Bucket;
 use crate::report::model::{
     CheckLoad, CheckReport, ErrorInfo, Header, LoadReport, Report, RunStatus, ScenarioInfo,
     StageInfo, TargetInfo, TargetLoad, TargetResult, Tool, Verdict, SCHEMA_VERSION,
 };
-use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
+use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec, StatusPattern};
 use crate::target::Connector;
 
 /// How many probes of the check pass run at once.
@@ -38,7 +39,7 @@ const IDENTIFYING_HEADERS: &[&str] = &[
 
 /// Samples of one check pass: `samples[check][target index in Plan::targets]`.
 pub struct CheckPass {
-    pub samples: Vec<Vec<Option<Sample>>>,
+    pub samples: Vec<Vec<Option<ProbeResult>>>,
     pub interrupted: bool,
 }
 
@@ -47,9 +48,7 @@ pub async fn connectors(plan: &Plan) -> Vec<Connector> {
     let mut extra_hosts: Vec<String> = plan
         .checks
         .iter()
-        .filter_map(|c| match &c.probe {
-            ProbeSpec::Http(h) => h.host.clone(),
-        })
+        .filter_map(|c| c.probe.host().map(str::to_owned))
         .collect();
     extra_hosts.sort();
     extra_hosts.dedup();
@@ -61,9 +60,11 @@ pub async fn connectors(plan: &Plan) -> Vec<Connector> {
 }
 
 /// Runs one probe of `check` through `conn`.
-pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> Sample {
+pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> ProbeResult {
     match spec {
-        ProbeSpec::Http(h) => probe::http::probe(conn, h).await,
+        ProbeSpec::Http(h) => ProbeResult::Http(probe::http::probe(conn, h).await),
+        ProbeSpec::WebSocket(w) => ProbeResult::WebSocket(probe::websocket::probe(conn, w).await),
+        ProbeSpec::Cors(c) => ProbeResult::Cors(probe::cors::probe(conn, c).await),
     }
 }
 
@@ -73,7 +74,7 @@ pub async fn check_pass(
     connectors: &[Connector],
     interrupt: impl Future<Output = ()>,
 ) -> CheckPass {
-    let mut samples: Vec<Vec<Option<Sample>>> = plan
+    let mut samples: Vec<Vec<Option<ProbeResult>>> = plan
         .checks
         .iter()
         .map(|_| vec![None; plan.targets.len()])
@@ -125,19 +126,18 @@ pub fn build_report(
     let mut findings: Vec<Finding> = Vec::new();
     let mut checks = Vec::new();
     let check_host = |ci: usize, ti: usize| -> String {
-        match &plan.checks[ci].probe {
-            ProbeSpec::Http(h) => h
-                .host
-                .clone()
-                .unwrap_or_else(|| plan.targets[ti].host.clone()),
-        }
+        plan.checks[ci]
+            .probe
+            .host()
+            .map(str::to_owned)
+            .unwrap_or_else(|| plan.targets[ti].host.clone())
     };
     // (target, host) pairs through which some check reached the app.
     let mut routed: Vec<(usize, String)> = Vec::new();
     for (ci, per_target) in pass.samples.iter().enumerate() {
         for (ti, s) in per_target.iter().enumerate() {
             if s.as_ref()
-                .and_then(|s| s.response.as_ref())
+                .and_then(|s| s.primary().response.as_ref())
                 .is_some_and(|r| r.origin == crate::probe::Origin::App)
             {
                 routed.push((ti, check_host(ci, ti)));
@@ -149,17 +149,46 @@ pub fn build_report(
         let base = plan.baseline;
         for &ti in &check.targets {
             let target = &plan.targets[ti];
-            let Some(sample) = &pass.samples[ci][ti] else {
+            let Some(result) = &pass.samples[ci][ti] else {
                 results.push(skipped(&target.name));
                 continue;
             };
-            let mut failures = analyze::expect::evaluate(&check.expect, sample);
+            let sample = result.primary();
+            let mut failures = match (result, &check.probe) {
+                (ProbeResult::Cors(c), ProbeSpec::Cors(spec)) => {
+                    let mut f = analyze::cors::evaluate(
+                        &check.cors_expect,
+                        &spec.origin,
+                        spec.method.as_str(),
+                        &spec.request_headers,
+                        spec.disallowed_origin.as_deref(),
+                        c,
+                    );
+                    if sample.error.is_none() {
+                        // Header rules of `expect` apply to the preflight; its status is judged above.
+                        let mut e = check.expect.clone();
+                        e.status = (1..=5).map(StatusPattern::Class).collect();
+                        f.extend(analyze::expect::evaluate(&e, sample));
+                    }
+                    f
+                }
+                (ProbeResult::WebSocket(w), ProbeSpec::WebSocket(spec)) => {
+                    let mut f = analyze::expect::evaluate(&check.expect, sample);
+                    f.extend(websocket_failures(w, spec.hold));
+                    f
+                }
+                _ => analyze::expect::evaluate(&check.expect, sample),
+            };
             for f in &failures {
                 findings.push(Finding {
                     kind: if sample.response.is_none() {
                         "probe_error"
                     } else {
-                        "expectation"
+                        match result {
+                            ProbeResult::Http(_) => "expectation",
+                            ProbeResult::WebSocket(_) => "websocket",
+                            ProbeResult::Cors(_) => "cors",
+                        }
                     }
                     .into(),
                     severity: Severity::Error,
@@ -169,13 +198,30 @@ pub fn build_report(
                     hint: None,
                 });
             }
-            if ti != base && check.targets.contains(&base) && !check.parity.is_empty() {
-                if let Some(base_sample) = &pass.samples[ci][base] {
-                    let diffs = analyze::parity::compare(
+            let base_result = pass.samples[ci][base]
+                .as_ref()
+                .filter(|_| ti != base && check.targets.contains(&base));
+            if let Some(base_result) = base_result {
+                let base_name = &plan.targets[base].name;
+                if let Some(f) = analyze::hints::websocket_refused(
+                    &check.name,
+                    (base_name, base_result),
+                    (target, result),
+                ) {
+                    findings.push(f);
+                }
+                let mut diffs = Vec::new();
+                if let (ProbeResult::Cors(b), ProbeResult::Cors(c)) = (base_result, result) {
+                    diffs.extend(analyze::cors::compare((base_name, b), (&target.name, c)));
+                }
+                if !check.parity.is_empty() {
+                    diffs.extend(analyze::parity::compare(
                         &check.parity,
-                        (&plan.targets[base].name, base_sample),
+                        (base_name, base_result.primary()),
                         (&target.name, sample),
-                    );
+                    ));
+                }
+                {
                     for d in &diffs {
                         findings.push(Finding {
                             kind: "parity".into(),
@@ -205,14 +251,9 @@ pub fn build_report(
             } else {
                 Verdict::Fail
             };
-            results.push(target_result(
-                plan,
-                ci,
-                &target.name,
-                sample,
-                verdict,
-                failures,
-            ));
+            let mut r = target_result(plan, ci, &target.name, sample, verdict, failures);
+            r.details = details(result);
+            results.push(r);
         }
         let verdict = if results.iter().any(|r| r.verdict.is_failure()) {
             Verdict::Fail
@@ -393,11 +434,66 @@ pub fn add_load(
         }
         .into(),
         max_in_flight: load.max_in_flight,
+        connections: load.connections,
         stages,
         targets,
     });
     if outcome.interrupted {
         report.status = RunStatus::Interrupted;
+    }
+}
+
+/// Failed message exchanges and a hold that ended early, as sentences.
+fn websocket_failures(
+    w: &probe::websocket::WsResult,
+    hold: Option<std::time::Duration>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, x) in w.exchanges.iter().enumerate() {
+        if let Some(f) = &x.failure {
+            out.push(format!("message {} ({}): {f}", i + 1, x.sent));
+        }
+    }
+    if let (Some(hold), Some((after, end))) = (hold, &w.ended) {
+        if *end != probe::websocket::End::Held && w.exchanges.iter().all(|x| x.failure.is_none()) {
+            out.push(format!(
+                "the socket ended after {:.1} s of a {} hold: {}",
+                after.as_secs_f64(),
+                humantime::format_duration(hold),
+                describe_end(end)
+            ));
+        }
+    }
+    out
+}
+
+/// Kind-specific details for the report: messages and hold of a WebSocket,
+/// the three CORS answers.
+fn details(result: &ProbeResult) -> Option<serde_json::Value> {
+    match result {
+        ProbeResult::Http(_) => None,
+        ProbeResult::WebSocket(w) => Some(serde_json::json!({
+            "upgraded": w.upgraded(),
+            "subprotocol": w.subprotocol,
+            "messages": w.exchanges.iter().map(|x| serde_json::json!({
+                "sent": x.sent,
+                "rtt_ms": x.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                "failure": x.failure,
+            })).collect::<Vec<_>>(),
+            "rtt": crate::record::Quantiles::of(&w.rtt),
+            "ended": w.ended.as_ref().map(|(after, end)| serde_json::json!({
+                "after_ms": after.as_secs_f64() * 1000.0,
+                "how": describe_end(end),
+            })),
+        })),
+        ProbeResult::Cors(c) => {
+            let h = analyze::cors::CorsHeaders::of;
+            Some(serde_json::json!({
+                "preflight": h(&c.preflight),
+                "negative": c.negative.as_ref().map(h),
+                "actual": c.actual.as_ref().map(h),
+            }))
+        }
     }
 }
 
@@ -417,6 +513,7 @@ fn skipped(target: &str) -> TargetResult {
         headers: Vec::new(),
         error: None,
         failures: vec!["not run: the run was interrupted".into()],
+        details: None,
     }
 }
 
@@ -464,5 +561,6 @@ fn target_result(
             message: e.message.clone(),
         }),
         failures,
+        details: None,
     }
 }

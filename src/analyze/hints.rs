@@ -10,7 +10,7 @@
 //! matches whole segments).
 
 use super::{Finding, Severity};
-use crate::probe::{Origin, Sample};
+use crate::probe::{Origin, ProbeResult, Sample};
 use crate::target::Target;
 
 /// Findings with hints for one sample of `check` through `target`.
@@ -68,4 +68,32 @@ pub fn hints(
         ));
     }
     out
+}
+
+/// A WebSocket upgrade the baseline accepts and the gateway refuses with 403.
+pub fn websocket_refused(
+    check: &str,
+    base: (&str, &ProbeResult),
+    other: (&Target, &ProbeResult),
+) -> Option<Finding> {
+    let (ProbeResult::WebSocket(b), ProbeResult::WebSocket(o)) = (base.1, other.1) else {
+        return None;
+    };
+    let resp = o.handshake.response.as_ref()?;
+    if !b.upgraded() || resp.status != 403 {
+        return None;
+    }
+    let by = if resp.origin == Origin::Gateway {
+        " by the gateway itself"
+    } else {
+        ""
+    };
+    Some(Finding {
+        kind: "websocket_refused".into(),
+        severity: Severity::Error,
+        check: check.to_owned(),
+        target: Some(other.0.name.clone()),
+        message: format!("{} refused the WebSocket upgrade with 403{by} where {} upgraded (101)", other.0.name, base.0),
+        hint: Some("enable WebSocket upgrades on the Gateway listener (kgateway: HTTPListenerPolicy upgradeConfig)".into()),
+    })
 }

@@ -5,6 +5,7 @@
 //! expectations), `parity.rs` (a target against the baseline target),
 //! `hints.rs` (known migration pitfalls recognised from a sample's origin).
 
+pub mod cors;
 pub mod expect;
 pub mod hints;
 pub mod parity;

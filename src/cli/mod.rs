@@ -57,7 +57,11 @@ pub enum Command {
         #[arg(long)]
         https: bool,
         /// Fixed ports (0 = ephemeral): ingress http, ingress https, gateway http, gateway https.
-        #[arg(long, value_delimiter = ',', value_name = "I_HTTP,I_HTTPS,G_HTTP,G_HTTPS")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_name = "I_HTTP,I_HTTPS,G_HTTP,G_HTTPS"
+        )]
         ports: Option<Vec<u16>>,
         /// Stall the app once: `AT:FOR` (e.g. 10s:1s) delays every response by
         /// FOR during that window (for coordinated-omission benchmarks).

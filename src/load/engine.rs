@@ -106,6 +106,8 @@ struct TargetCtx {
     policy: ConnectionPolicy,
     /// This worker's share of `max_in_flight`.
     cap: u64,
+    /// This worker's share of the connections (at least its share of any closed stage's clients).
+    connections: u64,
 }
 
 /// Everything a worker needs, shared read-only.
@@ -216,7 +218,10 @@ fn worker_plan(
                 if weight <= 0.0 || !check.targets.contains(&ti) {
                     continue;
                 }
-                let ProbeSpec::Http(spec) = &check.probe;
+                // WebSocket and CORS checks are not part of the load mix yet.
+                let ProbeSpec::Http(spec) = &check.probe else {
+                    continue;
+                };
                 let host = spec.host.as_deref().unwrap_or(&target.host);
                 let mut headers = http::HeaderMap::new();
                 for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
@@ -257,8 +262,19 @@ fn worker_plan(
                 }),
                 Scheme::Http => None,
             };
-            let share = load.max_in_flight / workers as u64
-                + u64::from((worker as u64) < load.max_in_flight % workers as u64);
+            let share_of =
+                |n: u64| n / workers as u64 + u64::from((worker as u64) < n % workers as u64);
+            let share = share_of(load.max_in_flight);
+            let clients = shape
+                .phases
+                .iter()
+                .map(|p| match *p {
+                    Phase::Closed { concurrency, .. } => share_of(concurrency),
+                    Phase::Open { .. } => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            let connections = share_of(load.connections).max(clients).max(1);
             TargetCtx {
                 target,
                 addr,
@@ -268,6 +284,7 @@ fn worker_plan(
                 cumulative,
                 policy: load.connection,
                 cap: share.max(1),
+                connections,
             }
         })
         .collect();
@@ -480,10 +497,12 @@ pub(crate) trait Send: 'static {
     fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
 }
 
-/// Real requests over hyper's HTTP/1 connection API, pooled per target.
+/// Real requests over hyper's HTTP/1 connection API, pooled per target, at
+/// most `connections` at a time per target (a request waits for a free one).
 struct Hyper {
     wp: Arc<WorkerPlan>,
     pools: Vec<Pool>,
+    permits: Vec<Rc<tokio::sync::Semaphore>>,
 }
 
 impl Hyper {
@@ -493,34 +512,59 @@ impl Hyper {
             .iter()
             .map(|_| Rc::new(RefCell::new(Vec::new())))
             .collect();
-        Hyper { wp, pools }
+        let permits = wp
+            .targets
+            .iter()
+            .map(|t| Rc::new(tokio::sync::Semaphore::new(t.connections as usize)))
+            .collect();
+        Hyper { wp, pools, permits }
     }
 }
 
 impl Send for Hyper {
     fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static {
-        let (wp, pool) = (Arc::clone(&self.wp), Rc::clone(&self.pools[t]));
+        let (wp, pool, permits) = (
+            Arc::clone(&self.wp),
+            Rc::clone(&self.pools[t]),
+            Rc::clone(&self.permits[t]),
+        );
         async move {
             let ctx = &wp.targets[t];
-            fire(ctx, &ctx.checks[c], &pool).await
+            fire(ctx, &ctx.checks[c], &pool, &permits).await
         }
     }
 }
 
 /// Sends one request of `check` through `ctx`, on a pooled or new connection.
 /// One timer bounds the whole request (connect, send, body).
-async fn fire(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool) -> Sample {
+async fn fire(
+    ctx: &TargetCtx,
+    check: &CheckCtx,
+    pool: &Pool,
+    permits: &tokio::sync::Semaphore,
+) -> Sample {
     let spec = &check.spec;
     let start = Instant::now();
     let deadline = start + spec.timeout;
     let url = Arc::clone(&check.url);
-    match tokio::time::timeout_at(deadline, exchange(ctx, check, pool, start, deadline)).await {
+    let exchange = async {
+        // Waiting for a free connection is part of the latency (and of the timeout).
+        let _permit = permits.acquire().await;
+        exchange(ctx, check, pool, start, deadline).await
+    };
+    match tokio::time::timeout_at(deadline, exchange).await {
         Ok(sample) => sample,
         Err(_) => Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
     }
 }
 
-async fn exchange(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool, start: Instant, deadline: Instant) -> Sample {
+async fn exchange(
+    ctx: &TargetCtx,
+    check: &CheckCtx,
+    pool: &Pool,
+    start: Instant,
+    deadline: Instant,
+) -> Sample {
     let spec = &check.spec;
     let url = Arc::clone(&check.url);
     let mut sender = loop {
@@ -546,7 +590,17 @@ async fn exchange(ctx: &TargetCtx, check: &CheckCtx, pool: &Pool, start: Instant
         Ok(r) => r,
     };
     let t = &ctx.target;
-    let sample = finish(url, resp, start, deadline, spec.timeout, BodyMode::Count, t.proxy, t.role).await;
+    let sample = finish(
+        url,
+        resp,
+        start,
+        deadline,
+        spec.timeout,
+        BodyMode::Count,
+        t.proxy,
+        t.role,
+    )
+    .await;
     if ctx.policy == ConnectionPolicy::KeepAlive && sample.error.is_none() && !sender.is_closed() {
         pool.borrow_mut().push(sender);
     }

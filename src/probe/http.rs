@@ -44,7 +44,8 @@ pub enum BodyMode {
     Count,
 }
 
-const ENVOY_UPSTREAM_TIME: http::HeaderName = http::HeaderName::from_static("x-envoy-upstream-service-time");
+const ENVOY_UPSTREAM_TIME: http::HeaderName =
+    http::HeaderName::from_static("x-envoy-upstream-service-time");
 const ENVOY_RATELIMITED: http::HeaderName = http::HeaderName::from_static("x-envoy-ratelimited");
 
 /// What `Count` keeps of an error body: enough for every proxy signature.

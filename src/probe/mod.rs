@@ -6,7 +6,9 @@
 //! never panics on what a network peer does.
 
 pub mod classify;
+pub mod cors;
 pub mod http;
+pub mod websocket;
 
 use std::fmt;
 use std::time::Duration;
@@ -160,5 +162,25 @@ impl Sample {
 
     pub fn status(&self) -> Option<u16> {
         self.response.as_ref().map(|r| r.status)
+    }
+}
+
+/// What one probe of any kind produced.
+#[derive(Clone, Debug)]
+pub enum ProbeResult {
+    Http(Sample),
+    WebSocket(websocket::WsResult),
+    Cors(cors::CorsResult),
+}
+
+impl ProbeResult {
+    /// The response that stands for the whole probe: the HTTP response, the
+    /// WebSocket handshake, the CORS preflight.
+    pub fn primary(&self) -> &Sample {
+        match self {
+            ProbeResult::Http(s) => s,
+            ProbeResult::WebSocket(w) => &w.handshake,
+            ProbeResult::Cors(c) => &c.preflight,
+        }
     }
 }

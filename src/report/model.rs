@@ -44,6 +44,8 @@ pub struct LoadReport {
     /// `keepalive` or `fresh`.
     pub connection: String,
     pub max_in_flight: u64,
+    /// Connections per target.
+    pub connections: u64,
     pub stages: Vec<StageInfo>,
     pub targets: Vec<TargetLoad>,
 }
@@ -177,6 +179,9 @@ pub struct TargetResult {
     pub error: Option<ErrorInfo>,
     /// Every failed expectation or parity rule, as sentences.
     pub failures: Vec<String>,
+    /// Kind-specific details: WebSocket messages and hold, CORS answers.
+    #[serde(default)]
+    pub details: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -60,6 +60,8 @@ pub struct RawCheck {
     pub name: At<String>,
     pub targets: Option<Vec<At<String>>>,
     pub http: Option<At<RawHttp>>,
+    pub websocket: Option<At<RawWebSocket>>,
+    pub cors: Option<At<RawCors>>,
     pub expect: Option<RawExpect>,
     pub parity: Option<At<RawParity>>,
 }
@@ -88,6 +90,99 @@ pub struct RawExpect {
     pub body_contains: Option<At<OneOrMany>>,
     pub json: Option<Entries<serde_json::Value>>,
     pub max_latency: Option<At<String>>,
+    /// CORS checks: the exact Access-Control-Allow-Origin.
+    pub allow_origin: Option<At<String>>,
+    /// CORS checks: Access-Control-Allow-Credentials.
+    pub allow_credentials: Option<bool>,
+    /// CORS checks: Access-Control-Max-Age, exact (`600`) or a range (`600..86400`).
+    pub max_age: Option<At<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub query: Option<Entries<At<String>>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub origin: Option<At<String>>,
+    pub subprotocols: Option<Vec<String>>,
+    pub send: Option<Vec<At<RawWsMessage>>>,
+    pub expect_echo: Option<bool>,
+    pub expect_regex: Option<At<String>>,
+    pub expect_json: Option<Entries<serde_json::Value>>,
+    pub hold: Option<At<String>>,
+    pub ping_interval: Option<At<String>>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `hello` (text), `{text: hello}` or `{binary: aGVsbG8=}` (base64).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawWsMessage {
+    Text(String),
+    Binary(String),
+}
+
+impl<'de> Deserialize<'de> for RawWsMessage {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawWsMessage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text message, {text: …} or {binary: <base64>}")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawWsMessage, E> {
+                Ok(RawWsMessage::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawWsMessage, E> {
+                Ok(RawWsMessage::Text(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawWsMessage, E> {
+                Ok(RawWsMessage::Text(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawWsMessage, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(
+                        "empty message: use {text: …} or {binary: <base64>}",
+                    ));
+                };
+                let out = match key.as_str() {
+                    "text" => RawWsMessage::Text(map.next_value()?),
+                    "binary" => RawWsMessage::Binary(map.next_value()?),
+                    other => {
+                        return Err(de::Error::custom(unknown_message(
+                            "message kind",
+                            other,
+                            &["text", "binary"],
+                        )))
+                    }
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom("a message is either text or binary"));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub origin: Option<At<String>>,
+    pub method: Option<At<String>>,
+    pub request_headers: Option<Vec<String>>,
+    pub disallowed_origin: Option<At<String>>,
+    /// Also send the actual request: `true` (GET), `false`, or a method.
+    pub actual: Option<At<String>>,
+    pub timeout: Option<At<String>>,
 }
 
 /// One string or a list of strings (numbers are read as their text).
@@ -295,6 +390,7 @@ pub struct RawLoad {
     pub stages: Option<At<Vec<Lenient<At<RawStage>>>>>,
     pub mix: Option<Entries<At<f64>>>,
     pub max_in_flight: Option<At<u64>>,
+    pub connections: Option<At<u64>>,
     pub targets: Option<Vec<At<String>>>,
     pub connection: Option<At<String>>,
 }

@@ -15,7 +15,10 @@ use regex::Regex;
 use super::model::*;
 use super::units::{parse_duration, parse_rate, parse_size, Rate};
 use super::yaml::{did_you_mean, unknown_message, At, Entries, Lenient, Loc, Sink};
+use crate::analyze::cors::CorsExpect;
+use crate::probe::cors::CorsSpec;
 use crate::probe::http::HttpSpec;
+use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::target::{Connect, Proxy, Role, Scheme, Target, Tls};
 
 /// A validated scenario, ready to run.
@@ -48,18 +51,23 @@ pub struct Check {
     pub probe: ProbeSpec,
     pub expect: Expect,
     pub parity: Parity,
+    pub cors_expect: CorsExpect,
 }
 
 /// The probe a check runs.
 #[derive(Clone, Debug)]
 pub enum ProbeSpec {
     Http(HttpSpec),
+    WebSocket(WsSpec),
+    Cors(CorsSpec),
 }
 
 impl ProbeSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
+            ProbeSpec::WebSocket(_) => "websocket",
+            ProbeSpec::Cors(_) => "cors",
         }
     }
 
@@ -67,6 +75,19 @@ impl ProbeSpec {
     pub fn describe(&self) -> String {
         match self {
             ProbeSpec::Http(h) => format!("{} {}", h.method, h.path_and_query),
+            ProbeSpec::WebSocket(w) => format!("WebSocket {}", w.path_and_query),
+            ProbeSpec::Cors(c) => {
+                format!("CORS {} {} from {}", c.method, c.path_and_query, c.origin)
+            }
+        }
+    }
+
+    /// The Host/SNI this check overrides, if any.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            ProbeSpec::Http(h) => h.host.as_deref(),
+            ProbeSpec::WebSocket(w) => w.host.as_deref(),
+            ProbeSpec::Cors(c) => c.host.as_deref(),
         }
     }
 }
@@ -162,6 +183,8 @@ pub struct LoadPlan {
     /// Check index and its weight.
     pub mix: Vec<(usize, f64)>,
     pub max_in_flight: u64,
+    /// Connections per target (requests beyond wait for one, and that wait counts as latency).
+    pub connections: u64,
     pub targets: Vec<usize>,
     pub connection: ConnectionPolicy,
 }
@@ -378,8 +401,26 @@ pub fn build(
                     Some(list) => list.iter().filter_map(|r| target_ref(&cx, r)).collect(),
                     None => (0..target_names.len()).collect(),
                 };
-                let probe = match &rc.http {
-                    Some(http) => build_http(
+                let kinds: Vec<(&str, Loc)> = [
+                    rc.http.as_ref().map(|h| ("http", h.loc)),
+                    rc.websocket.as_ref().map(|w| ("websocket", w.loc)),
+                    rc.cors.as_ref().map(|c| ("cors", c.loc)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if kinds.len() > 1 {
+                    cx.err(
+                        kinds[1].1,
+                        format!(
+                            "check `{}` has more than one probe ({}): give each its own check",
+                            rc.name.value,
+                            kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+                let probe = if let Some(http) = &rc.http {
+                    build_http(
                         &mut cx,
                         http,
                         timeout,
@@ -387,15 +428,40 @@ pub fn build(
                         follow_default,
                         &default_headers,
                     )
-                    .map(ProbeSpec::Http),
-                    None => {
-                        cx.err(
-                            rc.name.loc,
-                            format!("check `{}` has no probe: add `http:`", rc.name.value),
-                        );
-                        None
-                    }
+                    .map(ProbeSpec::Http)
+                } else if let Some(ws) = &rc.websocket {
+                    build_websocket(&mut cx, ws, timeout).map(ProbeSpec::WebSocket)
+                } else if let Some(c) = &rc.cors {
+                    build_cors(&mut cx, c, timeout, body_cap).map(ProbeSpec::Cors)
+                } else {
+                    cx.err(
+                        rc.name.loc,
+                        format!(
+                            "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`",
+                            rc.name.value
+                        ),
+                    );
+                    None
                 };
+                let is_cors = rc.cors.is_some();
+                if let Some(e) = &rc.expect {
+                    if !is_cors {
+                        for loc in [
+                            e.allow_origin.as_ref().map(|a| a.loc),
+                            e.max_age.as_ref().map(|a| a.loc),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        {
+                            cx.err(loc, "this expectation is for `cors:` checks only");
+                        }
+                    }
+                }
+                let cors_expect = rc
+                    .expect
+                    .as_ref()
+                    .map(|e| build_cors_expect(&cx, e))
+                    .unwrap_or_default();
                 let expect = rc
                     .expect
                     .as_ref()
@@ -406,6 +472,10 @@ pub fn build(
                     .as_ref()
                     .map(|p| build_parity(&cx, p))
                     .unwrap_or_default();
+                let mut expect = expect;
+                if rc.websocket.is_some() && expect.status.is_empty() {
+                    expect.status.push(StatusPattern::Exact(101));
+                }
                 if let Some(probe) = probe {
                     checks.push(Check {
                         name: rc.name.value.clone(),
@@ -413,6 +483,7 @@ pub fn build(
                         probe,
                         expect,
                         parity,
+                        cors_expect,
                     });
                 }
             }
@@ -711,6 +782,259 @@ fn build_http(
     })
 }
 
+/// Builds path and query from a `path` and a `query` mapping.
+fn path_and_query(
+    cx: &Ctx,
+    path: Option<&At<String>>,
+    query: Option<&Entries<At<String>>>,
+) -> Option<String> {
+    let mut out = path.map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+    if let Some(p) = path {
+        if !p.starts_with('/') {
+            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
+            return None;
+        }
+    }
+    if let Some(q) = query {
+        let mut ser = reqwest::Url::parse("http://x/").ok()?;
+        {
+            let mut pairs = ser.query_pairs_mut();
+            for (k, v) in &q.0 {
+                pairs.append_pair(&k.value, &v.value);
+            }
+        }
+        let sep = if out.contains('?') { '&' } else { '?' };
+        if let Some(qs) = ser.query() {
+            out = format!("{out}{sep}{qs}");
+        }
+    }
+    Some(out)
+}
+
+fn optional_duration(
+    cx: &Ctx,
+    v: Option<&At<String>>,
+    default: Duration,
+    ok: &mut bool,
+) -> Duration {
+    match v {
+        Some(t) => cx.duration(t).unwrap_or_else(|| {
+            *ok = false;
+            default
+        }),
+        None => default,
+    }
+}
+
+fn build_websocket(
+    cx: &mut Ctx,
+    ws: &At<RawWebSocket>,
+    default_timeout: Duration,
+) -> Option<WsSpec> {
+    use base64::Engine as _;
+    let mut ok = true;
+    let pq = path_and_query(cx, ws.path.as_ref(), ws.query.as_ref());
+    ok &= pq.is_some();
+    let host = ws.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    let headers = cx.headers(ws.headers.as_ref());
+    let mut send = Vec::new();
+    for m in ws.send.iter().flatten() {
+        match &m.value {
+            RawWsMessage::Text(t) => send.push(WsMessage::Text(t.clone())),
+            RawWsMessage::Binary(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
+                Ok(bytes) => send.push(WsMessage::Binary(Bytes::from(bytes))),
+                Err(e) => {
+                    cx.err(m.loc, format!("invalid base64 in a binary message: {e}"));
+                    ok = false;
+                }
+            },
+        }
+    }
+    let given = [
+        ws.expect_echo == Some(true),
+        ws.expect_regex.is_some(),
+        ws.expect_json.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        cx.err(
+            ws.loc,
+            "give at most one of `expect_echo`, `expect_regex` and `expect_json`",
+        );
+        ok = false;
+    }
+    let reply = if ws.expect_echo == Some(true) {
+        Reply::Echo
+    } else if let Some(r) = &ws.expect_regex {
+        match Regex::new(r) {
+            Ok(re) => Reply::Regex(re),
+            Err(e) => {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                cx.err(r.loc, format!("invalid regex `{}`: {first}", r.value));
+                ok = false;
+                Reply::Any
+            }
+        }
+    } else if let Some(j) = &ws.expect_json {
+        let mut rules = Vec::new();
+        for (ptr, v) in &j.0 {
+            if !ptr.value.is_empty() && !ptr.starts_with('/') {
+                cx.err(
+                    ptr.loc,
+                    format!(
+                        "invalid JSON pointer `{}`: it starts with `/`, like /items/0/id",
+                        ptr.value
+                    ),
+                );
+                ok = false;
+            }
+            rules.push((ptr.value.clone(), v.clone()));
+        }
+        Reply::Json(rules)
+    } else {
+        Reply::Any
+    };
+    let timeout = optional_duration(cx, ws.timeout.as_ref(), default_timeout, &mut ok);
+    let ping_interval = optional_duration(
+        cx,
+        ws.ping_interval.as_ref(),
+        Duration::from_secs(5),
+        &mut ok,
+    );
+    let hold = ws.hold.as_ref().and_then(|h| {
+        let d = cx.duration(h);
+        ok &= d.is_some();
+        d
+    });
+    if !ok {
+        return None;
+    }
+    Some(WsSpec {
+        path_and_query: pq?,
+        host,
+        headers,
+        origin: ws.origin.as_ref().map(|o| o.value.clone()),
+        subprotocols: ws.subprotocols.clone().unwrap_or_default(),
+        send,
+        reply,
+        hold,
+        ping_interval,
+        timeout,
+    })
+}
+
+fn build_cors(
+    cx: &mut Ctx,
+    c: &At<RawCors>,
+    default_timeout: Duration,
+    body_cap: u64,
+) -> Option<CorsSpec> {
+    let mut ok = true;
+    let pq = path_and_query(cx, c.path.as_ref(), None);
+    ok &= pq.is_some();
+    let host = c.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    let origin = match &c.origin {
+        Some(o) if o.contains("://") => Some(o.value.clone()),
+        Some(o) => {
+            cx.err(
+                o.loc,
+                format!(
+                    "origin `{}` needs a scheme, like https://{}",
+                    o.value, o.value
+                ),
+            );
+            None
+        }
+        None => {
+            cx.err(
+                c.loc,
+                "a `cors:` check needs `origin:`, the browser origin that must be allowed",
+            );
+            None
+        }
+    };
+    let method = |m: &At<String>, cx: &Ctx| match reqwest::Method::from_bytes(
+        m.value.to_ascii_uppercase().as_bytes(),
+    ) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            cx.err(m.loc, format!("invalid HTTP method `{}`", m.value));
+            None
+        }
+    };
+    let asked = match &c.method {
+        Some(m) => method(m, cx),
+        None => Some(reqwest::Method::GET),
+    };
+    let actual = match &c.actual {
+        None => Some(Some(reqwest::Method::GET)),
+        Some(a) => match a.value.as_str() {
+            "true" => Some(Some(reqwest::Method::GET)),
+            "false" => Some(None),
+            _ => method(a, cx).map(Some),
+        },
+    };
+    let timeout = optional_duration(cx, c.timeout.as_ref(), default_timeout, &mut ok);
+    let headers = cx.headers(c.headers.as_ref());
+    Some(CorsSpec {
+        path_and_query: pq?,
+        host,
+        headers,
+        origin: origin?,
+        method: asked?,
+        request_headers: c
+            .request_headers
+            .iter()
+            .flatten()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
+        disallowed_origin: c.disallowed_origin.as_ref().map(|o| o.value.clone()),
+        actual: actual?,
+        timeout,
+        body_cap,
+    })
+    .filter(|_| ok)
+}
+
+fn build_cors_expect(cx: &Ctx, e: &RawExpect) -> CorsExpect {
+    let max_age = e.max_age.as_ref().and_then(|m| {
+        let parse = |s: &str| s.trim().parse::<u64>().ok();
+        let range = match m.value.split_once("..") {
+            Some((lo, hi)) => parse(lo).zip(parse(hi.trim_start_matches('='))),
+            None => parse(&m.value).map(|v| (v, v)),
+        };
+        if range.is_none() {
+            cx.err(
+                m.loc,
+                format!(
+                    "invalid max_age `{}`: write seconds (600) or a range (600..86400)",
+                    m.value
+                ),
+            );
+        }
+        range
+    });
+    CorsExpect {
+        allow_origin: e.allow_origin.as_ref().map(|a| a.value.clone()),
+        allow_credentials: e.allow_credentials,
+        max_age,
+    }
+}
+
 fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
     let mut out = Expect::default();
     if let Some(s) = &e.status {
@@ -938,10 +1262,19 @@ fn build_load(
         Some(m) => m.value,
         None => 1024,
     };
+    let connections = match &l.connections {
+        Some(c) if c.value == 0 => {
+            cx.err(c.loc, "`connections` must be at least 1");
+            1
+        }
+        Some(c) => c.value,
+        None => 256,
+    };
     Some(LoadPlan {
         stages,
         mix,
         max_in_flight,
+        connections,
         targets,
         connection,
     })
