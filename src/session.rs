@@ -542,7 +542,7 @@ fn target_result(
         latency_ms: s.latency.as_secs_f64() * 1000.0,
         ttfb_ms: s.ttfb.map(|t| t.as_secs_f64() * 1000.0),
         body_bytes: r.map(|r| r.body.size),
-        body_sha256: r.map(|r| r.body.sha256.clone()),
+        body_sha256: r.map(|r| r.body.sha256.clone()).filter(|h| !h.is_empty()),
         body_truncated: r.is_some_and(|r| r.body.truncated),
         headers: r
             .map(|r| {

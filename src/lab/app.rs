@@ -1,8 +1,9 @@
 //! The lab's one in-process app, reached by both fronts.
 //!
 //! It owns the app routes (`/api/items`, `/slow`, `/status/{code}`,
-//! `/echo-headers`, `/big`, the `/api` catch-all and the 404) and nothing
-//! about proxies: the fronts decide whether a request gets here at all.
+//! `/echo-headers`, `/big`, the `/ws` WebSocket echo, the `/api` catch-all
+//! and the 404), its answer to OPTIONS, and nothing about proxies: the fronts
+//! decide whether a request gets here at all.
 //! Invariant: every response it produces carries `x-app: lab`, and it never
 //! panics on anything a client sent.
 
@@ -11,12 +12,25 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST};
+use hyper::header::{
+    HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CONNECTION,
+    CONTENT_TYPE, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use hyper::{HeaderMap, Method, Response, StatusCode};
+use tokio::io::DuplexStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+
+use super::Switches;
 
 /// Response body used by the app and both fronts.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -28,8 +42,11 @@ pub const MAX_SLOW_MS: u64 = 60_000;
 /// Largest body `/big` produces, in bytes.
 pub const MAX_BIG_BYTES: u64 = 1 << 30;
 
+/// Subprotocols `/ws` accepts; it picks the first one the client offers.
+pub const WS_PROTOCOLS: [&str; 2] = ["echo", "chat"];
+
 /// A request as the app sees it, after a front has forwarded it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AppRequest {
     /// Request method.
     pub method: Method,
@@ -43,6 +60,9 @@ pub struct AppRequest {
     pub sni: Option<String>,
     /// Length of the request body the front read.
     pub body_len: u64,
+    /// For an upgrade request, the app's end of the front's tunnel: the app
+    /// speaks the new protocol on it if it answers 101.
+    pub upgrade: Option<DuplexStream>,
 }
 
 /// A whole body from bytes.
@@ -55,10 +75,30 @@ pub fn empty() -> Body {
     Empty::new().boxed()
 }
 
-/// Handles one request with the app's routes.
-pub async fn handle(req: AppRequest) -> Response<Body> {
+/// Whether `headers` ask for a WebSocket upgrade (`connection: upgrade` and
+/// `upgrade: websocket`), as a proxy decides it; the app checks the rest.
+pub fn wants_websocket(headers: &HeaderMap) -> bool {
+    let upgrade = headers.get_all(CONNECTION).iter().any(|v| {
+        let v = v.to_str().unwrap_or("");
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    let websocket = headers.get(UPGRADE).and_then(|v| v.to_str().ok());
+    upgrade && websocket.is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// Handles one request with the app's routes; of `switches` only the app's
+/// own (`app_cors_reflects_origin`) apply here.
+pub async fn handle(mut req: AppRequest, switches: &Switches) -> Response<Body> {
     let path = req.path.as_str();
-    let mut resp = if path == "/api/items" {
+    let mut resp = if req.method == Method::OPTIONS {
+        options(
+            &req.headers,
+            switches.app_cors_reflects_origin.load(Relaxed),
+        )
+    } else if path == "/ws" {
+        websocket(&req.method, &req.headers, req.upgrade.take())
+    } else if path == "/api/items" {
         if req.method == Method::GET || req.method == Method::HEAD {
             text(StatusCode::OK, "application/json", ITEMS_JSON)
         } else {
@@ -97,6 +137,72 @@ pub async fn handle(req: AppRequest) -> Response<Body> {
     resp.headers_mut()
         .insert("x-app", HeaderValue::from_static("lab"));
     resp
+}
+
+/// OPTIONS on any path: 204 with `allow`, and no CORS headers unless the app
+/// is set to reflect any origin (credentials included).
+fn options(headers: &HeaderMap, reflect_origin: bool) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    if let Some(origin) = headers.get(ORIGIN).filter(|_| reflect_origin) {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        let yes = HeaderValue::from_static("true");
+        h.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, yes);
+    }
+    resp
+}
+
+/// `/ws`: completes a version-13 WebSocket handshake with 101 and echoes on
+/// `tunnel`; anything else is a 426 naming the version it speaks.
+fn websocket(method: &Method, headers: &HeaderMap, tunnel: Option<DuplexStream>) -> Response<Body> {
+    let key = headers.get(SEC_WEBSOCKET_KEY);
+    let v13 = headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let handshake = *method == Method::GET && wants_websocket(headers) && v13;
+    let (Some(key), Some(tunnel), true) = (key, tunnel, handshake) else {
+        let mut r = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "text/plain",
+            "want a WebSocket upgrade, version 13",
+        );
+        r.headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let offered = headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter();
+    let offered = offered.filter_map(|v| v.to_str().ok());
+    let protocol = offered
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|p| WS_PROTOCOLS.into_iter().find(|&ours| ours == p));
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(p) = protocol {
+        h.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
+    }
+    tokio::spawn(echo_messages(tunnel));
+    resp
+}
+
+/// Sends every text and binary message back unchanged until the peer closes
+/// or goes away; tungstenite itself answers pings and the closing handshake.
+async fn echo_messages(io: DuplexStream) {
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    while let Some(Ok(msg)) = ws.next().await {
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+            break;
+        }
+    }
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -220,7 +326,12 @@ mod tests {
             headers: HeaderMap::new(),
             sni: None,
             body_len: 0,
+            upgrade: None,
         }
+    }
+
+    async fn handle(req: AppRequest) -> Response<Body> {
+        super::handle(req, &Switches::default()).await
     }
 
     async fn body_of(resp: Response<Body>) -> Bytes {
@@ -252,5 +363,28 @@ mod tests {
         assert_eq!(handle(req("/slow", Some("ms=-1"))).await.status(), 400);
         let r = handle(req("/big", Some("x=1&bytes=200000"))).await;
         assert_eq!(body_of(r).await.len(), 200_000);
+        // Without an upgrade (and a tunnel to speak it on) /ws refuses.
+        let r = handle(req("/ws", None)).await;
+        assert_eq!(r.status(), 426);
+        assert_eq!(r.headers()["sec-websocket-version"], "13");
+        let mut options = req("/api/items", None);
+        options.method = Method::OPTIONS;
+        options
+            .headers
+            .insert(ORIGIN, HeaderValue::from_static("https://x.test"));
+        let r = handle(options).await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(r.headers()["allow"], "GET, HEAD, OPTIONS");
+        assert!(!r.headers().contains_key("access-control-allow-origin"));
+    }
+
+    #[test]
+    fn wants_websocket_reads_connection_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        h.insert(UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(wants_websocket(&h));
+        h.insert(CONNECTION, HeaderValue::from_static("upgraded"));
+        assert!(!wants_websocket(&h));
     }
 }

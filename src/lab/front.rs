@@ -2,10 +2,13 @@
 //!
 //! [`Kind::Ingress`] answers like ingress-nginx and [`Kind::Gateway`] like
 //! kgateway/Envoy: routing by Host, the `/old` redirect, the no-endpoints 503,
-//! headers added towards the app, and their own error bodies, with each known
-//! difference behind a [`Switches`] flag. Invariant: every response carries
-//! the front's `server` header, and proxy-generated responses never carry
-//! `x-app`.
+//! headers added towards the app, their own error bodies, CORS preflights and
+//! WebSocket upgrades, with each known difference behind a [`Switches`] flag.
+//! An upgraded connection becomes a byte tunnel to the app, as in a real
+//! proxy, so the front can drop it on its idle timeout.
+//! Invariants: every response carries the front's `server` header;
+//! proxy-generated responses never carry `x-app`; a tunnel ends when either
+//! side closes, when the client is idle too long, or when the lab stops.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -17,15 +20,22 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, LOCATION, SERVER};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, LOCATION, ORIGIN, SERVER};
+use hyper::upgrade::OnUpgrade;
 use hyper::{HeaderMap, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::app::{self, empty, full, AppRequest, Body};
+use super::cors;
 use super::Switches;
 
 /// Largest request body a front reads before answering 413.
 pub const MAX_REQUEST_BODY: u64 = 10 * 1024 * 1024;
+/// Bytes buffered in each direction of a WebSocket tunnel.
+const TUNNEL_BUFFER: usize = 64 * 1024;
 
 /// Which proxy software a front emulates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +51,7 @@ pub enum Kind {
 pub struct Front {
     kind: Kind,
     hostnames: Vec<String>,
+    cors_origins: Vec<String>,
     switches: Arc<Switches>,
 }
 
@@ -53,17 +64,26 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// Whether the connection is TLS.
     pub https: bool,
+    /// Changes (or closes) when the lab stops; tunnels outliving hyper's
+    /// connection end on it.
+    pub stop: watch::Receiver<bool>,
 }
 
 impl Front {
-    /// A front of `kind` routing `hostnames` (compared case-insensitively).
-    pub fn new(kind: Kind, hostnames: &[String], switches: &Arc<Switches>) -> Arc<Self> {
+    /// A front of `kind` routing `hostnames` (compared case-insensitively)
+    /// whose CORS policy allows `cors_origins` (compared exactly).
+    pub fn new(
+        kind: Kind,
+        hostnames: &[String],
+        cors_origins: &[String],
+        switches: &Arc<Switches>,
+    ) -> Arc<Self> {
         let hostnames = hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
-        let switches = switches.clone();
         Arc::new(Front {
             kind,
             hostnames,
-            switches,
+            cors_origins: cors_origins.to_vec(),
+            switches: switches.clone(),
         })
     }
 
@@ -87,34 +107,64 @@ impl Front {
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
             .unwrap_or("")
             .to_owned();
-        let path = req.uri().path().to_owned();
+        let path = req.uri().path();
         let routed = self.hostnames.iter().any(|h| *h == host_only(&raw_host));
         let sw = &self.switches;
-        match self.kind {
-            Kind::Ingress if !routed => {
-                simple(StatusCode::NOT_FOUND, "text/plain", "default backend - 404")
+        let gateway = self.kind == Kind::Gateway;
+        // Envoy refuses an upgrade it has no config for before any routing.
+        if gateway && app::wants_websocket(req.headers()) && !sw.gateway_websocket.load(Relaxed) {
+            return simple(StatusCode::FORBIDDEN, "", "");
+        }
+        if !routed {
+            return match self.kind {
+                Kind::Ingress => {
+                    simple(StatusCode::NOT_FOUND, "text/plain", "default backend - 404")
+                }
+                Kind::Gateway => simple(StatusCode::NOT_FOUND, "", ""),
+            };
+        }
+        let strict_miss =
+            path.starts_with("/api") && !matches!(path.as_bytes().get(4), None | Some(b'/'));
+        if gateway && strict_miss && sw.gateway_strict_prefix.load(Relaxed) {
+            return simple(StatusCode::NOT_FOUND, "", "");
+        }
+        if let Some(origin) = cors::preflight_origin(req.method(), req.headers()) {
+            match (self.allows(origin), self.kind) {
+                (true, _) => return self.cors_policy().preflight(origin),
+                (false, Kind::Ingress) => return simple(StatusCode::NO_CONTENT, "", ""),
+                // Envoy's CORS filter passes a non-matching preflight upstream.
+                (false, Kind::Gateway) => {}
             }
-            Kind::Gateway if !routed => simple(StatusCode::NOT_FOUND, "", ""),
-            Kind::Gateway
-                if sw.gateway_strict_prefix.load(Relaxed)
-                    && path.starts_with("/api")
-                    && !matches!(path.as_bytes().get(4), None | Some(b'/')) =>
-            {
-                simple(StatusCode::NOT_FOUND, "", "")
-            }
-            _ if path == "/old" => {
-                let code = if self.kind == Kind::Gateway && sw.gateway_redirect_301.load(Relaxed) {
-                    StatusCode::MOVED_PERMANENTLY
-                } else {
-                    StatusCode::PERMANENT_REDIRECT
-                };
-                let mut resp = self.error(code);
-                resp.headers_mut()
-                    .insert(LOCATION, HeaderValue::from_static("/api/items"));
-                resp
-            }
-            _ if sw.app_down.load(Relaxed) => self.error(StatusCode::SERVICE_UNAVAILABLE),
-            _ => self.proxy(conn, req, &raw_host).await,
+        }
+        if path == "/old" {
+            let code = if gateway && sw.gateway_redirect_301.load(Relaxed) {
+                StatusCode::MOVED_PERMANENTLY
+            } else {
+                StatusCode::PERMANENT_REDIRECT
+            };
+            let mut resp = self.error(code);
+            resp.headers_mut()
+                .insert(LOCATION, HeaderValue::from_static("/api/items"));
+            return resp;
+        }
+        if sw.app_down.load(Relaxed) {
+            return self.error(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        self.proxy(conn, req, &raw_host).await
+    }
+
+    /// Whether this front's CORS policy allows `origin`.
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        self.cors_origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes())
+    }
+
+    fn cors_policy(&self) -> cors::Policy {
+        if self.kind == Kind::Gateway && self.switches.gateway_cors_differs.load(Relaxed) {
+            cors::GATEWAY_DIFFERS
+        } else {
+            cors::NGINX
         }
     }
 
@@ -136,7 +186,16 @@ impl Front {
     }
 
     /// Forwards to the app with this proxy's request headers and delays.
-    async fn proxy(&self, conn: &ConnInfo, req: Request<Incoming>, host: &str) -> Response<Body> {
+    async fn proxy(
+        &self,
+        conn: &ConnInfo,
+        mut req: Request<Incoming>,
+        host: &str,
+    ) -> Response<Body> {
+        // An upgrade gets a pipe to the app, spliced to the client after a 101.
+        let client = app::wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let pipe = client.as_ref().map(|_| tokio::io::duplex(TUNNEL_BUFFER));
+        let (ours, app_end) = pipe.unzip();
         let (parts, mut body) = req.into_parts();
         // Past the cap keep draining a while, so the 413 is not lost to a reset
         // from closing a socket with unread data.
@@ -179,16 +238,86 @@ impl Front {
             headers,
             sni: conn.sni.clone(),
             body_len,
+            upgrade: app_end,
         };
+        let origin = app_req.headers.get(ORIGIN).cloned();
         let started = Instant::now();
         let stall = self.switches.app_stall_ms.load(Relaxed);
         tokio::time::sleep(Duration::from_millis(stall)).await;
-        let mut resp = app::handle(app_req).await;
+        let mut resp = app::handle(app_req, &self.switches).await;
         if self.kind == Kind::Gateway {
             let ms = started.elapsed().as_millis().to_string();
             set(resp.headers_mut(), "x-envoy-upstream-service-time", &ms);
         }
+        if let Some(origin) = origin.filter(|o| self.allows(o)) {
+            self.cors_policy().decorate(resp.headers_mut(), &origin);
+        }
+        if let (Some(client), Some(ours)) = (client, ours) {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let idle = match self.kind {
+                    Kind::Ingress => &self.switches.ingress_ws_idle_ms,
+                    Kind::Gateway => &self.switches.gateway_ws_idle_ms,
+                };
+                let idle = Some(idle.load(Relaxed)).filter(|&ms| ms > 0);
+                let idle = idle.map(Duration::from_millis);
+                tokio::spawn(tunnel(client, ours, idle, conn.stop.clone()));
+            }
+        }
         resp
+    }
+}
+
+/// Copies bytes both ways between the upgraded client connection and the
+/// app's end of the pipe until the app's end closes (a client's close is
+/// passed on to it first), the lab stops, or the client sends nothing for
+/// `idle`. Then it drops both: on the idle timeout the client's TCP
+/// connection closes without a WebSocket close frame, as on nginx's
+/// `proxy_read_timeout` or Envoy's idle timeout.
+async fn tunnel(
+    client: OnUpgrade,
+    app: DuplexStream,
+    idle: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Ok(client) = client.await else {
+        return;
+    };
+    let (mut client_rx, mut client_tx) = tokio::io::split(TokioIo::new(client));
+    let (mut app_rx, mut app_tx) = tokio::io::split(app);
+    // Client to app; false when the client was idle too long.
+    let up = async {
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let read = client_rx.read(&mut buf);
+            let read = match idle {
+                Some(idle) => match tokio::time::timeout(idle, read).await {
+                    Ok(read) => read,
+                    Err(_) => return false,
+                },
+                None => read.await,
+            };
+            match read {
+                Ok(n) if n > 0 && app_tx.write_all(&buf[..n]).await.is_ok() => {}
+                _ => break,
+            }
+        }
+        let _ = app_tx.shutdown().await;
+        true
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut app_rx, &mut client_tx).await;
+        let _ = client_tx.shutdown().await;
+    };
+    let both = async {
+        tokio::pin!(down);
+        tokio::select! {
+            () = &mut down => {}
+            alive = up => if alive { down.await },
+        }
+    };
+    tokio::select! {
+        _ = stop.changed() => {}
+        () = both => {}
     }
 }
 

@@ -3,12 +3,15 @@
 //!
 //! Owns the listeners and their lifetime. Real servers on real sockets
 //! (127.0.0.1), used by `cutover demo` and by tests; behaviour differences
-//! between the fronts are flipped at run time through [`Switches`].
+//! between the fronts are flipped at run time through [`Switches`]. Besides
+//! plain HTTP the lab speaks WebSocket (`/ws`, see [`app`]) and CORS (see
+//! [`cors`]), the two places where the fronts' defaults differ most.
 //! Invariants: [`Lab::start`] returns only once every listener is bound;
 //! [`Lab::shutdown`] or dropping the [`Lab`] stops the accept loops and ends
 //! every open connection.
 
 pub mod app;
+pub mod cors;
 pub mod front;
 pub mod tls;
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -53,6 +57,9 @@ pub struct LabConfig {
     pub gateway_hostnames: Vec<String>,
     /// Ports to bind (0 = ephemeral).
     pub ports: LabPorts,
+    /// Origins both fronts' CORS policies allow, compared exactly
+    /// (`scheme://host[:port]`); default: `https://app.` + host.
+    pub cors_origins: Vec<String>,
 }
 
 impl LabConfig {
@@ -62,6 +69,7 @@ impl LabConfig {
         LabConfig {
             ingress_hostnames: vec![host.clone(), format!("www.{host}")],
             gateway_hostnames: vec![host.clone()],
+            cors_origins: vec![format!("https://app.{host}")],
             host,
             ports: LabPorts::default(),
         }
@@ -82,6 +90,23 @@ pub struct Switches {
     pub gateway_extra_latency_ms: AtomicU64,
     /// Delay added to every app response (both fronts), in milliseconds.
     pub app_stall_ms: AtomicU64,
+    /// The gateway lets WebSocket upgrades through (kgateway: an HTTPListenerPolicy
+    /// with `upgradeConfig`); off, it answers them 403 with an empty body.
+    pub gateway_websocket: AtomicBool,
+    /// The ingress drops a WebSocket connection, without a close frame, after this
+    /// many milliseconds without a byte from the client (`proxy-read-timeout`); 0 = never.
+    /// Read when the connection is upgraded.
+    pub ingress_ws_idle_ms: AtomicU64,
+    /// The same for the gateway (Envoy's idle timeout); 0 = never.
+    pub gateway_ws_idle_ms: AtomicU64,
+    /// The gateway's CORS policy answers allowed preflights 200 instead of 204,
+    /// without `access-control-allow-credentials`, with `access-control-max-age: 600`
+    /// and a shorter, lowercase `access-control-allow-headers`.
+    pub gateway_cors_differs: AtomicBool,
+    /// The app answers OPTIONS by reflecting any `origin` into
+    /// `access-control-allow-origin` (with credentials): a leak wherever a front
+    /// forwards a disallowed preflight, i.e. on the gateway.
+    pub app_cors_reflects_origin: AtomicBool,
 }
 
 /// What the lab's servers saw, across all four listeners (for tests and benchmarks).
@@ -91,6 +116,8 @@ pub struct Counters {
     pub connections: AtomicU64,
     /// Responses produced (by a front or the app).
     pub responses: AtomicU64,
+    /// `101 Switching Protocols` responses sent, i.e. WebSocket upgrades.
+    pub upgrades: AtomicU64,
 }
 
 /// A running lab. Dropping it stops the servers; [`Lab::shutdown`] also waits for them.
@@ -127,8 +154,9 @@ impl Lab {
         let acceptor = TlsAcceptor::from(Arc::new(server_config));
         let switches = Arc::new(Switches::default());
         let counters = Arc::new(Counters::default());
-        let ingress = Front::new(Kind::Ingress, &config.ingress_hostnames, &switches);
-        let gateway = Front::new(Kind::Gateway, &config.gateway_hostnames, &switches);
+        let origins = &config.cors_origins;
+        let ingress = Front::new(Kind::Ingress, &config.ingress_hostnames, origins, &switches);
+        let gateway = Front::new(Kind::Gateway, &config.gateway_hostnames, origins, &switches);
         let p = config.ports;
         let mut listeners = Vec::new();
         for port in [
@@ -240,7 +268,8 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     counters.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    conns.spawn(serve_conn(tcp, peer, tls.clone(), front.clone(), Arc::clone(&counters)));
+                    let info = ConnInfo { peer, sni: None, https: tls.is_some(), stop: stop.clone() };
+                    conns.spawn(serve_conn(tcp, info, tls.clone(), front.clone(), Arc::clone(&counters)));
                 }
                 // Out of descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -252,18 +281,12 @@ async fn accept_loop(
 
 async fn serve_conn(
     tcp: TcpStream,
-    peer: SocketAddr,
+    mut info: ConnInfo,
     tls: Option<TlsAcceptor>,
     front: Arc<Front>,
     counters: Arc<Counters>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let https = tls.is_some();
-    let mut info = ConnInfo {
-        peer,
-        sni: None,
-        https,
-    };
     let Some(acceptor) = tls else {
         return serve_http(TokioIo::new(tcp), info, front, counters).await;
     };
@@ -284,13 +307,17 @@ where
         let (front, conn, counters) = (front.clone(), conn.clone(), counters.clone());
         async move {
             let resp = front.handle(&conn, req).await;
-            counters
-                .responses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            counters.responses.fetch_add(1, relaxed);
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                counters.upgrades.fetch_add(1, relaxed);
+            }
             Ok::<_, Infallible>(resp)
         }
     });
-    let _ = http1::Builder::new().serve_connection(io, service).await;
+    // An upgraded connection leaves hyper here; the front's tunnel owns it from then on.
+    let conn = http1::Builder::new().serve_connection(io, service);
+    let _ = conn.with_upgrades().await;
 }
 
 #[cfg(test)]

@@ -1,10 +1,15 @@
 //! Lab tests over real loopback sockets, with reqwest resolving the
-//! production host to each listener so Host and SNI are what users send.
+//! production host to each listener so Host and SNI are what users send,
+//! and tokio-tungstenite as the WebSocket client.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use super::*;
 
@@ -55,6 +60,19 @@ async fn send(
     path: &str,
     body: Vec<u8>,
 ) -> Got {
+    send_with(lab, host, addr, method, path, &[], body).await
+}
+
+/// [`send`] with extra request headers.
+async fn send_with(
+    lab: &Lab,
+    host: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Got {
     let ca = reqwest::Certificate::from_pem(lab.ca_pem.as_bytes()).unwrap();
     let client = reqwest::Client::builder()
         .resolve(host, addr)
@@ -66,7 +84,11 @@ async fn send(
     let https = addr == lab.ingress_https || addr == lab.gateway_https;
     let url = format!("{}://{host}{path}", if https { "https" } else { "http" });
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let resp = client.request(method, url).body(body).send().await.unwrap();
+    let mut req = client.request(method, url).body(body);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.unwrap();
     let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
     Got {
         status,
@@ -320,4 +342,212 @@ async fn dropping_the_lab_stops_its_listeners() {
         tokio::task::yield_now().await;
     }
     panic!("{addr} still accepts after the lab was dropped");
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Opens `ws://HOST/ws` on `addr`, offering `protocols` if not empty.
+async fn ws_connect(
+    addr: SocketAddr,
+    protocols: &str,
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("ws://{HOST}/ws").into_client_request().unwrap();
+    if !protocols.is_empty() {
+        let offered = protocols.parse().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", offered);
+    }
+    tokio_tungstenite::client_async(req, tcp).await
+}
+
+/// The next message within a few seconds; `None` when the stream ended or failed.
+async fn next_msg(ws: &mut Ws) -> Option<Message> {
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    next.expect("no message within 5 s")?.ok()
+}
+
+fn header<'a>(resp: &'a tungstenite::handshake::client::Response, name: &str) -> &'a str {
+    let value = resp.headers().get(name);
+    value.and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+#[tokio::test]
+async fn websocket_echoes_through_the_ingress_with_the_chosen_subprotocol() {
+    let lab = lab().await;
+    let (mut ws, resp) = ws_connect(lab.ingress_http, "superchat, echo, chat")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_eq!(header(&resp, "server"), "nginx");
+    assert_eq!(header(&resp, "sec-websocket-protocol"), "echo");
+    for msg in [
+        Message::text("hello"),
+        Message::binary(vec![0u8, 1, 254, 255]),
+    ] {
+        ws.send(msg.clone()).await.unwrap();
+        assert_eq!(next_msg(&mut ws).await, Some(msg));
+    }
+    ws.send(Message::Ping("p".into())).await.unwrap();
+    assert_eq!(next_msg(&mut ws).await, Some(Message::Pong("p".into())));
+    ws.close(None).await.unwrap();
+    assert!(matches!(next_msg(&mut ws).await, Some(Message::Close(_))));
+    assert_eq!(lab.counters.upgrades.load(Relaxed), 1);
+}
+
+#[tokio::test]
+async fn gateway_refuses_websocket_until_the_listener_policy_allows_it() {
+    let lab = lab().await;
+    let Err(tungstenite::Error::Http(resp)) = ws_connect(lab.gateway_http, "").await else {
+        panic!("the gateway upgraded without gateway_websocket");
+    };
+    assert_eq!(resp.status(), 403);
+    assert_eq!(header(&resp, "server"), "envoy");
+    assert_eq!(header(&resp, "content-length"), "0");
+    assert!(resp.body().as_deref().unwrap_or_default().is_empty());
+    assert!(!resp.headers().contains_key("x-envoy-upstream-service-time"));
+    assert_eq!(lab.counters.upgrades.load(Relaxed), 0);
+
+    lab.switches.gateway_websocket.store(true, Relaxed);
+    let (mut ws, resp) = ws_connect(lab.gateway_http, "").await.unwrap();
+    assert_eq!(header(&resp, "server"), "envoy");
+    assert!(!resp.headers().contains_key("sec-websocket-protocol"));
+    ws.send(Message::text("via envoy")).await.unwrap();
+    assert_eq!(next_msg(&mut ws).await, Some(Message::text("via envoy")));
+    assert_eq!(lab.counters.upgrades.load(Relaxed), 1);
+}
+
+#[tokio::test]
+async fn idle_websocket_is_dropped_without_a_close_frame() {
+    let lab = lab().await;
+    lab.switches.ingress_ws_idle_ms.store(100, Relaxed);
+    let (mut ws, _) = ws_connect(lab.ingress_http, "").await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    let next = next.expect("idle connection still open after 5 s");
+    assert!(matches!(next, None | Some(Err(_))), "{next:?}");
+
+    // Pings are traffic: a client pinging more often than the timeout stays.
+    lab.switches.gateway_websocket.store(true, Relaxed);
+    lab.switches.gateway_ws_idle_ms.store(1000, Relaxed);
+    let (mut ws, _) = ws_connect(lab.gateway_http, "").await.unwrap();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        ws.send(Message::Ping("k".into())).await.unwrap();
+        assert_eq!(next_msg(&mut ws).await, Some(Message::Pong("k".into())));
+    }
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(matches!(next, Ok(None | Some(Err(_)))), "{next:?}");
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_websockets() {
+    let lab = lab().await;
+    let (mut ws, _) = ws_connect(lab.ingress_http, "").await.unwrap();
+    lab.shutdown().await;
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(matches!(next, Ok(None | Some(Err(_)))), "{next:?}");
+}
+
+const ALLOWED: &str = "https://app.shop.example.test";
+const EVIL: &str = "https://evil.test";
+const CORS: &str = "access-control-allow-origin access-control-allow-credentials \
+    access-control-allow-methods access-control-allow-headers access-control-max-age vary x-app";
+
+async fn preflight(lab: &Lab, addr: SocketAddr, origin: &str) -> Got {
+    let headers = [("origin", origin), ("access-control-request-method", "PUT")];
+    send_with(lab, HOST, addr, "OPTIONS", "/api/items", &headers, vec![]).await
+}
+
+#[tokio::test]
+async fn cors_preflights_on_both_fronts() {
+    let lab = lab().await;
+    let nginx = format!(
+        "204 access-control-allow-origin={ALLOWED} access-control-allow-credentials=true \
+         access-control-allow-methods=GET, PUT, POST, DELETE, PATCH, OPTIONS \
+         access-control-allow-headers=DNT,Keep-Alive,User-Agent,X-Requested-With,\
+         If-Modified-Since,Cache-Control,Content-Type,Range,Authorization \
+         access-control-max-age=1728000 vary=Origin x-app= | "
+    );
+    for addr in [lab.ingress_http, lab.gateway_http] {
+        assert_eq!(
+            preflight(&lab, addr, ALLOWED).await.line(CORS),
+            nginx,
+            "{addr}"
+        );
+    }
+    let got = preflight(&lab, lab.gateway_http, ALLOWED).await;
+    assert!(!got.headers.contains_key("x-envoy-upstream-service-time"));
+
+    // A disallowed origin: nginx answers bare, Envoy forwards to the app.
+    let got = preflight(&lab, lab.ingress_http, EVIL).await;
+    let bare = "204 server=nginx access-control-allow-origin= allow= x-app= | ";
+    assert_eq!(
+        got.line("server access-control-allow-origin allow x-app"),
+        bare
+    );
+    assert!(!got
+        .headers
+        .keys()
+        .any(|k| k.as_str().starts_with("access-control-")));
+    let got = preflight(&lab, lab.gateway_http, EVIL).await;
+    let app = "204 server=envoy access-control-allow-origin= allow=GET, HEAD, OPTIONS x-app=lab | ";
+    assert_eq!(
+        got.line("server access-control-allow-origin allow x-app"),
+        app
+    );
+}
+
+#[tokio::test]
+async fn gateway_cors_differs_switch() {
+    let lab = lab().await;
+    lab.switches.gateway_cors_differs.store(true, Relaxed);
+    let got = preflight(&lab, lab.gateway_http, ALLOWED).await;
+    let want = format!(
+        "200 access-control-allow-origin={ALLOWED} access-control-allow-credentials= \
+         access-control-allow-methods=GET, PUT, POST, DELETE, PATCH, OPTIONS \
+         access-control-allow-headers=content-type,authorization \
+         access-control-max-age=600 vary=Origin x-app= | "
+    );
+    assert_eq!(got.line(CORS), want);
+    assert_eq!(preflight(&lab, lab.ingress_http, ALLOWED).await.status, 204);
+}
+
+/// Guards the origin leak: a reflecting app is only reached by a disallowed
+/// preflight on the gateway path.
+#[tokio::test]
+async fn app_reflecting_origins_leaks_on_the_gateway_only() {
+    let lab = lab().await;
+    lab.switches.app_cors_reflects_origin.store(true, Relaxed);
+    let names = "access-control-allow-origin access-control-allow-credentials x-app";
+    let got = preflight(&lab, lab.gateway_http, EVIL).await;
+    let leak = format!(
+        "204 access-control-allow-origin={EVIL} access-control-allow-credentials=true x-app=lab | "
+    );
+    assert_eq!(got.line(names), leak);
+    let got = preflight(&lab, lab.ingress_http, EVIL).await;
+    let safe = "204 access-control-allow-origin= access-control-allow-credentials= x-app= | ";
+    assert_eq!(got.line(names), safe);
+}
+
+#[tokio::test]
+async fn actual_requests_from_allowed_origins_get_cors_headers() {
+    let lab = lab().await;
+    let names = "access-control-allow-origin access-control-allow-credentials vary x-app";
+    let get_from = |addr, origin| {
+        let headers = [("origin", origin)];
+        let lab = &lab;
+        async move { send_with(lab, HOST, addr, "GET", "/api/items", &headers, vec![]).await }
+    };
+    let with = format!("200 access-control-allow-origin={ALLOWED} access-control-allow-credentials=true vary=Origin x-app=lab");
+    for addr in [lab.ingress_http, lab.gateway_http] {
+        let got = get_from(addr, ALLOWED).await;
+        assert_eq!(got.line(names), format!("{with} | {}", app::ITEMS_JSON));
+        let got = get_from(addr, EVIL).await;
+        let without =
+            "200 access-control-allow-origin= access-control-allow-credentials= vary= x-app=lab";
+        assert_eq!(got.line(names), format!("{without} | {}", app::ITEMS_JSON));
+    }
+    lab.switches.gateway_cors_differs.store(true, Relaxed);
+    let got = get_from(lab.gateway_http, ALLOWED).await;
+    assert_eq!(got.h("access-control-allow-origin"), ALLOWED);
+    assert!(!got.headers.contains_key("access-control-allow-credentials"));
 }

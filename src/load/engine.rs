@@ -85,10 +85,19 @@ impl Outcome {
 /// One check as the engine sends it through one target.
 struct CheckCtx {
     key: usize,
-    spec: HttpSpec,
-    url: Arc<str>,
-    uri: http::Uri,
-    headers: http::HeaderMap,
+    kind: CheckKind,
+}
+
+enum CheckKind {
+    /// Sent by the engine over hyper's connection API (the hot path).
+    Http {
+        spec: HttpSpec,
+        url: Arc<str>,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+    },
+    /// WebSocket and CORS checks: the check's own probe, once per arrival.
+    Probe(ProbeSpec),
 }
 
 /// One loaded target as a worker sees it.
@@ -114,6 +123,9 @@ struct TargetCtx {
 struct WorkerPlan {
     shape: Shape,
     targets: Vec<TargetCtx>,
+    /// Hosts the checks send (for the per-worker connectors).
+    extra_hosts: Vec<String>,
+    connect_timeout: Duration,
     workers: usize,
     pacing: Pacing,
     grace: Duration,
@@ -158,9 +170,11 @@ pub async fn run(
                         .build();
                     let Ok(rt) = rt else { return };
                     let local = tokio::task::LocalSet::new();
-                    let sender = Rc::new(Hyper::new(Arc::clone(&wp)));
                     let start = Instant::from_std(std_start);
-                    local.block_on(&rt, worker_main(w, wp, keys, start, tx, stop, sender));
+                    local.block_on(&rt, async move {
+                        let sender = Rc::new(Hyper::new(Arc::clone(&wp)).await);
+                        worker_main(w, wp, keys, start, tx, stop, sender).await
+                    });
                 }),
         );
     }
@@ -218,8 +232,13 @@ fn worker_plan(
                 if weight <= 0.0 || !check.targets.contains(&ti) {
                     continue;
                 }
-                // WebSocket and CORS checks are not part of the load mix yet.
                 let ProbeSpec::Http(spec) = &check.probe else {
+                    sum += weight;
+                    cumulative.push(sum);
+                    checks.push(CheckCtx {
+                        key: ti * n_checks + ci,
+                        kind: CheckKind::Probe(check.probe.clone()),
+                    });
                     continue;
                 };
                 let host = spec.host.as_deref().unwrap_or(&target.host);
@@ -249,10 +268,12 @@ fn worker_plan(
                 cumulative.push(sum);
                 checks.push(CheckCtx {
                     key: ti * n_checks + ci,
-                    spec: spec.clone(),
-                    url: target.url(host, &spec.path_and_query).into(),
-                    uri,
-                    headers,
+                    kind: CheckKind::Http {
+                        spec: spec.clone(),
+                        url: target.url(host, &spec.path_and_query).into(),
+                        uri,
+                        headers,
+                    },
                 });
             }
             let tls = match target.scheme {
@@ -288,9 +309,18 @@ fn worker_plan(
             }
         })
         .collect();
+    let mut extra_hosts: Vec<String> = plan
+        .checks
+        .iter()
+        .filter_map(|c| c.probe.host().map(str::to_owned))
+        .collect();
+    extra_hosts.sort();
+    extra_hosts.dedup();
     WorkerPlan {
         shape: shape.clone(),
         targets,
+        extra_hosts,
+        connect_timeout: plan.timeout,
         workers,
         pacing: options.pacing,
         grace: options.grace,
@@ -503,10 +533,21 @@ struct Hyper {
     wp: Arc<WorkerPlan>,
     pools: Vec<Pool>,
     permits: Vec<Rc<tokio::sync::Semaphore>>,
+    /// This worker's own connectors (clients bound to this thread's runtime),
+    /// for the checks that run their probe.
+    connectors: Vec<Connector>,
 }
 
 impl Hyper {
-    fn new(wp: Arc<WorkerPlan>) -> Self {
+    async fn new(wp: Arc<WorkerPlan>) -> Self {
+        let mut connectors = Vec::new();
+        for t in &wp.targets {
+            connectors.push(
+                Arc::clone(&t.target)
+                    .connector(&wp.extra_hosts, wp.connect_timeout)
+                    .await,
+            );
+        }
         let pools = wp
             .targets
             .iter()
@@ -517,7 +558,12 @@ impl Hyper {
             .iter()
             .map(|t| Rc::new(tokio::sync::Semaphore::new(t.connections as usize)))
             .collect();
-        Hyper { wp, pools, permits }
+        Hyper {
+            wp,
+            pools,
+            permits,
+            connectors,
+        }
     }
 }
 
@@ -528,9 +574,17 @@ impl Send for Hyper {
             Rc::clone(&self.pools[t]),
             Rc::clone(&self.permits[t]),
         );
+        let conn = match &wp.targets[t].checks[c].kind {
+            CheckKind::Http { .. } => None,
+            CheckKind::Probe(_) => Some(self.connectors[t].clone()),
+        };
         async move {
             let ctx = &wp.targets[t];
-            fire(ctx, &ctx.checks[c], &pool, &permits).await
+            let check = &ctx.checks[c];
+            match (&check.kind, conn) {
+                (CheckKind::Probe(spec), Some(conn)) => probe_sample(&conn, spec).await,
+                _ => fire(ctx, check, &pool, &permits).await,
+            }
         }
     }
 }
@@ -543,10 +597,13 @@ async fn fire(
     pool: &Pool,
     permits: &tokio::sync::Semaphore,
 ) -> Sample {
-    let spec = &check.spec;
+    let CheckKind::Http { spec, url, .. } = &check.kind else {
+        let e = ProbeError::new(ErrorKind::Other, "not an HTTP check");
+        return Sample::failed("".into(), e, Duration::ZERO);
+    };
     let start = Instant::now();
     let deadline = start + spec.timeout;
-    let url = Arc::clone(&check.url);
+    let url = Arc::clone(url);
     let exchange = async {
         // Waiting for a free connection is part of the latency (and of the timeout).
         let _permit = permits.acquire().await;
@@ -565,8 +622,17 @@ async fn exchange(
     start: Instant,
     deadline: Instant,
 ) -> Sample {
-    let spec = &check.spec;
-    let url = Arc::clone(&check.url);
+    let CheckKind::Http {
+        spec,
+        url,
+        uri,
+        headers,
+    } = &check.kind
+    else {
+        let e = ProbeError::new(ErrorKind::Other, "not an HTTP check");
+        return Sample::failed("".into(), e, Duration::ZERO);
+    };
+    let url = Arc::clone(url);
     let mut sender = loop {
         let idle = pool.borrow_mut().pop();
         match idle {
@@ -583,8 +649,8 @@ async fn exchange(
     };
     let mut req = http::Request::new(Full::new(spec.body.clone().unwrap_or_default()));
     *req.method_mut() = spec.method.clone();
-    *req.uri_mut() = check.uri.clone();
-    *req.headers_mut() = check.headers.clone();
+    *req.uri_mut() = uri.clone();
+    *req.headers_mut() = headers.clone();
     let resp = match sender.send_request(req).await {
         Err(e) => return Sample::failed(url, from_error(&e), start.elapsed()),
         Ok(r) => r,
@@ -604,6 +670,38 @@ async fn exchange(
     if ctx.policy == ConnectionPolicy::KeepAlive && sample.error.is_none() && !sender.is_closed() {
         pool.borrow_mut().push(sender);
     }
+    sample
+}
+
+/// A WebSocket or CORS check under load: its own probe, summarised as one
+/// sample (the handshake or preflight, with the whole exchange's duration,
+/// and a failed message or leak as its error).
+async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
+    let start = Instant::now();
+    let (mut sample, failure) = match spec {
+        ProbeSpec::WebSocket(w) => {
+            let r = crate::probe::websocket::probe(conn, w).await;
+            let failure = r
+                .exchanges
+                .iter()
+                .find_map(|x| x.failure.clone())
+                .or_else(|| match &r.ended {
+                    Some((_, end))
+                        if w.hold.is_some() && *end != crate::probe::websocket::End::Held =>
+                    {
+                        Some(crate::probe::websocket::describe_end(end))
+                    }
+                    _ => None,
+                });
+            (r.handshake, failure)
+        }
+        ProbeSpec::Cors(c) => (crate::probe::cors::probe(conn, c).await.preflight, None),
+        ProbeSpec::Http(h) => (crate::probe::http::probe(conn, h).await, None),
+    };
+    if let (None, Some(f)) = (&sample.error, failure) {
+        sample.error = Some(ProbeError::new(ErrorKind::Protocol, f));
+    }
+    sample.latency = start.elapsed();
     sample
 }
 

@@ -9,3 +9,4 @@ mod load;
 mod nginx;
 mod scenarios;
 mod support;
+mod ws_cors;

@@ -64,6 +64,28 @@ http {{
     listen 127.0.0.1:{port};
     server_name shop.example.test;
     location /maintenance {{ return 503; }}
+    # Like ingress-nginx with WebSocket proxying.
+    location /ws {{
+      proxy_pass http://{upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $host;
+    }}
+    # Like ingress-nginx's enable-cors: nginx answers preflights itself.
+    location /api/ {{
+      if ($request_method = 'OPTIONS') {{
+        add_header Access-Control-Allow-Origin $http_origin always;
+        add_header Access-Control-Allow-Credentials true always;
+        add_header Access-Control-Allow-Methods 'GET, PUT, POST, DELETE, PATCH, OPTIONS' always;
+        add_header Access-Control-Allow-Headers 'DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization' always;
+        add_header Access-Control-Max-Age 1728000 always;
+        add_header Vary Origin always;
+        return 204;
+      }}
+      proxy_pass http://{upstream};
+      proxy_set_header Host $host;
+    }}
     location /broken {{ proxy_pass http://{refused}; }}
     location / {{
       proxy_pass http://{upstream};
@@ -168,5 +190,59 @@ checks:
         .origin_reason
         .as_deref()
         .is_some_and(|r| r.contains("nginx error page")));
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_and_cors_checks_go_through_real_nginx() {
+    if !nginx_available() {
+        return;
+    }
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = lab.ingress_http;
+    let d = dir.path().to_path_buf();
+    let nginx = tokio::task::spawn_blocking(move || start_nginx(&d, upstream))
+        .await
+        .expect("join");
+    let p = plan(
+        r#"
+host: shop.example.test
+targets:
+  nginx: { connect: "${N}", role: ingress }
+checks:
+  - name: chat
+    websocket: { path: /ws, send: [hello, again], expect_echo: true, hold: 300ms, ping_interval: 100ms }
+  - name: preflight
+    cors:
+      path: /api/items
+      origin: https://app.shop.example.test
+      method: PUT
+      request_headers: [authorization]
+      actual: false
+    expect: { allow_credentials: true, max_age: 1728000 }
+"#,
+        &[("N", format!("127.0.0.1:{}", nginx.port))],
+    );
+    let r = check(&p).await;
+    for c in &r.checks {
+        let res = &c.results[0];
+        assert_eq!(
+            res.verdict,
+            Verdict::Pass,
+            "{}: {:?} {:?}",
+            c.name,
+            res.failures,
+            res.error
+        );
+    }
+    let chat = &r.checks[0].results[0];
+    assert_eq!(chat.status, Some(101));
+    assert!(chat
+        .headers
+        .iter()
+        .any(|h| h.name == "server" && h.value.starts_with("nginx")));
+    let pre = &r.checks[1].results[0];
+    assert_eq!(pre.status, Some(204));
     drop(nginx);
 }
