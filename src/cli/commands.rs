@@ -296,6 +296,9 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     lab.switches
         .gateway_strict_prefix
         .store(true, Ordering::Relaxed);
+    lab.switches
+        .gateway_cors_differs
+        .store(true, Ordering::Relaxed);
     let ca_file = match tempfile_with(&lab.ca_pem) {
         Ok(f) => f,
         Err(e) => {
