@@ -3,7 +3,7 @@
 # nginx, in one run, alternating, medians of RUNS runs each; prints ratios.
 #
 #   bash bench/load.sh            # everything (about 15 minutes)
-#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory
+#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory | sockets
 #
 # Installs what it needs: nginx, wrk, hey and GNU time from Debian, oha with
 # `cargo install --locked oha`. All traffic goes to 127.0.0.1. Results are
@@ -118,7 +118,7 @@ fi
 
 if [ "$ONLY" = all ] || [ "$ONLY" = open ]; then
   echo "== arrival rate, ${OPEN_SECS}s each, medians of $RUNS =="
-  for rate in 2000 10000 50000; do
+  for rate in ${RATES:-2000 10000 50000}; do
     s=$(scenario "open$rate" "load: { stages: [{ rate: $rate/s, for: ${OPEN_SECS}s }], max_in_flight: 4096 }")
     ach=(); drop=(); p99=(); oach=(); op99=()
     for i in $(seq "$RUNS"); do
@@ -176,4 +176,33 @@ if [ "$ONLY" = all ] || [ "$ONLY" = memory ]; then
   echo "  oha 60s: peak RSS $(( $(rss_kib) / 1024 )) MiB"
   timed wrk -t1 -c16 -d60s "$URL" >/dev/null
   echo "  wrk 60s (closed, c=16): peak RSS $(( $(rss_kib) / 1024 )) MiB"
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = sockets ]; then
+  echo
+  echo "== WebSockets: 2,000 concurrent sockets against the lab, 1 message/s each, 30 s =="
+  LPORT=$(free_port)
+  "$CUTOVER" lab --ports "$LPORT,0,0,0" > "$work/lab.log" 2>&1 &
+  LAB_PID=$!
+  for _ in $(seq 100); do curl -fsS -H 'Host: shop.example.test' "http://127.0.0.1:$LPORT/api/items" >/dev/null 2>&1 && break; sleep 0.05; done
+  cat > "$work/ws.yaml" <<EOF
+name: bench sockets
+host: shop.example.test
+targets:
+  ingress: { connect: "127.0.0.1:$LPORT", role: ingress }
+checks:
+  - name: chat
+    websocket: { path: /ws, send: [tick], expect_echo: true }
+load: { stages: [{ sockets: 2000, ramp: 10s, for: 30s, message_rate: 1/s }] }
+EOF
+  ulimit -n 65536 2>/dev/null || true
+  timed "$CUTOVER" run "$work/ws.yaml" --out "$work/ws" >/dev/null
+  python3 - "$work/ws/report.json" "$(rss_kib)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); c = r['load']['targets'][0]['checks'][0]; t = c['totals']; m = t['messages']
+print(f"  cutover: {t['statuses'].get('101', 0)} sockets upgraded, handshake p50 {t['latency']['p50']:.2f} ms p99 {t['latency']['p99']:.2f} ms; "
+      f"{m['replies']} replies, RTT p50 {m['rtt']['p50']:.3f} ms p99 {m['rtt']['p99']:.3f} ms max {m['rtt']['max']:.2f} ms; "
+      f"{m['failures']} failed, {m['dropped']} dropped; peak RSS {int(sys.argv[2]) // 1024} MiB")
+PY
+  kill "$LAB_PID"; wait "$LAB_PID" 2>/dev/null || true; LAB_PID=
 fi

@@ -420,6 +420,17 @@ pub fn add_load(
                     to_rate: None,
                     concurrency: Some(concurrency),
                 },
+                Phase::Sockets {
+                    sockets, interval, ..
+                } => StageInfo {
+                    kind: "sockets".into(),
+                    start_s,
+                    duration_s,
+                    // Messages per second per socket.
+                    from_rate: Some(1.0 / interval.as_secs_f64()),
+                    to_rate: Some(1.0 / interval.as_secs_f64()),
+                    concurrency: Some(sockets),
+                },
             }
         })
         .collect();

@@ -194,6 +194,14 @@ fn describe_stages(shape: &crate::load::schedule::Shape) -> String {
             Phase::Open { from, to, .. } if from == to => format!("{from:.0}/s"),
             Phase::Open { from, to, .. } => format!("{from:.0}/s→{to:.0}/s"),
             Phase::Closed { concurrency, .. } => format!("{concurrency} clients"),
+            Phase::Sockets {
+                sockets, interval, ..
+            } => {
+                format!(
+                    "{sockets} WebSockets ({:.1} messages/s each)",
+                    1.0 / interval.as_secs_f64()
+                )
+            }
         })
         .collect::<Vec<_>>()
         .join(", then ")

@@ -33,6 +33,7 @@ use super::pacing::Pacer;
 pub use super::pacing::Pacing;
 use super::schedule::{Phase, Shape};
 use crate::probe::http::{finish, from_error, timeout_error, BodyMode, HttpSpec};
+use crate::probe::websocket::WsSpec;
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::record::{Aggregator, Finished, Flush, WorkerRecorder};
 use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
@@ -117,12 +118,16 @@ struct TargetCtx {
     cap: u64,
     /// This worker's share of the connections (at least its share of any closed stage's clients).
     connections: u64,
+    /// `key = key_base + check index in the plan`.
+    key_base: usize,
 }
 
 /// Everything a worker needs, shared read-only.
 struct WorkerPlan {
     shape: Shape,
     targets: Vec<TargetCtx>,
+    /// Per check of the plan: its WebSocket spec, for socket stages.
+    ws_specs: Vec<Option<WsSpec>>,
     /// Hosts the checks send (for the per-worker connectors).
     extra_hosts: Vec<String>,
     connect_timeout: Duration,
@@ -291,7 +296,7 @@ fn worker_plan(
                 .iter()
                 .map(|p| match *p {
                     Phase::Closed { concurrency, .. } => share_of(concurrency),
-                    Phase::Open { .. } => 0,
+                    Phase::Open { .. } | Phase::Sockets { .. } => 0,
                 })
                 .max()
                 .unwrap_or(0);
@@ -306,6 +311,7 @@ fn worker_plan(
                 policy: load.connection,
                 cap: share.max(1),
                 connections,
+                key_base: ti * n_checks,
             }
         })
         .collect();
@@ -316,9 +322,18 @@ fn worker_plan(
         .collect();
     extra_hosts.sort();
     extra_hosts.dedup();
+    let ws_specs = plan
+        .checks
+        .iter()
+        .map(|c| match &c.probe {
+            ProbeSpec::WebSocket(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect();
     WorkerPlan {
         shape: shape.clone(),
         targets,
+        ws_specs,
         extra_hosts,
         connect_timeout: plan.timeout,
         workers,
@@ -384,7 +399,12 @@ async fn drive<S: Send>(
     sender: Rc<S>,
 ) {
     let ctx = &wp.targets[t];
-    if ctx.checks.is_empty() {
+    let sockets_only = wp
+        .shape
+        .phases
+        .iter()
+        .all(|p| matches!(p, Phase::Sockets { .. }));
+    if ctx.checks.is_empty() && !sockets_only {
         return;
     }
     let in_flight = Rc::new(Cell::new(0u64));
@@ -482,6 +502,48 @@ async fn drive<S: Send>(
                     }
                 }
             }
+            Phase::Sockets {
+                start: from,
+                end,
+                sockets,
+                ramp,
+                interval,
+                check,
+            } => {
+                let (from, end) = (start + from, start + end);
+                let mut held = Vec::new();
+                let mut j = worker as u64;
+                while j < sockets {
+                    let open_at = from + ramp.mul_f64(j as f64 / sockets as f64);
+                    let socket = Socket {
+                        t,
+                        check,
+                        key: ctx.key_base + check,
+                        open_at,
+                        until: end,
+                        interval,
+                        run_start: start,
+                    };
+                    let (rec, stop, sender) = (Rc::clone(rec), stop.clone(), Rc::clone(&sender));
+                    held.push(tokio::task::spawn_local(async move {
+                        sender.socket(socket, rec, stop).await
+                    }));
+                    j += wp.workers as u64;
+                }
+                let all = async {
+                    for h in held {
+                        let _ = h.await;
+                    }
+                };
+                tokio::pin!(all);
+                tokio::select! {
+                    () = &mut all => {}
+                    _ = stop.changed() => {
+                        let _ = tokio::time::timeout(wp.grace, &mut all).await;
+                        break 'phases;
+                    }
+                }
+            }
         }
     }
     // Let in-flight requests finish, up to the grace period after a stop.
@@ -525,6 +587,28 @@ impl XorShift {
 /// synthetic one under paused time.
 pub(crate) trait Send: 'static {
     fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
+
+    /// Holds one WebSocket of a socket stage until `socket.until`.
+    fn socket(
+        &self,
+        _socket: Socket,
+        _rec: Recorder,
+        _stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        async {}
+    }
+}
+
+/// One held WebSocket of a socket stage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Socket {
+    t: usize,
+    check: usize,
+    key: usize,
+    open_at: Instant,
+    until: Instant,
+    interval: Duration,
+    run_start: Instant,
 }
 
 /// Real requests over hyper's HTTP/1 connection API, pooled per target, at
@@ -568,6 +652,21 @@ impl Hyper {
 }
 
 impl Send for Hyper {
+    fn socket(
+        &self,
+        socket: Socket,
+        rec: Recorder,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let conn = self.connectors[socket.t].clone();
+        let spec = self.wp.ws_specs.get(socket.check).cloned().flatten();
+        async move {
+            if let Some(spec) = spec {
+                hold_socket(&conn, &spec, socket, &rec, stop).await;
+            }
+        }
+    }
+
     fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static {
         let (wp, pool, permits) = (
             Arc::clone(&self.wp),
@@ -671,6 +770,103 @@ async fn exchange(
         pool.borrow_mut().push(sender);
     }
     sample
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
+}
+
+/// A socket of a socket stage: upgrade at its time, then one message every
+/// `interval` until the stage ends, each reply's round trip recorded. A tick
+/// that comes while a reply is still awaited is a dropped message; a socket
+/// the server closes or drops early is a failure.
+async fn hold_socket(
+    conn: &Connector,
+    spec: &WsSpec,
+    s: Socket,
+    rec: &Recorder,
+    mut stop: watch::Receiver<bool>,
+) {
+    use crate::probe::websocket::{check_reply, next_data, upgrade, WsMessage};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let second = |at: Instant| (at - s.run_start).as_secs();
+    tokio::select! {
+        () = tokio::time::sleep_until(s.open_at) => {}
+        _ = stop.changed() => return,
+    }
+    if *stop.borrow() || Instant::now() >= s.until {
+        return;
+    }
+    let t0 = Instant::now();
+    let mut ws = match upgrade(conn, spec).await {
+        Ok(u) => {
+            let now = Instant::now();
+            rec.borrow_mut()
+                .record(s.key, second(now), &u.handshake, now - s.open_at, now - t0);
+            u.ws
+        }
+        Err(sample) => {
+            let now = Instant::now();
+            rec.borrow_mut()
+                .record(s.key, second(now), &sample, now - s.open_at, now - t0);
+            return;
+        }
+    };
+    let message = spec
+        .send
+        .first()
+        .cloned()
+        .unwrap_or_else(|| WsMessage::Text("ping".into()));
+    let failed = |rec: &Recorder| {
+        let now = Instant::now();
+        rec.borrow_mut().at(s.key, second(now)).messages().failures += 1;
+    };
+    let mut next = Instant::now() + s.interval;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next.min(s.until)) => {}
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    failed(rec);
+                    return;
+                }
+                Some(Ok(_)) => continue,
+            },
+            _ = stop.changed() => break,
+        }
+        if Instant::now() >= s.until || *stop.borrow() {
+            break;
+        }
+        let sent = Instant::now();
+        if ws.send(message.to_message()).await.is_err() {
+            failed(rec);
+            return;
+        }
+        match next_data(&mut ws, spec.timeout).await {
+            Ok(reply) => {
+                let now = Instant::now();
+                let mut r = rec.borrow_mut();
+                let m = r.at(s.key, second(now)).messages();
+                m.rtt.saturating_record(micros(now - sent));
+                m.replies += 1;
+                if check_reply(&spec.reply, &message, &reply).is_some() {
+                    m.failures += 1;
+                }
+            }
+            Err(_) => {
+                failed(rec);
+                return;
+            }
+        }
+        next += s.interval;
+        let now = Instant::now();
+        while next <= now {
+            next += s.interval;
+            rec.borrow_mut().at(s.key, second(now)).messages().dropped += 1;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
 }
 
 /// A WebSocket or CORS check under load: its own probe, summarised as one

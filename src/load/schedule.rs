@@ -32,18 +32,30 @@ pub enum Phase {
         end: Duration,
         concurrency: u64,
     },
+    /// `sockets` WebSockets of check `check`, opened evenly over `ramp`, each
+    /// sending a message every `interval` until `end`.
+    Sockets {
+        start: Duration,
+        end: Duration,
+        sockets: u64,
+        ramp: Duration,
+        interval: Duration,
+        check: usize,
+    },
 }
 
 impl Phase {
     pub fn start(&self) -> Duration {
         match *self {
-            Phase::Open { start, .. } | Phase::Closed { start, .. } => start,
+            Phase::Open { start, .. }
+            | Phase::Closed { start, .. }
+            | Phase::Sockets { start, .. } => start,
         }
     }
 
     pub fn end(&self) -> Duration {
         match *self {
-            Phase::Open { end, .. } | Phase::Closed { end, .. } => end,
+            Phase::Open { end, .. } | Phase::Closed { end, .. } | Phase::Sockets { end, .. } => end,
         }
     }
 
@@ -57,7 +69,7 @@ impl Phase {
                 to,
                 ..
             } => (end - start).as_secs_f64() * (from + to) / 2.0,
-            Phase::Closed { .. } => 0.0,
+            Phase::Closed { .. } | Phase::Sockets { .. } => 0.0,
         }
     }
 
@@ -121,6 +133,20 @@ impl Shape {
                     end,
                     concurrency: ((concurrency as f64 * rate_scale).round() as u64).max(1),
                 },
+                Stage::Sockets {
+                    sockets,
+                    ramp,
+                    interval,
+                    check,
+                    ..
+                } => Phase::Sockets {
+                    start,
+                    end,
+                    sockets: ((sockets as f64 * rate_scale).round() as u64).max(1),
+                    ramp: Duration::from_secs_f64(ramp.as_secs_f64() * stretch).min(len),
+                    interval,
+                    check,
+                },
             };
             before += phase.arrivals();
             phases.push(phase);
@@ -177,7 +203,8 @@ fn stage_duration(s: &Stage) -> Duration {
     match *s {
         Stage::Constant { duration, .. }
         | Stage::Ramp { duration, .. }
-        | Stage::Closed { duration, .. } => duration,
+        | Stage::Closed { duration, .. }
+        | Stage::Sockets { duration, .. } => duration,
     }
 }
 

@@ -63,7 +63,7 @@ impl WsMessage {
         }
     }
 
-    fn to_message(&self) -> Message {
+    pub fn to_message(&self) -> Message {
         match self {
             WsMessage::Text(t) => Message::text(t.clone()),
             WsMessage::Binary(b) => Message::binary(b.clone()),
@@ -124,11 +124,20 @@ impl WsResult {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// The byte stream under a socket: TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Upgrades through `conn`, exchanges the messages, holds if asked.
-pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
+/// An upgraded socket, with its handshake sample and the chosen subprotocol.
+pub struct Upgraded {
+    pub ws: Ws,
+    pub handshake: Sample,
+    pub subprotocol: Option<String>,
+}
+
+/// Opens the connection and upgrades it; a refusal or failure comes back as
+/// the handshake sample. Shared by the probe and the load engine's sockets.
+pub async fn upgrade(conn: &Connector, spec: &WsSpec) -> Result<Upgraded, Sample> {
     let target = &conn.target;
     let host = spec.host.as_deref().unwrap_or(&target.host).to_owned();
     let scheme = match target.scheme {
@@ -137,60 +146,45 @@ pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
     };
     let url: Arc<str> = format!("{scheme}://{host}{}", spec.path_and_query).into();
     let start = Instant::now();
-    let failed = |e: ProbeError| WsResult {
-        handshake: Sample::failed(Arc::clone(&url), e, start.elapsed()),
-        subprotocol: None,
-        exchanges: Vec::new(),
-        rtt: histogram(),
-        ended: None,
-    };
+    let failed = |e: ProbeError| Sample::failed(Arc::clone(&url), e, start.elapsed());
     let stream = match tokio::time::timeout(spec.timeout, open(conn, &host)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return failed(e),
+        Ok(Err(e)) => return Err(failed(e)),
         Err(_) => {
-            return failed(ProbeError::new(
+            return Err(failed(ProbeError::new(
                 ErrorKind::ConnectTimeout,
                 "the connection did not open in time",
-            ))
+            )))
         }
     };
-    let request = match build_request(
+    let request = build_request(
         &url,
         &host,
         target.headers.iter().chain(spec.headers.iter()),
         spec,
-    ) {
-        Ok(r) => r,
-        Err(e) => return failed(ProbeError::new(ErrorKind::Other, e)),
-    };
+    )
+    .map_err(|e| failed(ProbeError::new(ErrorKind::Other, e)))?;
     let handshake = tokio::time::timeout(
         spec.timeout,
         tokio_tungstenite::client_async(request, stream),
     )
     .await;
-    let (mut ws, response) = match handshake {
-        Err(_) => return failed(super::http::timeout_error(spec.timeout)),
+    let (ws, response) = match handshake {
+        Err(_) => return Err(failed(super::http::timeout_error(spec.timeout))),
         Ok(Err(tungstenite::Error::Http(resp))) => {
             // Refused: a real HTTP response, classified like any other.
             let (parts, body) = resp.into_parts();
             let body = body.unwrap_or_default();
-            let sample = response_sample(
+            return Err(response_sample(
                 &url,
                 start,
                 parts.status.as_u16(),
                 &parts.headers,
                 &body,
                 conn,
-            );
-            return WsResult {
-                handshake: sample,
-                subprotocol: None,
-                exchanges: Vec::new(),
-                rtt: histogram(),
-                ended: None,
-            };
+            ));
         }
-        Ok(Err(e)) => return failed(ws_error(e)),
+        Ok(Err(e)) => return Err(failed(ws_error(e))),
         Ok(Ok(pair)) => pair,
     };
     let handshake = response_sample(
@@ -206,6 +200,31 @@ pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
         .get("sec-websocket-protocol")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    Ok(Upgraded {
+        ws,
+        handshake,
+        subprotocol,
+    })
+}
+
+/// Upgrades through `conn`, exchanges the messages, holds if asked.
+pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
+    let Upgraded {
+        mut ws,
+        handshake,
+        subprotocol,
+    } = match upgrade(conn, spec).await {
+        Ok(u) => u,
+        Err(handshake) => {
+            return WsResult {
+                handshake,
+                subprotocol: None,
+                exchanges: Vec::new(),
+                rtt: histogram(),
+                ended: None,
+            }
+        }
+    };
     let upgraded_at = Instant::now();
     let mut rtt = histogram();
     let mut exchanges = Vec::new();
@@ -361,10 +380,11 @@ fn response_sample(
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
+/// An upgraded WebSocket over plain TCP or TLS.
+pub type Ws = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
 
 /// The next text or binary message; pings and pongs are skipped.
-async fn next_data(ws: &mut Ws, timeout: Duration) -> Result<Message, End> {
+pub async fn next_data(ws: &mut Ws, timeout: Duration) -> Result<Message, End> {
     let deadline = Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -461,7 +481,8 @@ pub fn describe_end(end: &End) -> String {
     }
 }
 
-fn check_reply(expect: &Reply, sent: &WsMessage, got: &Message) -> Option<String> {
+/// Why a reply does not satisfy `expect`, if it does not.
+pub fn check_reply(expect: &Reply, sent: &WsMessage, got: &Message) -> Option<String> {
     let text = match got {
         Message::Text(t) => Some(t.as_str().to_owned()),
         Message::Binary(b) => std::str::from_utf8(b).ok().map(str::to_owned),

@@ -85,6 +85,42 @@ pub struct Bucket {
     pub statuses: Vec<(u16, u64)>,
     error_kinds: [u64; KINDS.len()],
     origins: [u64; ORIGINS.len()],
+    /// WebSocket messages held sockets exchanged (socket stages only).
+    pub messages: Option<Box<Messages>>,
+}
+
+/// What held WebSockets exchanged: reply round-trip times and the misses.
+#[derive(Clone, Debug)]
+pub struct Messages {
+    pub rtt: Histogram<u64>,
+    /// Replies that arrived.
+    pub replies: u64,
+    /// Messages whose reply was wrong or missing, and sockets that ended early.
+    pub failures: u64,
+    /// Messages not sent because the previous reply was still awaited at their time.
+    pub dropped: u64,
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Messages {
+            rtt: histogram(),
+            replies: 0,
+            failures: 0,
+            dropped: 0,
+        }
+    }
+}
+
+/// The serializable view of [`Messages`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageStats {
+    pub replies: u64,
+    pub failures: u64,
+    pub dropped: u64,
+    pub rtt: Quantiles,
+    /// HdrHistogram V2, base64 (µs).
+    pub rtt_hist: String,
 }
 
 impl Default for Bucket {
@@ -99,6 +135,7 @@ impl Default for Bucket {
             statuses: Vec::new(),
             error_kinds: [0; KINDS.len()],
             origins: [0; ORIGINS.len()],
+            messages: None,
         }
     }
 }
@@ -162,6 +199,18 @@ impl Bucket {
         for (a, b) in self.origins.iter_mut().zip(other.origins) {
             *a += b;
         }
+        if let Some(o) = &other.messages {
+            let m = self.messages.get_or_insert_with(Box::default);
+            let _ = m.rtt.add(&o.rtt);
+            m.replies += o.replies;
+            m.failures += o.failures;
+            m.dropped += o.dropped;
+        }
+    }
+
+    /// The message counters of this bucket, created on first use.
+    pub fn messages(&mut self) -> &mut Messages {
+        self.messages.get_or_insert_with(Box::default)
     }
 
     /// Responses with a 5xx status.
@@ -202,6 +251,13 @@ impl Bucket {
             service: Quantiles::of(&self.service),
             latency_hist: encode(&self.latency),
             service_hist: encode(&self.service),
+            messages: self.messages.as_ref().map(|m| MessageStats {
+                replies: m.replies,
+                failures: m.failures,
+                dropped: m.dropped,
+                rtt: Quantiles::of(&m.rtt),
+                rtt_hist: encode(&m.rtt),
+            }),
         }
     }
 }
@@ -251,6 +307,9 @@ pub struct Stats {
     /// HdrHistogram V2, base64: merge and re-analyse later without loss.
     pub latency_hist: String,
     pub service_hist: String,
+    /// Messages of held WebSockets (socket stages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<MessageStats>,
 }
 
 /// One second of one key.
@@ -304,6 +363,11 @@ impl WorkerRecorder {
         service: std::time::Duration,
     ) {
         self.bucket(key, second).record(sample, latency, service);
+    }
+
+    /// The bucket of `key` in `second`, for counters the engine keeps itself.
+    pub fn at(&mut self, key: usize, second: u64) -> &mut Bucket {
+        self.bucket(key, second)
     }
 
     /// Counts an arrival dropped in `second`.

@@ -106,6 +106,26 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    if let Some(load) = &r.load {
+        for t in &load.targets {
+            for c in &t.checks {
+                if let Some(m) = &c.totals.messages {
+                    let _ = writeln!(
+                        out,
+                        "\n{} [{}]: {} WebSocket message replies, RTT p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} failed, {} dropped.",
+                        cell(&c.check),
+                        cell(&t.target),
+                        m.replies,
+                        m.rtt.p50,
+                        m.rtt.p99,
+                        m.rtt.max,
+                        m.failures,
+                        m.dropped
+                    );
+                }
+            }
+        }
+    }
     out.push_str("\n## Findings\n\n");
     if r.findings.is_empty() {
         out.push_str("None.\n");

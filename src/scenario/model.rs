@@ -402,6 +402,14 @@ pub struct RawStage {
     pub from: Option<At<String>>,
     pub to: Option<At<String>>,
     pub concurrency: Option<At<u64>>,
+    /// WebSocket stage: sockets held open per target.
+    pub sockets: Option<At<u64>>,
+    /// WebSocket stage: how long opening all sockets takes.
+    pub ramp: Option<At<String>>,
+    /// WebSocket stage: messages per socket (`1/s`).
+    pub message_rate: Option<At<String>>,
+    /// WebSocket stage: the `websocket:` check whose path and message it uses.
+    pub check: Option<At<String>>,
     #[serde(rename = "for")]
     pub duration: Option<At<String>>,
 }

@@ -204,6 +204,15 @@ pub enum Stage {
         concurrency: u64,
         duration: Duration,
     },
+    /// `sockets` WebSockets of check `check` per target, opened evenly over
+    /// `ramp`, each sending its message every `interval`, for `duration`.
+    Sockets {
+        sockets: u64,
+        ramp: Duration,
+        interval: Duration,
+        check: usize,
+        duration: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -492,10 +501,17 @@ pub fn build(
 
     let load = raw.load.and_then(|Lenient(l)| l).and_then(|l| {
         let check_refs: Vec<&str> = check_names.iter().map(String::as_str).collect();
+        let websocket_checks: Vec<usize> = checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.probe, ProbeSpec::WebSocket(_)))
+            .map(|(i, _)| i)
+            .collect();
         build_load(
             &cx,
             &l,
             &check_refs,
+            &websocket_checks,
             &|r| target_ref(&cx, r),
             target_names.len(),
         )
@@ -1170,6 +1186,7 @@ fn build_load(
     cx: &Ctx,
     l: &RawLoad,
     checks: &[&str],
+    websocket_checks: &[usize],
     target_ref: &dyn Fn(&At<String>) -> Option<usize>,
     n_targets: usize,
 ) -> Option<LoadPlan> {
@@ -1195,6 +1212,63 @@ fn build_load(
                 let Some(duration) = cx.duration(dur) else {
                     continue;
                 };
+                if let Some(n) = &st.sockets {
+                    if st.rate.is_some() || st.from.is_some() || st.concurrency.is_some() {
+                        cx.err(st.loc, "a socket stage takes {sockets, for, ramp, message_rate, check}, not rates or concurrency");
+                        continue;
+                    }
+                    if n.value == 0 {
+                        cx.err(n.loc, "`sockets` must be at least 1");
+                        continue;
+                    }
+                    let ramp = st
+                        .ramp
+                        .as_ref()
+                        .and_then(|r| cx.duration(r))
+                        .unwrap_or_default();
+                    if ramp > duration {
+                        if let Some(r) = &st.ramp {
+                            cx.err(r.loc, "the ramp is longer than the stage");
+                        }
+                    }
+                    let interval = match &st.message_rate {
+                        Some(r) => cx.rate(r).map(|r| Duration::from_secs_f64(1.0 / r.0)),
+                        None => Some(Duration::from_secs(1)),
+                    };
+                    let check = match &st.check {
+                        Some(c) => match checks.iter().position(|n| *n == c.value) {
+                            Some(i) if websocket_checks.contains(&i) => Some(i),
+                            Some(_) => {
+                                cx.err(
+                                    c.loc,
+                                    format!("check `{}` is not a `websocket:` check", c.value),
+                                );
+                                None
+                            }
+                            None => {
+                                cx.err(c.loc, unknown_message("check", &c.value, checks));
+                                None
+                            }
+                        },
+                        None => match websocket_checks.first() {
+                            Some(i) => Some(*i),
+                            None => {
+                                cx.err(n.loc, "a socket stage needs a `websocket:` check (name it with `check:`)");
+                                None
+                            }
+                        },
+                    };
+                    if let (Some(interval), Some(check)) = (interval, check) {
+                        stages.push(Stage::Sockets {
+                            sockets: n.value,
+                            ramp,
+                            interval,
+                            check,
+                            duration,
+                        });
+                    }
+                    continue;
+                }
                 let stage = match (&st.rate, &st.from, &st.to, &st.concurrency) {
                     (Some(r), None, None, None) => {
                         cx.rate(r).map(|rate| Stage::Constant { rate, duration })

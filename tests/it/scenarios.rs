@@ -77,7 +77,13 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
     );
     assert!(has("route_miss", "/apix"), "{findings:#?}");
     assert!(has("websocket_refused", "403"), "{findings:#?}");
-    assert!(has("parity", "preflight Access-Control-Allow-Credentials differs"), "{findings:#?}");
+    assert!(
+        has(
+            "parity",
+            "preflight Access-Control-Allow-Credentials differs"
+        ),
+        "{findings:#?}"
+    );
     assert!(
         !has("hostname_mismatch", "/apix"),
         "a path miss is not a hostname mismatch"

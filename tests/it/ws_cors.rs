@@ -256,3 +256,47 @@ load: {{ stages: [{{ rate: 40/s, for: 1s }}], mix: {{ items: 1, chat: 1 }} }}
         assert_eq!(chat["totals"]["errors"], 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_stage_holds_sockets_and_times_every_message() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        r#"name: sockets
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}" }}
+checks:
+  - name: chat
+    websocket: {{ path: /ws, send: [tick], expect_echo: true }}
+load: {{ stages: [{{ sockets: 20, ramp: 200ms, for: 1500ms, message_rate: 4/s }}] }}
+"#,
+        lab.ingress_http
+    );
+    std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || run_bin(&d, &["run", "s.yaml", "--out", "out"]))
+        .await
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    assert_valid_report(&report);
+    let chat = &report["load"]["targets"][0]["checks"][0];
+    assert_eq!(chat["check"], "chat");
+    // 20 sockets upgraded (plus the check pass's own socket, counted by the lab).
+    assert_eq!(chat["totals"]["statuses"]["101"], 20);
+    assert_eq!(lab.counters.upgrades.load(Ordering::Relaxed), 21);
+    let m = &chat["totals"]["messages"];
+    // Each socket sends at 4/s for what is left of 1.5 s after it opened: 4 to 5 messages.
+    let replies = m["replies"].as_u64().unwrap_or(0);
+    assert!((80..=110).contains(&replies), "{m}");
+    assert_eq!(m["failures"], 0, "{m}");
+    assert!(m["rtt"]["p99"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_eq!(report["load"]["stages"][0]["kind"], "sockets");
+}
