@@ -128,6 +128,15 @@ impl WsResult {
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// Small buffers: tungstenite's 128 KiB defaults would cost 256 KiB per held
+/// socket, and probes exchange small messages (larger ones still work: the
+/// read buffer grows as needed).
+fn config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
 /// An upgraded socket, with its handshake sample and the chosen subprotocol.
 pub struct Upgraded {
     pub ws: Ws,
@@ -166,7 +175,7 @@ pub async fn upgrade(conn: &Connector, spec: &WsSpec) -> Result<Upgraded, Sample
     .map_err(|e| failed(ProbeError::new(ErrorKind::Other, e)))?;
     let handshake = tokio::time::timeout(
         spec.timeout,
-        tokio_tungstenite::client_async(request, stream),
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config())),
     )
     .await;
     let (ws, response) = match handshake {
