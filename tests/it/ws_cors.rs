@@ -300,3 +300,33 @@ load: {{ stages: [{{ sockets: 20, ramp: 200ms, for: 1500ms, message_rate: 4/s }}
     assert!(m["rtt"]["p99"].as_f64().unwrap_or(0.0) > 0.0);
     assert_eq!(report["load"]["stages"][0]["kind"], "sockets");
 }
+
+#[tokio::test]
+async fn wss_upgrades_with_the_production_sni_and_the_targets_ca() {
+    let lab = lab().await;
+    lab.switches
+        .gateway_websocket
+        .store(true, Ordering::Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &lab.ca_pem).expect("ca");
+    let yaml = r#"
+host: shop.example.test
+targets:
+  gateway: { connect: "${G}", scheme: https, tls: { ca: "${CA}" } }
+checks:
+  - name: chat
+    websocket: { path: /ws, send: [secure], expect_echo: true }
+"#;
+    let r = check(&plan(
+        yaml,
+        &[
+            ("G", lab.gateway_https.to_string()),
+            ("CA", ca.display().to_string()),
+        ],
+    ))
+    .await;
+    let g = result(&r, "chat", "gateway");
+    assert_eq!(g.verdict, Verdict::Pass, "{:?} {:?}", g.failures, g.error);
+    assert_eq!(g.url, "wss://shop.example.test/ws");
+}
