@@ -68,26 +68,14 @@ pub fn render(r: &Report) -> String {
             load.max_in_flight
         );
         out.push_str("| check | target | requests | rate/s | p50 | p90 | p99 | p99.9 | max | errors | dropped |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-        let mut checks: Vec<&str> = Vec::new();
-        for t in &load.targets {
-            for c in &t.checks {
-                if !checks.contains(&c.check.as_str()) {
-                    checks.push(&c.check);
-                }
-            }
-        }
+        let checks = load.check_names();
         for check in checks {
             for t in &load.targets {
                 let Some(c) = t.checks.iter().find(|c| c.check == check) else {
                     continue;
                 };
                 let s = &c.totals;
-                let failed = s.errors
-                    + s.statuses
-                        .iter()
-                        .filter(|(k, _)| k.starts_with('5'))
-                        .map(|(_, n)| n)
-                        .sum::<u64>();
+                let failed = super::model::failed(s);
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",

@@ -195,3 +195,29 @@ pub struct ErrorInfo {
     pub kind: ErrorKind,
     pub message: String,
 }
+
+impl LoadReport {
+    /// Every loaded check's name, in first-seen order.
+    pub fn check_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for t in &self.targets {
+            for c in &t.checks {
+                if !names.contains(&c.check.as_str()) {
+                    names.push(&c.check);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Requests that failed under load: transport errors and 5xx answers.
+pub fn failed(stats: &crate::record::Stats) -> u64 {
+    stats.errors
+        + stats
+            .statuses
+            .iter()
+            .filter(|(k, _)| k.starts_with('5'))
+            .map(|(_, n)| n)
+            .sum::<u64>()
+}

@@ -114,14 +114,7 @@ pub fn load_table(load: &LoadReport) -> String {
     .iter()
     .map(|s| s.to_string())
     .collect()];
-    let mut checks: Vec<&str> = Vec::new();
-    for t in &load.targets {
-        for c in &t.checks {
-            if !checks.contains(&c.check.as_str()) {
-                checks.push(&c.check);
-            }
-        }
-    }
+    let checks = load.check_names();
     let ms = |v: f64| {
         if v >= 100.0 {
             format!("{v:.0} ms")
@@ -135,12 +128,7 @@ pub fn load_table(load: &LoadReport) -> String {
                 continue;
             };
             let s = &c.totals;
-            let failed = s.errors
-                + s.statuses
-                    .iter()
-                    .filter(|(k, _)| k.starts_with('5'))
-                    .map(|(_, n)| n)
-                    .sum::<u64>();
+            let failed = super::model::failed(s);
             rows.push(vec![
                 check.to_owned(),
                 t.target.clone(),

@@ -429,15 +429,8 @@ pub fn build(
                     );
                 }
                 let probe = if let Some(http) = &rc.http {
-                    build_http(
-                        &mut cx,
-                        http,
-                        timeout,
-                        body_cap,
-                        follow_default,
-                        &default_headers,
-                    )
-                    .map(ProbeSpec::Http)
+                    build_http(&mut cx, http, timeout, body_cap, follow_default)
+                        .map(ProbeSpec::Http)
                 } else if let Some(ws) = &rc.websocket {
                     build_websocket(&mut cx, ws, timeout).map(ProbeSpec::WebSocket)
                 } else if let Some(c) = &rc.cors {
@@ -685,7 +678,6 @@ fn build_http(
     default_timeout: Duration,
     default_cap: u64,
     follow_default: bool,
-    default_headers: &[(String, String)],
 ) -> Option<HttpSpec> {
     let mut ok = true;
     let method = match &http.method {
@@ -699,35 +691,11 @@ fn build_http(
         },
         None => reqwest::Method::GET,
     };
-    let path = http
-        .path
-        .as_ref()
-        .map(|p| p.value.clone())
-        .unwrap_or_else(|| "/".into());
-    if let Some(p) = &http.path {
-        if !p.starts_with('/') {
-            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
+    let path_and_query = path_and_query(cx, http.path.as_ref(), http.query.as_ref())
+        .unwrap_or_else(|| {
             ok = false;
-        }
-    }
-    let mut path_and_query = path;
-    if let Some(q) = &http.query {
-        let mut ser = reqwest::Url::parse("http://x/").ok()?;
-        {
-            let mut pairs = ser.query_pairs_mut();
-            for (k, v) in &q.0 {
-                pairs.append_pair(&k.value, &v.value);
-            }
-        }
-        let sep = if path_and_query.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        if let Some(qs) = ser.query() {
-            path_and_query = format!("{path_and_query}{sep}{qs}");
-        }
-    }
+            String::new()
+        });
     let host = http.host.as_ref().and_then(|h| {
         let v = validate_host(cx, h);
         ok &= v.is_some();
@@ -738,7 +706,6 @@ fn build_http(
     for (n, v) in cx.headers(http.headers.as_ref()) {
         headers.push((n, v));
     }
-    let _ = default_headers;
     let sources = [
         http.body.is_some(),
         http.body_file.is_some(),

@@ -5,18 +5,9 @@
 use std::sync::atomic::Ordering;
 
 use cutover::probe::{ErrorKind, Origin};
-use cutover::report::model::{Report, TargetResult};
 use cutover::report::Verdict;
 
-use crate::support::{check, lab, plan, refused_addr, Silent};
-
-fn result<'a>(r: &'a Report, check: &str, target: &str) -> &'a TargetResult {
-    r.checks
-        .iter()
-        .find(|c| c.name == check)
-        .and_then(|c| c.results.iter().find(|x| x.target == target))
-        .unwrap_or_else(|| panic!("no result for {check} [{target}]"))
-}
+use crate::support::{check, lab, plan, refused_addr, result, Silent};
 
 fn ca_file(dir: &tempfile::TempDir, pem: &str) -> String {
     let p = dir.path().join("ca.pem");

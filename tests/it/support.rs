@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use cutover::lab::{Lab, LabConfig};
+use cutover::report::model::TargetResult;
 use cutover::report::Report;
 use cutover::scenario::{self, Plan};
 use cutover::session;
@@ -117,4 +118,13 @@ pub fn run_bin(dir: &Path, args: &[&str]) -> std::process::Output {
         .env_remove("CUTOVER_OUT")
         .output()
         .expect("binary runs")
+}
+
+/// One check's result on one target.
+pub fn result<'a>(r: &'a Report, check: &str, target: &str) -> &'a TargetResult {
+    r.checks
+        .iter()
+        .find(|c| c.name == check)
+        .and_then(|c| c.results.iter().find(|x| x.target == target))
+        .unwrap_or_else(|| panic!("no result for {check} [{target}]"))
 }

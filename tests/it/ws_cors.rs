@@ -5,18 +5,9 @@
 use std::sync::atomic::Ordering;
 
 use cutover::probe::Origin;
-use cutover::report::model::{Report, TargetResult};
 use cutover::report::Verdict;
 
-use crate::support::{assert_valid_report, check, lab, plan, read, run_bin};
-
-fn result<'a>(r: &'a Report, check: &str, target: &str) -> &'a TargetResult {
-    r.checks
-        .iter()
-        .find(|c| c.name == check)
-        .and_then(|c| c.results.iter().find(|x| x.target == target))
-        .unwrap_or_else(|| panic!("no result for {check} [{target}]"))
-}
+use crate::support::{assert_valid_report, check, lab, plan, read, result, run_bin};
 
 fn targets(lab: &cutover::lab::Lab) -> Vec<(&'static str, String)> {
     vec![
