@@ -65,6 +65,7 @@ pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> ProbeResult {
         ProbeSpec::Http(h) => ProbeResult::Http(probe::http::probe(conn, h).await),
         ProbeSpec::WebSocket(w) => ProbeResult::WebSocket(probe::websocket::probe(conn, w).await),
         ProbeSpec::Cors(c) => ProbeResult::Cors(probe::cors::probe(conn, c).await),
+        ProbeSpec::Dns(d) => ProbeResult::Dns(probe::dns::sample(d).await),
     }
 }
 
@@ -82,7 +83,9 @@ pub async fn check_pass(
     let sem = Arc::new(tokio::sync::Semaphore::new(CHECK_CONCURRENCY));
     let mut set = JoinSet::new();
     for (ci, check) in plan.checks.iter().enumerate() {
-        for &ti in &check.targets {
+        // A DNS check samples the zone once, whatever the targets.
+        let once = matches!(check.probe, ProbeSpec::Dns(_));
+        for &ti in check.targets.iter().take(if once { 1 } else { usize::MAX }) {
             let spec = check.probe.clone();
             let conn = connectors[ti].clone();
             let sem = Arc::clone(&sem);
@@ -147,6 +150,25 @@ pub fn build_report(
     for (ci, check) in plan.checks.iter().enumerate() {
         let mut results = Vec::new();
         let base = plan.baseline;
+        if let ProbeSpec::Dns(spec) = &check.probe {
+            // Sampled once: one result for the whole split.
+            let result = check
+                .targets
+                .first()
+                .and_then(|ti| pass.samples[ci][*ti].as_ref());
+            let r = match result {
+                Some(ProbeResult::Dns(d)) => dns_result(plan, check, spec, d, &mut findings),
+                _ => skipped("dns"),
+            };
+            checks.push(CheckReport {
+                name: check.name.clone(),
+                kind: "dns".into(),
+                request: check.probe.describe(),
+                verdict: r.verdict,
+                results: vec![r],
+            });
+            continue;
+        }
         for &ti in &check.targets {
             let target = &plan.targets[ti];
             let Some(result) = &pass.samples[ci][ti] else {
@@ -185,7 +207,7 @@ pub fn build_report(
                         "probe_error"
                     } else {
                         match result {
-                            ProbeResult::Http(_) => "expectation",
+                            ProbeResult::Http(_) | ProbeResult::Dns(_) => "expectation",
                             ProbeResult::WebSocket(_) => "websocket",
                             ProbeResult::Cors(_) => "cors",
                         }
@@ -482,7 +504,7 @@ fn websocket_failures(
 /// the three CORS answers.
 fn details(result: &ProbeResult) -> Option<serde_json::Value> {
     match result {
-        ProbeResult::Http(_) => None,
+        ProbeResult::Http(_) | ProbeResult::Dns(_) => None,
         ProbeResult::WebSocket(w) => Some(serde_json::json!({
             "upgraded": w.upgraded(),
             "subprotocol": w.subprotocol,
@@ -505,6 +527,75 @@ fn details(result: &ProbeResult) -> Option<serde_json::Value> {
                 "actual": c.actual.as_ref().map(h),
             }))
         }
+    }
+}
+
+/// The one result of a DNS check: its split, its problems as findings.
+fn dns_result(
+    plan: &Plan,
+    check: &crate::scenario::plan::Check,
+    spec: &probe::dns::DnsSpec,
+    d: &probe::dns::DnsResult,
+    findings: &mut Vec<Finding>,
+) -> TargetResult {
+    let answers: Vec<analyze::dns::TargetAnswers> = plan
+        .targets
+        .iter()
+        .map(|t| analyze::dns::TargetAnswers {
+            target: t.name.clone(),
+            answers: if t.dns_answers.is_empty() {
+                vec![t.connect.host.to_ascii_lowercase()]
+            } else {
+                t.dns_answers.clone()
+            },
+        })
+        .collect();
+    let (split, problems) = analyze::dns::analyze(&spec.name, d, &answers, &check.dns_expect);
+    let hint = |kind: &str| {
+        match kind {
+        "dns_weights" | "dns_weight_zero" => Some("check the weighted records (external-dns `aws-weight` annotations, Route 53 set identifiers) and that every nameserver serves the same zone".to_owned()),
+        "dns_private_answer" => Some("exclude the HTTPRoute or Service from external-dns (annotation external-dns.alpha.kubernetes.io/exclude: \"true\") so its ClusterIP is not published".to_owned()),
+        "dns_ttl" => Some("lower the record TTL before shifting weights (alias records to load balancers use 60 s)".to_owned()),
+        _ => None,
+    }
+    };
+    let failures: Vec<String> = problems.iter().map(|(_, m)| m.clone()).collect();
+    for (kind, message) in &problems {
+        findings.push(Finding {
+            kind: (*kind).into(),
+            severity: Severity::Error,
+            check: check.name.clone(),
+            target: None,
+            message: message.clone(),
+            hint: hint(kind),
+        });
+    }
+    let verdict = if split.answered == 0 {
+        Verdict::Error
+    } else if failures.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    TargetResult {
+        target: "dns".into(),
+        verdict,
+        url: d.summary.url.to_string(),
+        status: None,
+        origin: None,
+        origin_reason: None,
+        latency_ms: d.elapsed.as_secs_f64() * 1000.0,
+        ttfb_ms: None,
+        body_bytes: None,
+        body_sha256: None,
+        body_truncated: false,
+        headers: Vec::new(),
+        error: d.summary.error.as_ref().map(|e| ErrorInfo {
+            kind: e.kind,
+            message: e.message.clone(),
+        }),
+        failures,
+        details: serde_json::to_value(&split).ok(),
     }
 }
 

@@ -145,6 +145,9 @@ pub struct Target {
     pub tls: Tls,
     /// Extra request headers for every request through this target.
     pub headers: Vec<(String, String)>,
+    /// What weighted DNS answers with for this target (addresses or CNAME
+    /// targets); empty = the connect host.
+    pub dns_answers: Vec<String>,
 }
 
 /// Makes the process-wide rustls provider ring (reqwest is built without one).

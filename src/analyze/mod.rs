@@ -6,6 +6,7 @@
 //! `hints.rs` (known migration pitfalls recognised from a sample's origin).
 
 pub mod cors;
+pub mod dns;
 pub mod expect;
 pub mod hints;
 pub mod parity;

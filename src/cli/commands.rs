@@ -47,6 +47,19 @@ pub async fn run(command: Command) -> Exit {
             stall,
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
+        Command::Dns { scenario, output } => match load(&scenario) {
+            Ok(mut plan) => {
+                plan.checks
+                    .retain(|c| matches!(c.probe, crate::scenario::plan::ProbeSpec::Dns(_)));
+                if plan.checks.is_empty() {
+                    eprintln!("{}: the scenario has no `dns:` check", scenario.display());
+                    return Exit::Usage;
+                }
+                plan.load = None;
+                check(&plan, &output, None).await.0
+            }
+            Err(code) => code,
+        },
     }
 }
 
@@ -214,6 +227,7 @@ fn lab_ports(ports: Option<Vec<u16>>) -> LabPorts {
             ingress_https: *is,
             gateway_http: *gh,
             gateway_https: *gs,
+            dns: 0,
         },
         _ => LabPorts::default(),
     }
@@ -307,6 +321,12 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     lab.switches
         .gateway_cors_differs
         .store(true, Ordering::Relaxed);
+    // external-dns also published a ClusterIP for the HTTPRoute.
+    lab.dns_switches.set_records(vec![
+        (90, std::net::IpAddr::from([192, 0, 2, 10])),
+        (10, std::net::IpAddr::from([192, 0, 2, 20])),
+        (1, std::net::IpAddr::from([10, 96, 0, 12])),
+    ]);
     let ca_file = match tempfile_with(&lab.ca_pem) {
         Ok(f) => f,
         Err(e) => {
@@ -351,6 +371,7 @@ pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
         ("LAB_INGRESS_TLS".to_owned(), lab.ingress_https.to_string()),
         ("LAB_GATEWAY_TLS".to_owned(), lab.gateway_https.to_string()),
         ("LAB_CA".to_owned(), ca_file.display().to_string()),
+        ("LAB_DNS".to_owned(), lab.dns.to_string()),
     ];
     move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }

@@ -45,6 +45,13 @@ pub enum Command {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Run only the scenario's `dns:` checks: sample the weighted answers and test the split.
+    Dns {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Start the embedded lab (ingress-like and gateway-like servers) until Ctrl-C.
     Lab {
         /// Production hostname the lab serves.

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod cors;
+pub mod dns;
 pub mod front;
 pub mod tls;
 
@@ -44,6 +45,8 @@ pub struct LabPorts {
     pub gateway_http: u16,
     /// Gateway front, HTTPS.
     pub gateway_https: u16,
+    /// Weighted DNS responder (UDP and TCP).
+    pub dns: u16,
 }
 
 /// What the lab serves and where.
@@ -60,6 +63,10 @@ pub struct LabConfig {
     /// Origins both fronts' CORS policies allow, compared exactly
     /// (`scheme://host[:port]`); default: `https://app.` + host.
     pub cors_origins: Vec<String>,
+    /// The DNS responder's record sets: `(weight, address)`, like Route 53
+    /// weighted records for the host (default: ingress 192.0.2.10 weight 90,
+    /// gateway 192.0.2.20 weight 10).
+    pub dns_records: Vec<(u32, std::net::IpAddr)>,
 }
 
 impl LabConfig {
@@ -70,6 +77,10 @@ impl LabConfig {
             ingress_hostnames: vec![host.clone(), format!("www.{host}")],
             gateway_hostnames: vec![host.clone()],
             cors_origins: vec![format!("https://app.{host}")],
+            dns_records: vec![
+                (90, std::net::IpAddr::from([192, 0, 2, 10])),
+                (10, std::net::IpAddr::from([192, 0, 2, 20])),
+            ],
             host,
             ports: LabPorts::default(),
         }
@@ -138,6 +149,9 @@ pub struct Lab {
     pub ca_pem: String,
     /// The behaviour switches both fronts read on every request.
     pub switches: Arc<Switches>,
+    /// The weighted authoritative DNS responder (UDP and TCP on this address).
+    pub dns: SocketAddr,
+    pub dns_switches: Arc<dns::DnsSwitches>,
     /// Connection and response counts.
     pub counters: Arc<Counters>,
     stop: watch::Sender<bool>,
@@ -186,8 +200,19 @@ impl Lab {
                 stop.subscribe(),
             ))
         });
-        let tasks = tasks.collect();
+        let mut tasks: Vec<JoinHandle<()>> = tasks.collect();
+        let dns_switches = Arc::new(dns::DnsSwitches::new(config.dns_records.clone()));
+        let (dns_addr, dns_tasks) = dns::start(
+            &config.host,
+            p.dns,
+            Arc::clone(&dns_switches),
+            stop.subscribe(),
+        )
+        .await?;
+        tasks.extend(dns_tasks);
         Ok(Lab {
+            dns: dns_addr,
+            dns_switches,
             ingress_http: addrs[0],
             ingress_https: addrs[1],
             gateway_http: addrs[2],

@@ -237,6 +237,10 @@ fn worker_plan(
                 if weight <= 0.0 || !check.targets.contains(&ti) {
                     continue;
                 }
+                if matches!(check.probe, ProbeSpec::Dns(_)) {
+                    // DNS checks sample the zone once per run; they are not load.
+                    continue;
+                }
                 let ProbeSpec::Http(spec) = &check.probe else {
                     sum += weight;
                     cumulative.push(sum);
@@ -893,6 +897,10 @@ async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
         }
         ProbeSpec::Cors(c) => (crate::probe::cors::probe(conn, c).await.preflight, None),
         ProbeSpec::Http(h) => (crate::probe::http::probe(conn, h).await, None),
+        ProbeSpec::Dns(_) => {
+            let e = ProbeError::new(ErrorKind::Other, "DNS checks are sampled, not loaded");
+            (Sample::failed("".into(), e, Duration::ZERO), None)
+        }
     };
     if let (None, Some(f)) = (&sample.error, failure) {
         sample.error = Some(ProbeError::new(ErrorKind::Protocol, f));

@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod cors;
+pub mod dns;
 pub mod http;
 pub mod websocket;
 
@@ -171,6 +172,7 @@ pub enum ProbeResult {
     Http(Sample),
     WebSocket(websocket::WsResult),
     Cors(cors::CorsResult),
+    Dns(dns::DnsResult),
 }
 
 impl ProbeResult {
@@ -181,6 +183,7 @@ impl ProbeResult {
             ProbeResult::Http(s) => s,
             ProbeResult::WebSocket(w) => &w.handshake,
             ProbeResult::Cors(c) => &c.preflight,
+            ProbeResult::Dns(d) => &d.summary,
         }
     }
 }

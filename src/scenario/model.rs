@@ -35,6 +35,8 @@ pub struct RawTarget {
     pub scheme: Option<At<String>>,
     pub tls: Option<RawTls>,
     pub headers: Option<Entries<At<String>>>,
+    /// Addresses or CNAME targets that DNS answers with for this target.
+    pub dns_answers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +64,7 @@ pub struct RawCheck {
     pub http: Option<At<RawHttp>>,
     pub websocket: Option<At<RawWebSocket>>,
     pub cors: Option<At<RawCors>>,
+    pub dns: Option<At<RawDns>>,
     pub expect: Option<RawExpect>,
     pub parity: Option<At<RawParity>>,
 }
@@ -96,6 +99,29 @@ pub struct RawExpect {
     pub allow_credentials: Option<bool>,
     /// CORS checks: Access-Control-Max-Age, exact (`600`) or a range (`600..86400`).
     pub max_age: Option<At<String>>,
+    /// DNS checks: target → weight.
+    pub weights: Option<Entries<At<f64>>>,
+    /// DNS checks: fail the split below this p-value (default 0.001).
+    pub significance: Option<At<f64>>,
+    /// DNS checks: a private or non-routable answer is a finding (default true).
+    pub routable_only: Option<bool>,
+    /// DNS checks: the highest acceptable TTL (`60s`).
+    pub max_ttl: Option<At<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub name: Option<At<String>>,
+    pub nameservers: Option<Vec<At<String>>>,
+    /// `A` (default) or `AAAA`.
+    pub record: Option<At<String>>,
+    pub samples: Option<At<u64>>,
+    pub rate: Option<At<String>>,
+    pub concurrency: Option<At<u64>>,
+    pub timeout: Option<At<String>>,
+    /// Networks whose answers are not findings (`127.0.0.0/8` for labs).
+    pub allow_private: Option<Vec<At<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,7 +16,9 @@ use super::model::*;
 use super::units::{parse_duration, parse_rate, parse_size, Rate};
 use super::yaml::{did_you_mean, unknown_message, At, Entries, Lenient, Loc, Sink};
 use crate::analyze::cors::CorsExpect;
+use crate::analyze::dns::DnsExpect;
 use crate::probe::cors::CorsSpec;
+use crate::probe::dns::DnsSpec;
 use crate::probe::http::HttpSpec;
 use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::target::{Connect, Proxy, Role, Scheme, Target, Tls};
@@ -52,6 +54,7 @@ pub struct Check {
     pub expect: Expect,
     pub parity: Parity,
     pub cors_expect: CorsExpect,
+    pub dns_expect: DnsExpect,
 }
 
 /// The probe a check runs.
@@ -60,6 +63,8 @@ pub enum ProbeSpec {
     Http(HttpSpec),
     WebSocket(WsSpec),
     Cors(CorsSpec),
+    /// Runs once per check, not per target: it samples the weighted answers.
+    Dns(DnsSpec),
 }
 
 impl ProbeSpec {
@@ -68,6 +73,7 @@ impl ProbeSpec {
             ProbeSpec::Http(_) => "http",
             ProbeSpec::WebSocket(_) => "websocket",
             ProbeSpec::Cors(_) => "cors",
+            ProbeSpec::Dns(_) => "dns",
         }
     }
 
@@ -79,6 +85,13 @@ impl ProbeSpec {
             ProbeSpec::Cors(c) => {
                 format!("CORS {} {} from {}", c.method, c.path_and_query, c.origin)
             }
+            ProbeSpec::Dns(d) => format!(
+                "DNS {} {} ×{} at {}",
+                d.record,
+                d.name,
+                d.samples,
+                d.nameservers.join(", ")
+            ),
         }
     }
 
@@ -88,6 +101,7 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.host.as_deref(),
             ProbeSpec::WebSocket(w) => w.host.as_deref(),
             ProbeSpec::Cors(c) => c.host.as_deref(),
+            ProbeSpec::Dns(_) => None,
         }
     }
 }
@@ -414,6 +428,7 @@ pub fn build(
                     rc.http.as_ref().map(|h| ("http", h.loc)),
                     rc.websocket.as_ref().map(|w| ("websocket", w.loc)),
                     rc.cors.as_ref().map(|c| ("cors", c.loc)),
+                    rc.dns.as_ref().map(|d| ("dns", d.loc)),
                 ]
                 .into_iter()
                 .flatten()
@@ -435,6 +450,8 @@ pub fn build(
                     build_websocket(&mut cx, ws, timeout).map(ProbeSpec::WebSocket)
                 } else if let Some(c) = &rc.cors {
                     build_cors(&mut cx, c, timeout, body_cap).map(ProbeSpec::Cors)
+                } else if let Some(d) = &rc.dns {
+                    build_dns(&cx, d, &host).map(ProbeSpec::Dns)
                 } else {
                     cx.err(
                         rc.name.loc,
@@ -464,6 +481,31 @@ pub fn build(
                     .as_ref()
                     .map(|e| build_cors_expect(&cx, e))
                     .unwrap_or_default();
+                let is_dns = rc.dns.is_some();
+                if let Some(e) = &rc.expect {
+                    if !is_dns {
+                        for loc in [
+                            e.significance.as_ref().map(|a| a.loc),
+                            e.max_ttl.as_ref().map(|a| a.loc),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .chain(
+                            e.weights
+                                .iter()
+                                .flat_map(|w| w.0.first().map(|(k, _)| k.loc)),
+                        ) {
+                            cx.err(loc, "this expectation is for `dns:` checks only");
+                        }
+                    }
+                }
+                let dns_expect = match (&rc.expect, &rc.dns) {
+                    (Some(e), Some(d)) => build_dns_expect(&cx, e, d, &|r| target_ref(&cx, r)),
+                    (None, Some(d)) => {
+                        build_dns_expect(&cx, &RawExpect::default(), d, &|r| target_ref(&cx, r))
+                    }
+                    _ => DnsExpect::default(),
+                };
                 let expect = rc
                     .expect
                     .as_ref()
@@ -486,6 +528,7 @@ pub fn build(
                         expect,
                         parity,
                         cors_expect,
+                        dns_expect,
                     });
                 }
             }
@@ -662,6 +705,12 @@ fn build_target(
     }
     Some(Target {
         name: name.value.clone(),
+        dns_answers: rt
+            .dns_answers
+            .iter()
+            .flatten()
+            .map(|a| a.trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
         role: role?,
         proxy: proxy?,
         connect: connect?,
@@ -991,6 +1040,138 @@ fn build_cors(
         body_cap,
     })
     .filter(|_| ok)
+}
+
+fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
+    let mut ok = true;
+    let nameservers: Vec<String> = d
+        .nameservers
+        .iter()
+        .flatten()
+        .map(|n| n.value.trim().to_owned())
+        .collect();
+    if nameservers.is_empty() {
+        cx.err(d.loc, "a `dns:` check needs `nameservers:`, the zone's authoritative servers (IP or name, optional :port)");
+        ok = false;
+    }
+    let record = match d.record.as_ref().map(|r| r.value.to_ascii_uppercase()) {
+        None => hickory_proto::rr::RecordType::A,
+        Some(r) if r == "A" => hickory_proto::rr::RecordType::A,
+        Some(r) if r == "AAAA" => hickory_proto::rr::RecordType::AAAA,
+        Some(r) => {
+            if let Some(at) = &d.record {
+                cx.err(at.loc, unknown_message("record type", &r, &["A", "AAAA"]));
+            }
+            ok = false;
+            hickory_proto::rr::RecordType::A
+        }
+    };
+    let rate = match &d.rate {
+        Some(r) => cx.rate(r).map(|r| r.0).unwrap_or_else(|| {
+            ok = false;
+            50.0
+        }),
+        None => 50.0,
+    };
+    let timeout = optional_duration(cx, d.timeout.as_ref(), Duration::from_secs(2), &mut ok);
+    let samples = d.samples.as_ref().map(|s| s.value).unwrap_or(400);
+    if samples == 0 || samples > 1_000_000 {
+        if let Some(s) = &d.samples {
+            cx.err(s.loc, "`samples` is between 1 and 1000000");
+        }
+        ok = false;
+    }
+    let name = d
+        .name
+        .as_ref()
+        .map(|n| n.value.trim_end_matches('.').to_owned())
+        .unwrap_or_else(|| host.to_owned());
+    ok.then(|| DnsSpec {
+        name,
+        nameservers,
+        record,
+        samples: samples as u32,
+        rate,
+        concurrency: d
+            .concurrency
+            .as_ref()
+            .map(|c| c.value.max(1) as usize)
+            .unwrap_or(16),
+        timeout,
+    })
+}
+
+fn build_dns_expect(
+    cx: &Ctx,
+    e: &RawExpect,
+    d: &At<RawDns>,
+    target_ref: &dyn Fn(&At<String>) -> Option<usize>,
+) -> DnsExpect {
+    let mut out = DnsExpect::default();
+    for (name, w) in e
+        .weights
+        .as_ref()
+        .map(|w| w.0.as_slice())
+        .unwrap_or_default()
+    {
+        if !(w.value.is_finite() && w.value >= 0.0) {
+            cx.err(w.loc, "a weight is a number of 0 or more");
+            continue;
+        }
+        if let Some(t) = target_ref(name) {
+            out.weights.push((t, w.value));
+        }
+    }
+    if let Some(s) = &e.significance {
+        if !(s.value > 0.0 && s.value < 1.0) {
+            cx.err(
+                s.loc,
+                "`significance` is a p-value between 0 and 1, like 0.001",
+            );
+        } else {
+            out.significance = s.value;
+        }
+    }
+    out.max_ttl = e
+        .max_ttl
+        .as_ref()
+        .and_then(|t| cx.duration(t))
+        .map(|d| d.as_secs() as u32);
+    if e.routable_only == Some(false) {
+        out.allow.push((std::net::IpAddr::from([0u8; 4]), 0));
+        out.allow.push((std::net::IpAddr::from([0u16; 8]), 0));
+    }
+    for net in d.allow_private.iter().flatten() {
+        let (ip, len) = net.value.split_once('/').unwrap_or((&net.value, ""));
+        match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let len = if len.is_empty() {
+                    Ok(max)
+                } else {
+                    len.parse::<u8>()
+                };
+                match len {
+                    Ok(l) if l <= max => out.allow.push((ip, l)),
+                    _ => cx.err(
+                        net.loc,
+                        format!(
+                            "invalid network `{}`: write an address or a CIDR, like 127.0.0.0/8",
+                            net.value
+                        ),
+                    ),
+                }
+            }
+            Err(_) => cx.err(
+                net.loc,
+                format!(
+                    "invalid network `{}`: write an address or a CIDR, like 127.0.0.0/8",
+                    net.value
+                ),
+            ),
+        }
+    }
+    out
 }
 
 fn build_cors_expect(cx: &Ctx, e: &RawExpect) -> CorsExpect {

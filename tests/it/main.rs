@@ -4,9 +4,11 @@
 
 mod cli;
 mod diagnostics;
+mod dns;
 mod http_checks;
 mod load;
 mod nginx;
+mod powerdns;
 mod scenarios;
 mod support;
 mod ws_cors;

@@ -30,6 +30,7 @@ fn every_example_scenario_validates() {
             .env("LAB_INGRESS_TLS", "127.0.0.1:8443")
             .env("LAB_GATEWAY_TLS", "127.0.0.1:8444")
             .env("LAB_CA", root().join("tests/fixtures/ca.pem"))
+            .env("LAB_DNS", "127.0.0.1:5353")
             .output()
             .expect("binary runs");
         assert_eq!(
@@ -77,6 +78,7 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
     );
     assert!(has("route_miss", "/apix"), "{findings:#?}");
     assert!(has("websocket_refused", "403"), "{findings:#?}");
+    assert!(has("dns_private_answer", "10.96.0.12"), "{findings:#?}");
     assert!(
         has(
             "parity",

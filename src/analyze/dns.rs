@@ -1,0 +1,560 @@
+//! Weighted DNS: does the observed split follow the weights, and is every
+//! answer a public address of a known target?
+//!
+//! Each answered query is mapped to the target whose declared answers (or
+//! connect address/hostname) it contains; the counts are tested against the
+//! expected weights with a chi-square goodness-of-fit test (p-value from the
+//! regularized upper incomplete gamma function), and each target's share gets
+//! a 95 % Wilson interval. Route 53's rules (FIELD-NOTES.md): a weight-0 set is
+//! never returned unless every weight is 0, and then all are equally likely.
+//! Answers in private, shared, loopback, link-local or unique-local ranges
+//! are findings (a ClusterIP leaked by external-dns) unless allow-listed.
+
+use std::net::IpAddr;
+
+use crate::probe::dns::{Answer, DnsResult};
+
+/// What a DNS check expects.
+#[derive(Clone, Debug)]
+pub struct DnsExpect {
+    /// `(target index in the plan, weight)`; empty = no split test.
+    pub weights: Vec<(usize, f64)>,
+    /// Fail when the goodness-of-fit p-value is below this.
+    pub significance: f64,
+    /// Answers in these networks are not findings (labs, tests).
+    pub allow: Vec<(IpAddr, u8)>,
+    /// A TTL above this is a finding (a shift with a long TTL moves slowly).
+    pub max_ttl: Option<u32>,
+}
+
+impl Default for DnsExpect {
+    fn default() -> Self {
+        DnsExpect {
+            weights: Vec::new(),
+            significance: 0.001,
+            allow: Vec::new(),
+            max_ttl: None,
+        }
+    }
+}
+
+/// The answers that identify one target.
+#[derive(Clone, Debug)]
+pub struct TargetAnswers {
+    pub target: String,
+    /// Addresses and CNAME targets (lowercase, no trailing dot).
+    pub answers: Vec<String>,
+}
+
+/// One target's part of the split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Share {
+    pub target: String,
+    pub count: u64,
+    pub observed: f64,
+    /// 95 % Wilson interval of the observed share.
+    pub low: f64,
+    pub high: f64,
+    pub expected: Option<f64>,
+}
+
+/// The analysed split of one DNS check.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Split {
+    pub queries: u64,
+    pub answered: u64,
+    pub shares: Vec<Share>,
+    /// Answers that match no target: `(answer, count)`.
+    pub unknown: Vec<(String, u64)>,
+    /// Queries without an answer, by class (nxdomain, servfail, timeout, …).
+    pub failures: Vec<(String, u64)>,
+    pub chi_square: Option<f64>,
+    pub p_value: Option<f64>,
+    pub ttls: Vec<u32>,
+    pub over_tcp: u64,
+}
+
+/// A problem found in the answers: `(finding kind, sentence)`.
+pub type Problem = (&'static str, String);
+
+/// Maps the answers to targets, tests the split, lists the problems.
+pub fn analyze(
+    name: &str,
+    result: &DnsResult,
+    targets: &[TargetAnswers],
+    expect: &DnsExpect,
+) -> (Split, Vec<Problem>) {
+    let mut split = Split {
+        queries: result.queries.len() as u64,
+        ..Default::default()
+    };
+    let mut counts = vec![0u64; targets.len()];
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut private: Vec<IpAddr> = Vec::new();
+    let bump =
+        |list: &mut Vec<(String, u64)>, key: String| match list.iter_mut().find(|(k, _)| *k == key)
+        {
+            Some((_, n)) => *n += 1,
+            None => list.push((key, 1)),
+        };
+    for q in &result.queries {
+        let Answer::Records {
+            addrs,
+            cnames,
+            ttl,
+            tcp,
+        } = &q.answer
+        else {
+            bump(&mut split.failures, q.answer.class());
+            continue;
+        };
+        split.answered += 1;
+        split.over_tcp += u64::from(*tcp);
+        if !split.ttls.contains(ttl) {
+            split.ttls.push(*ttl);
+        }
+        for a in addrs {
+            if !routable(*a)
+                && !expect.allow.iter().any(|(net, len)| in_net(*a, *net, *len))
+                && !private.contains(a)
+            {
+                private.push(*a);
+            }
+        }
+        let keys: Vec<String> = addrs
+            .iter()
+            .map(|a| a.to_string())
+            .chain(cnames.iter().map(|c| c.to_ascii_lowercase()))
+            .collect();
+        match targets
+            .iter()
+            .position(|t| t.answers.iter().any(|x| keys.contains(x)))
+        {
+            Some(i) => counts[i] += 1,
+            None => {
+                let shown = addrs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                bump(&mut split.unknown, shown);
+            }
+        }
+    }
+    split.ttls.sort_unstable();
+    let n = split.answered.max(1) as f64;
+    let total_weight: f64 = expect.weights.iter().map(|(_, w)| w).sum();
+    let all_zero = !expect.weights.is_empty() && total_weight <= 0.0;
+    let expected_share = |i: usize| -> Option<f64> {
+        let w = expect
+            .weights
+            .iter()
+            .find(|(t, _)| *t == i)
+            .map(|(_, w)| *w)?;
+        Some(if all_zero {
+            1.0 / expect.weights.len() as f64
+        } else {
+            w / total_weight
+        })
+    };
+    for (i, t) in targets.iter().enumerate() {
+        let (low, high) = wilson(counts[i], split.answered);
+        split.shares.push(Share {
+            target: t.target.clone(),
+            count: counts[i],
+            observed: counts[i] as f64 / n,
+            low,
+            high,
+            expected: expected_share(i),
+        });
+    }
+    // Goodness of fit over the targets that may appear.
+    let mapped: u64 = counts.iter().sum();
+    if !expect.weights.is_empty() && mapped > 0 {
+        let mut chi = 0.0;
+        let mut k = 0;
+        for (i, c) in counts.iter().enumerate() {
+            match expected_share(i) {
+                Some(e) if e > 0.0 => {
+                    let exp = e * mapped as f64;
+                    chi += (*c as f64 - exp).powi(2) / exp;
+                    k += 1;
+                }
+                Some(_) if *c > 0 => problems.push((
+                    "dns_weight_zero",
+                    format!(
+                        "{name}: target `{}` has weight 0 but answered {c} of {} queries",
+                        targets[i].target, split.answered
+                    ),
+                )),
+                _ => {}
+            }
+        }
+        if k >= 2 {
+            let p = chi_square_p(chi, (k - 1) as f64);
+            split.chi_square = Some(chi);
+            split.p_value = Some(p);
+            if p < expect.significance {
+                let shares: Vec<String> = split
+                    .shares
+                    .iter()
+                    .filter_map(|s| {
+                        s.expected.map(|e| {
+                            format!(
+                                "{} {:.1} % (95 % CI {:.1}–{:.1} %, expected {:.1} %)",
+                                s.target,
+                                100.0 * s.observed,
+                                100.0 * s.low,
+                                100.0 * s.high,
+                                100.0 * e
+                            )
+                        })
+                    })
+                    .collect();
+                problems.push((
+                    "dns_weights",
+                    format!(
+                        "{name}: the split does not follow the weights: {}; chi-square {chi:.1}, p = {p:.2e}, n = {mapped}",
+                        shares.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (answer, count) in &split.unknown {
+        problems.push((
+            "dns_unknown_answer",
+            format!(
+                "{name}: {count} of {} answers were `{answer}`, which matches no target",
+                split.answered
+            ),
+        ));
+    }
+    for a in &private {
+        problems.push((
+            "dns_private_answer",
+            format!("{name} answered {a}, a private or non-routable address (a ClusterIP leaked by external-dns?)"),
+        ));
+    }
+    if let (Some(max), Some(&top)) = (expect.max_ttl, split.ttls.last()) {
+        if top > max {
+            problems.push((
+                "dns_ttl",
+                format!("{name}: TTL {top} s exceeds the maximum of {max} s: clients follow a weight change that slowly"),
+            ));
+        }
+    }
+    for (class, count) in &split.failures {
+        problems.push((
+            "dns_errors",
+            format!(
+                "{name}: {count} of {} queries got no answer: {class}",
+                split.queries
+            ),
+        ));
+    }
+    (split, problems)
+}
+
+/// 95 % Wilson score interval for `k` successes out of `n`.
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (k, n, z) = (k as f64, n as f64, 1.959_963_984_540_054);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// P(X ≥ chi) for a chi-square distribution with `df` degrees of freedom.
+pub fn chi_square_p(chi: f64, df: f64) -> f64 {
+    if chi <= 0.0 {
+        return 1.0;
+    }
+    gamma_q(df / 2.0, chi / 2.0)
+}
+
+/// Regularized upper incomplete gamma Q(a, x) (series below a+1, continued fraction above).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    if x < a + 1.0 {
+        let mut sum = 1.0 / a;
+        let mut term = sum;
+        let mut ap = a;
+        for _ in 0..500 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        (1.0 - sum * (-x + a * x.ln() - ln_gamma(a)).exp()).clamp(0.0, 1.0)
+    } else {
+        // Lentz's continued fraction.
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..500 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        ((-x + a * x.ln() - ln_gamma(a)).exp() * h).clamp(0.0, 1.0)
+    }
+}
+
+/// ln Γ(x), Lanczos approximation (g = 7, n = 9).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + 7.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Whether an address can be reached from the internet (documentation ranges count as public).
+pub fn routable(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            !(v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments();
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Whether `a` is in `net/len`.
+pub fn in_net(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len.min(128)))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::dns::Sampled;
+    use std::time::Duration;
+
+    #[test]
+    fn chi_square_p_values_match_tables() {
+        // Critical values: df 1 at p = 0.05 is 3.841; df 2 at p = 0.001 is 13.816.
+        assert!((chi_square_p(3.841, 1.0) - 0.05).abs() < 1e-3);
+        assert!((chi_square_p(13.816, 2.0) - 0.001).abs() < 1e-4);
+        assert!((chi_square_p(0.5, 3.0) - 0.9189).abs() < 1e-3);
+        assert_eq!(chi_square_p(0.0, 1.0), 1.0);
+    }
+
+    #[test]
+    fn wilson_intervals_cover_the_share() {
+        let (lo, hi) = wilson(900, 1000);
+        assert!(lo < 0.9 && hi > 0.9 && hi - lo < 0.04, "{lo} {hi}");
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn private_and_shared_ranges_are_not_routable() {
+        for a in [
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+        ] {
+            assert!(!routable(a.parse().unwrap()), "{a}");
+        }
+        for a in ["52.1.2.3", "192.0.2.10", "2600::1"] {
+            assert!(routable(a.parse().unwrap()), "{a}");
+        }
+        assert!(in_net(
+            "127.0.0.5".parse().unwrap(),
+            "127.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(!in_net(
+            "10.0.0.5".parse().unwrap(),
+            "127.0.0.0".parse().unwrap(),
+            8
+        ));
+    }
+
+    fn result(answers: &[(&str, u64)]) -> DnsResult {
+        let mut queries = Vec::new();
+        for (a, n) in answers {
+            for _ in 0..*n {
+                queries.push(Sampled {
+                    nameserver: "127.0.0.1:53".parse().unwrap(),
+                    answer: Answer::Records {
+                        addrs: vec![a.parse().unwrap()],
+                        cnames: vec![],
+                        ttl: 60,
+                        tcp: false,
+                    },
+                    latency: Duration::ZERO,
+                });
+            }
+        }
+        DnsResult {
+            summary: crate::probe::Sample::failed(
+                "dns://shop".into(),
+                crate::probe::ProbeError::new(crate::probe::ErrorKind::Dns, "x"),
+                Duration::ZERO,
+            ),
+            queries,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn targets() -> Vec<TargetAnswers> {
+        vec![
+            TargetAnswers {
+                target: "ingress".into(),
+                answers: vec!["192.0.2.10".into()],
+            },
+            TargetAnswers {
+                target: "gateway".into(),
+                answers: vec!["192.0.2.20".into()],
+            },
+        ]
+    }
+
+    fn expect(i: f64, g: f64) -> DnsExpect {
+        DnsExpect {
+            weights: vec![(0, i), (1, g)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_right_split_passes_and_a_wrong_one_fails() {
+        let (split, problems) = analyze(
+            "shop",
+            &result(&[("192.0.2.10", 905), ("192.0.2.20", 95)]),
+            &targets(),
+            &expect(90.0, 10.0),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(split.p_value.unwrap() > 0.1);
+        // 90/10 served as 80/20.
+        let (_, problems) = analyze(
+            "shop",
+            &result(&[("192.0.2.10", 800), ("192.0.2.20", 200)]),
+            &targets(),
+            &expect(90.0, 10.0),
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "dns_weights");
+        assert!(
+            problems[0].1.contains("gateway 20.0 %"),
+            "{}",
+            problems[0].1
+        );
+    }
+
+    #[test]
+    fn weight_zero_targets_must_not_appear_unless_all_are_zero() {
+        let (_, problems) = analyze(
+            "shop",
+            &result(&[("192.0.2.10", 999), ("192.0.2.20", 1)]),
+            &targets(),
+            &expect(100.0, 0.0),
+        );
+        assert_eq!(problems[0].0, "dns_weight_zero");
+        let (split, problems) = analyze(
+            "shop",
+            &result(&[("192.0.2.10", 510), ("192.0.2.20", 490)]),
+            &targets(),
+            &expect(0.0, 0.0),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(split.shares[0].expected, Some(0.5));
+    }
+
+    #[test]
+    fn unknown_private_and_long_ttl_answers_are_findings() {
+        let mut e = expect(50.0, 50.0);
+        e.max_ttl = Some(30);
+        let (_, problems) = analyze(
+            "shop",
+            &result(&[("192.0.2.10", 50), ("192.0.2.20", 50), ("10.96.0.12", 3)]),
+            &targets(),
+            &e,
+        );
+        let kinds: Vec<&str> = problems.iter().map(|p| p.0).collect();
+        assert_eq!(
+            kinds,
+            ["dns_unknown_answer", "dns_private_answer", "dns_ttl"]
+        );
+        assert!(problems[1].1.contains("10.96.0.12"));
+    }
+}
