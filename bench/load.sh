@@ -3,7 +3,7 @@
 # nginx, in one run, alternating, medians of RUNS runs each; prints ratios.
 #
 #   bash bench/load.sh            # everything (about 15 minutes)
-#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory | sockets
+#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory | sockets | dns
 #
 # Installs what it needs: nginx, wrk, hey and GNU time from Debian, oha with
 # `cargo install --locked oha`. All traffic goes to 127.0.0.1. Results are
@@ -205,4 +205,62 @@ print(f"  cutover: {t['statuses'].get('101', 0)} sockets upgraded, handshake p50
       f"{m['failures']} failed, {m['dropped']} dropped; peak RSS {int(sys.argv[2]) // 1024} MiB")
 PY
   kill "$LAB_PID"; wait "$LAB_PID" 2>/dev/null || true; LAB_PID=
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = dns ]; then
+  echo
+  echo "== weighted DNS: 1,000 samples (rate raised to 100,000/s, 64 in flight) =="
+  [ -x /usr/sbin/pdns_server ] || { apt-get install -y -qq --no-install-recommends pdns-server pdns-backend-bind >/dev/null; }
+  "$CUTOVER" lab > "$work/lab.log" 2>&1 &
+  LAB_PID=$!
+  for _ in $(seq 100); do grep -q "^  dns" "$work/lab.log" 2>/dev/null && break; sleep 0.05; done
+  LAB_DNS=$(awk '/^  dns/{print $2}' "$work/lab.log")
+  # PowerDNS with a Lua weighted record, like the integration test.
+  PPORT=$(free_port)
+  mkdir -p "$work/pdns"
+  cat > "$work/pdns/example.test.zone" <<'EOF'
+$ORIGIN example.test.
+$TTL 60
+@       IN SOA  ns1.example.test. hostmaster.example.test. ( 1 3600 600 86400 60 )
+@       IN NS   ns1.example.test.
+ns1     IN A    127.0.0.1
+shop    IN LUA  A "pickwrandom({{90, '192.0.2.10'}, {10, '192.0.2.20'}})"
+EOF
+  echo "zone \"example.test\" { type master; file \"$work/pdns/example.test.zone\"; };" > "$work/pdns/named.conf"
+  cat > "$work/pdns/pdns.conf" <<EOF
+launch=bind
+bind-config=$work/pdns/named.conf
+enable-lua-records=shared
+local-address=127.0.0.1
+local-port=$PPORT
+cache-ttl=0
+query-cache-ttl=0
+negquery-cache-ttl=0
+security-poll-suffix=
+EOF
+  /usr/sbin/pdns_server --config-dir="$work/pdns" --daemon=no --guardian=no --disable-syslog=yes --write-pid=no --socket-dir="$work/pdns" > "$work/pdns/log" 2>&1 &
+  PDNS_PID=$!
+  sleep 1
+  for ns in "lab $LAB_DNS" "powerdns 127.0.0.1:$PPORT"; do
+    set -- $ns
+    cat > "$work/dns-$1.yaml" <<EOF
+name: bench dns $1
+host: shop.example.test
+targets:
+  ingress: { connect: "127.0.0.1:1", dns_answers: [192.0.2.10] }
+  gateway: { connect: "127.0.0.1:2", dns_answers: [192.0.2.20] }
+checks:
+  - name: weighted dns
+    dns: { nameservers: ["$2"], samples: 1000, rate: 100000/s, concurrency: 64 }
+    expect: { weights: { ingress: 90, gateway: 10 }, significance: 0.000001 }
+EOF
+    timed "$CUTOVER" dns "$work/dns-$1.yaml" --out "$work/dns-$1" >/dev/null || true
+    python3 - "$work/dns-$1/report.json" "$1" "$(awk '{print $1}' "$work/time")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); res = r['checks'][0]['results'][0]; d = res['details']
+shares = ", ".join(f"{s['target']} {100*s['observed']:.1f} %" for s in d['shares'])
+print(f"  {sys.argv[2]}: 1,000 samples in {res['latency_ms']:.0f} ms (whole command {float(sys.argv[3]):.2f} s); answered {d['answered']}; {shares}; p = {d['p_value']:.3f}; verdict {res['verdict']}")
+PY
+  done
+  kill "$LAB_PID" "$PDNS_PID" 2>/dev/null; wait "$LAB_PID" "$PDNS_PID" 2>/dev/null || true; LAB_PID=
 fi

@@ -40,6 +40,9 @@ const IDENTIFYING_HEADERS: &[&str] = &[
 /// Samples of one check pass: `samples[check][target index in Plan::targets]`.
 pub struct CheckPass {
     pub samples: Vec<Vec<Option<ProbeResult>>>,
+    /// Each target's resolved connect addresses (what DNS answers with for it
+    /// when the scenario declares no `dns_answers`).
+    pub target_addrs: Vec<Vec<std::net::IpAddr>>,
     pub interrupted: bool,
 }
 
@@ -112,9 +115,18 @@ pub async fn check_pass(
             }
         }
     }
+    let target_addrs = connectors
+        .iter()
+        .map(|c| {
+            c.addrs()
+                .map(|a| a.iter().map(|s| s.ip()).collect())
+                .unwrap_or_default()
+        })
+        .collect();
     CheckPass {
         samples,
         interrupted,
+        target_addrs,
     }
 }
 
@@ -157,7 +169,9 @@ pub fn build_report(
                 .first()
                 .and_then(|ti| pass.samples[ci][*ti].as_ref());
             let r = match result {
-                Some(ProbeResult::Dns(d)) => dns_result(plan, check, spec, d, &mut findings),
+                Some(ProbeResult::Dns(d)) => {
+                    dns_result(plan, &pass.target_addrs, check, spec, d, &mut findings)
+                }
                 _ => skipped("dns"),
             };
             checks.push(CheckReport {
@@ -470,6 +484,7 @@ pub fn add_load(
         connections: load.connections,
         stages,
         targets,
+        dns: Vec::new(),
     });
     if outcome.interrupted {
         report.status = RunStatus::Interrupted;
@@ -530,26 +545,101 @@ fn details(result: &ProbeResult) -> Option<serde_json::Value> {
     }
 }
 
+/// The answers that identify each target, for DNS checks.
+pub fn target_answers(
+    plan: &Plan,
+    target_addrs: &[Vec<std::net::IpAddr>],
+) -> Vec<analyze::dns::TargetAnswers> {
+    plan.targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| analyze::dns::TargetAnswers {
+            target: t.name.clone(),
+            answers: if t.dns_answers.is_empty() {
+                // The load balancer's name (a CNAME answer) and what it resolves to.
+                std::iter::once(t.connect.host.to_ascii_lowercase())
+                    .chain(
+                        target_addrs
+                            .get(i)
+                            .into_iter()
+                            .flatten()
+                            .map(|a| a.to_string()),
+                    )
+                    .collect()
+            } else {
+                t.dns_answers.clone()
+            },
+        })
+        .collect()
+}
+
+/// Samples every DNS check of the plan every `every` until `stop`, returning the split over time.
+pub async fn dns_over_time(
+    plan: &Plan,
+    target_addrs: &[Vec<std::net::IpAddr>],
+    started: tokio::time::Instant,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<crate::report::model::DnsSeries> {
+    let answers = target_answers(plan, target_addrs);
+    let mut series = Vec::new();
+    for check in &plan.checks {
+        let ProbeSpec::Dns(spec) = &check.probe else {
+            continue;
+        };
+        series.push((check, spec, Vec::new()));
+    }
+    if series.is_empty() {
+        return Vec::new();
+    }
+    let every = series
+        .iter()
+        .map(|(_, s, _)| s.every)
+        .min()
+        .unwrap_or(std::time::Duration::from_secs(30));
+    let mut next = tokio::time::Instant::now() + every;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        next += every;
+        for (check, spec, points) in &mut series {
+            let d = probe::dns::sample(spec).await;
+            let (split, _) = analyze::dns::analyze(&spec.name, &d, &answers, &check.dns_expect);
+            points.push(crate::report::model::DnsPoint {
+                at_s: started.elapsed().as_secs_f64(),
+                answered: split.answered,
+                shares: split
+                    .shares
+                    .iter()
+                    .map(|s| (s.target.clone(), s.observed))
+                    .collect(),
+                p_value: split.p_value,
+            });
+        }
+    }
+    series
+        .into_iter()
+        .map(|(check, _, points)| crate::report::model::DnsSeries {
+            check: check.name.clone(),
+            points,
+        })
+        .collect()
+}
+
 /// The one result of a DNS check: its split, its problems as findings.
 fn dns_result(
     plan: &Plan,
+    target_addrs: &[Vec<std::net::IpAddr>],
     check: &crate::scenario::plan::Check,
     spec: &probe::dns::DnsSpec,
     d: &probe::dns::DnsResult,
     findings: &mut Vec<Finding>,
 ) -> TargetResult {
-    let answers: Vec<analyze::dns::TargetAnswers> = plan
-        .targets
-        .iter()
-        .map(|t| analyze::dns::TargetAnswers {
-            target: t.name.clone(),
-            answers: if t.dns_answers.is_empty() {
-                vec![t.connect.host.to_ascii_lowercase()]
-            } else {
-                t.dns_answers.clone()
-            },
-        })
-        .collect();
+    let answers = target_answers(plan, target_addrs);
     let (split, problems) = analyze::dns::analyze(&spec.name, d, &answers, &check.dns_expect);
     let hint = |kind: &str| {
         match kind {

@@ -71,6 +71,8 @@ pub struct Split {
     pub chi_square: Option<f64>,
     pub p_value: Option<f64>,
     pub ttls: Vec<u32>,
+    /// CNAME targets seen in the answers, with counts.
+    pub cnames: Vec<(String, u64)>,
     pub over_tcp: u64,
 }
 
@@ -112,6 +114,9 @@ pub fn analyze(
         split.over_tcp += u64::from(*tcp);
         if !split.ttls.contains(ttl) {
             split.ttls.push(*ttl);
+        }
+        for c in cnames {
+            bump(&mut split.cnames, c.clone());
         }
         for a in addrs {
             if !routable(*a)

@@ -153,12 +153,26 @@ async fn check(
             humantime::format_duration(shape.total())
         );
         let mut progress = Progress::new(&names, plan.checks.len(), shape);
+        // DNS checks sample again during the load: the split over time.
+        let (dns_stop, dns_stop_rx) = tokio::sync::watch::channel(false);
+        let dns_task = {
+            let (plan, addrs) = (plan.clone(), pass.target_addrs.clone());
+            let started = tokio::time::Instant::now();
+            tokio::spawn(async move {
+                session::dns_over_time(&plan, &addrs, started, dns_stop_rx).await
+            })
+        };
         let outcome = engine::run(plan, load, &connectors, &options, stop_rx, |done, agg| {
             progress.second(done, agg)
         })
         .await;
         progress.finish();
+        let _ = dns_stop.send(true);
+        let dns_series = dns_task.await.unwrap_or_default();
         session::add_load(&mut report, plan, load, &outcome, options.workers);
+        if let Some(l) = report.load.as_mut() {
+            l.dns = dns_series;
+        }
         report.ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         report.duration_ms = SystemTime::now()
             .duration_since(started)
@@ -261,6 +275,10 @@ async fn lab(
     println!(
         "  gateway  http://{}  https://{}",
         lab.gateway_http, lab.gateway_https
+    );
+    println!(
+        "  dns      {} (udp+tcp, weighted A records for {})",
+        lab.dns, lab.host
     );
     if let Some(path) = write_scenario {
         let ca_path = path.with_extension("ca.pem");

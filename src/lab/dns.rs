@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -31,6 +31,8 @@ pub struct DnsSwitches {
     pub servfail: AtomicBool,
     /// Answer nothing (clients time out).
     pub silent: AtomicBool,
+    /// Record sets answered as a CNAME to a name (a load balancer in another zone).
+    pub cnames: Mutex<Vec<(IpAddr, String)>>,
     /// Queries answered.
     pub queries: AtomicU64,
     rng: AtomicU64,
@@ -47,6 +49,7 @@ impl DnsSwitches {
             truncate: AtomicBool::new(false),
             servfail: AtomicBool::new(false),
             silent: AtomicBool::new(false),
+            cnames: Mutex::new(Vec::new()),
             queries: AtomicU64::new(0),
             rng: AtomicU64::new(seed | 1),
         }
@@ -119,6 +122,19 @@ fn answer(query: &Message, host: &Name, switches: &DnsSwitches, udp: bool) -> Op
     }
     let ttl = switches.ttl.load(Relaxed);
     if let Some(addr) = switches.pick() {
+        let cname = switches
+            .cnames
+            .lock()
+            .ok()
+            .and_then(|c| c.iter().find(|(a, _)| *a == addr).map(|(_, n)| n.clone()));
+        if let Some(target) = cname.and_then(|n| Name::from_ascii(format!("{n}.")).ok()) {
+            resp.add_answer(Record::from_rdata(
+                q.name().clone(),
+                ttl,
+                RData::CNAME(CNAME(target)),
+            ));
+            return Some(resp);
+        }
         let data = match (addr, q.query_type()) {
             (IpAddr::V4(v), RecordType::A) => Some(RData::A(A(v))),
             (IpAddr::V6(v), RecordType::AAAA) => Some(RData::AAAA(AAAA(v))),

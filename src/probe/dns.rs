@@ -34,6 +34,8 @@ pub struct DnsSpec {
     /// Queries in flight at most.
     pub concurrency: usize,
     pub timeout: Duration,
+    /// During `run`: sample again at this interval, for the split over time.
+    pub every: Duration,
 }
 
 /// What one query got.
@@ -349,8 +351,12 @@ fn classify(m: &Message, record: RecordType, tcp: bool) -> Answer {
             _ => {}
         }
     }
-    if addrs.is_empty() {
+    if addrs.is_empty() && cnames.is_empty() {
         return Answer::NoData;
+    }
+    if addrs.is_empty() {
+        // Only a CNAME (to a load balancer's name in another zone): the name is the answer.
+        ttl = m.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
     }
     addrs.sort();
     Answer::Records {

@@ -48,6 +48,26 @@ pub struct LoadReport {
     pub connections: u64,
     pub stages: Vec<StageInfo>,
     pub targets: Vec<TargetLoad>,
+    /// DNS checks sampled again during the load: the split over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<DnsSeries>,
+}
+
+/// One DNS check's split, sampled repeatedly during the load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DnsSeries {
+    pub check: String,
+    pub points: Vec<DnsPoint>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DnsPoint {
+    /// Seconds since the load started.
+    pub at_s: f64,
+    pub answered: u64,
+    /// Target → observed share (0..1).
+    pub shares: std::collections::BTreeMap<String, f64>,
+    pub p_value: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

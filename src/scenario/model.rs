@@ -122,6 +122,8 @@ pub struct RawDns {
     pub timeout: Option<At<String>>,
     /// Networks whose answers are not findings (`127.0.0.0/8` for labs).
     pub allow_private: Option<Vec<At<String>>>,
+    /// During `run`: sample again at this interval (default 30s).
+    pub every: Option<At<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

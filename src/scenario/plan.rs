@@ -1074,6 +1074,7 @@ fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
         None => 50.0,
     };
     let timeout = optional_duration(cx, d.timeout.as_ref(), Duration::from_secs(2), &mut ok);
+    let every = optional_duration(cx, d.every.as_ref(), Duration::from_secs(30), &mut ok);
     let samples = d.samples.as_ref().map(|s| s.value).unwrap_or(400);
     if samples == 0 || samples > 1_000_000 {
         if let Some(s) = &d.samples {
@@ -1098,6 +1099,7 @@ fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
             .map(|c| c.value.max(1) as usize)
             .unwrap_or(16),
         timeout,
+        every,
     })
 }
 

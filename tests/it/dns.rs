@@ -189,3 +189,68 @@ async fn a_truncated_answer_is_retried_over_tcp() {
     let d = r.checks[0].results[0].details.clone().expect("split");
     assert_eq!(d["over_tcp"], 1000);
 }
+
+#[tokio::test]
+async fn a_cname_to_a_load_balancer_maps_to_its_target() {
+    let lab = lab().await;
+    if let Ok(mut c) = lab.dns_switches.cnames.lock() {
+        c.push((ip("192.0.2.20"), "k8s-gw-1234.elb.example.test".into()));
+    }
+    let yaml = scenario("weights: { ingress: 90, gateway: 10 }", "").replace(
+        "dns_answers: [192.0.2.20]",
+        "dns_answers: [k8s-gw-1234.elb.example.test]",
+    );
+    let r = check(&plan(&yaml, &[("NS", lab.dns.to_string())])).await;
+    assert_eq!(r.checks[0].verdict, Verdict::Pass, "{:#?}", r.findings);
+    let d = r.checks[0].results[0].details.clone().expect("split");
+    assert_eq!(d["cnames"][0][0], "k8s-gw-1234.elb.example.test");
+    assert!(d["shares"][1]["count"].as_u64().unwrap_or(0) > 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_samples_the_split_again_during_the_load() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        r#"name: dns over time
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}", dns_answers: [192.0.2.10] }}
+  gateway: {{ connect: "{}", dns_answers: [192.0.2.20] }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+  - name: weighted dns
+    dns: {{ nameservers: ["{}"], samples: 200, rate: 20000/s, every: 400ms }}
+    expect: {{ weights: {{ ingress: 90, gateway: 10 }} }}
+load: {{ stages: [{{ rate: 20/s, for: 2s }}] }}
+"#,
+        lab.ingress_http, lab.gateway_http, lab.dns
+    );
+    std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::support::run_bin(&d, &["run", "s.yaml", "--out", "out"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&crate::support::read(&dir.path().join("out/report.json")))
+            .expect("json");
+    crate::support::assert_valid_report(&report);
+    let points = report["load"]["dns"][0]["points"]
+        .as_array()
+        .expect("the split over time");
+    assert!(points.len() >= 3, "{points:?}");
+    for p in points {
+        assert_eq!(p["answered"], 200);
+        let share = p["shares"]["ingress"].as_f64().unwrap_or(0.0);
+        assert!((0.8..=1.0).contains(&share), "{p}");
+    }
+}
