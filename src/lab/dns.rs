@@ -5,7 +5,7 @@
 //! weight / total (weight 0 never, unless every weight is 0: then uniformly).
 //! Other names get NXDOMAIN. Switches change the weights, add a leaked private
 //! address (a ClusterIP that external-dns published), truncate UDP answers (so
-//! clients must retry over TCP), answer SERVFAIL, or stay silent.
+//! clients must retry over TCP), answer SERVFAIL or REFUSED, or stay silent.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -29,6 +29,8 @@ pub struct DnsSwitches {
     pub truncate: AtomicBool,
     /// Answer SERVFAIL.
     pub servfail: AtomicBool,
+    /// Answer REFUSED.
+    pub refused: AtomicBool,
     /// Answer nothing (clients time out).
     pub silent: AtomicBool,
     /// Record sets answered as a CNAME to a name (a load balancer in another zone).
@@ -48,6 +50,7 @@ impl DnsSwitches {
             ttl: AtomicU32::new(60),
             truncate: AtomicBool::new(false),
             servfail: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
             silent: AtomicBool::new(false),
             cnames: Mutex::new(Vec::new()),
             queries: AtomicU64::new(0),
@@ -110,6 +113,10 @@ fn answer(query: &Message, host: &Name, switches: &DnsSwitches, udp: bool) -> Op
     resp.add_query(q.clone());
     if switches.servfail.load(Relaxed) {
         resp.metadata.response_code = ResponseCode::ServFail;
+        return Some(resp);
+    }
+    if switches.refused.load(Relaxed) {
+        resp.metadata.response_code = ResponseCode::Refused;
         return Some(resp);
     }
     if !q.name().eq_case(host) && q.name().to_lowercase() != host.to_lowercase() {

@@ -114,6 +114,58 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    let dns: Vec<_> = r.checks.iter().filter(|c| c.kind == "dns").collect();
+    if !dns.is_empty() {
+        out.push_str("\n## Weighted DNS\n\n");
+        for c in dns {
+            let Some(d) = c.results.first().and_then(|x| x.details.as_ref()) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "**{}** ({}): {} of {} queries answered, p = {}\n",
+                cell(&c.name),
+                cell(&c.request),
+                d["answered"],
+                d["queries"],
+                d["p_value"]
+                    .as_f64()
+                    .map(|p| format!("{p:.3}"))
+                    .unwrap_or_else(|| "n/a".into())
+            );
+            out.push_str("| target | answers | observed | 95 % interval | expected |\n|---|---|---|---|---|\n");
+            for s in d["shares"].as_array().into_iter().flatten() {
+                let pct = |v: &serde_json::Value| {
+                    v.as_f64()
+                        .map(|x| format!("{:.1} %", 100.0 * x))
+                        .unwrap_or_else(|| "—".into())
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {}–{} | {} |",
+                    cell(s["target"].as_str().unwrap_or("")),
+                    s["count"],
+                    pct(&s["observed"]),
+                    pct(&s["low"]),
+                    pct(&s["high"]),
+                    pct(&s["expected"])
+                );
+            }
+        }
+        if let Some(load) = &r.load {
+            for series in &load.dns {
+                let _ = writeln!(out, "\nSplit over time ({}):\n", cell(&series.check));
+                for p in &series.points {
+                    let shares: Vec<String> = p
+                        .shares
+                        .iter()
+                        .map(|(t, v)| format!("{} {:.1} %", cell(t), 100.0 * v))
+                        .collect();
+                    let _ = writeln!(out, "- {:.0} s: {}", p.at_s, shares.join(", "));
+                }
+            }
+        }
+    }
     out.push_str("\n## Findings\n\n");
     if r.findings.is_empty() {
         out.push_str("None.\n");

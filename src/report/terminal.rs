@@ -82,6 +82,34 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    for c in r.checks.iter().filter(|c| c.kind == "dns") {
+        if let Some(d) = c.results.first().and_then(|x| x.details.as_ref()) {
+            let shares: Vec<String> = d["shares"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    format!(
+                        "{} {:.1} %{}",
+                        s["target"].as_str().unwrap_or(""),
+                        100.0 * s["observed"].as_f64().unwrap_or(0.0),
+                        s["expected"]
+                            .as_f64()
+                            .map(|e| format!(" (expected {:.1} %)", 100.0 * e))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nDNS {}: {} of {} answered: {}",
+                c.name,
+                d["answered"],
+                d["queries"],
+                shares.join(", ")
+            );
+        }
+    }
     if let Some(load) = &r.load {
         out.push('\n');
         out.push_str(&load_table(load));

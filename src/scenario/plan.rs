@@ -556,11 +556,21 @@ pub fn build(
     // Values that are addresses, not credentials, may appear in reports.
     let mut secrets: Vec<String> = sink.secrets.borrow().clone();
     secrets.append(&mut cx.secrets);
+    // Addresses (targets, nameservers) are not credentials: reports show them.
+    let nameservers: Vec<&String> = checks
+        .iter()
+        .filter_map(|c| match &c.probe {
+            ProbeSpec::Dns(d) => Some(&d.nameservers),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     secrets.retain(|s| {
         s != &host
             && !targets
                 .iter()
                 .any(|t| t.connect.to_string().contains(s.as_str()) || &t.host == s)
+            && !nameservers.iter().any(|n| n.contains(s.as_str()))
     });
     secrets.sort();
     secrets.dedup();

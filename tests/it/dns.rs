@@ -164,6 +164,17 @@ async fn nxdomain_servfail_and_timeouts_are_classified() {
     );
 
     lab.dns_switches.servfail.store(false, Ordering::Relaxed);
+    lab.dns_switches.refused.store(true, Ordering::Relaxed);
+    let r = check(&plan(&yaml, &[("NS", lab.dns.to_string())])).await;
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.kind == "dns_errors" && f.message.contains("refused")),
+        "{:#?}",
+        r.findings
+    );
+
+    lab.dns_switches.refused.store(false, Ordering::Relaxed);
     lab.dns_switches.silent.store(true, Ordering::Relaxed);
     let quick = yaml.replace("rate: 20000/s", "rate: 20000/s, timeout: 200ms");
     let r = check(&plan(&quick, &[("NS", lab.dns.to_string())])).await;
