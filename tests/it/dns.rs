@@ -265,3 +265,25 @@ load: {{ stages: [{{ rate: 20/s, for: 2s }}] }}
         assert!((0.8..=1.0).contains(&share), "{p}");
     }
 }
+
+#[tokio::test]
+async fn aaaa_records_are_sampled_too() {
+    let lab = lab().await;
+    lab.dns_switches
+        .set_records(vec![(90, ip("2001:db8::10")), (10, ip("2001:db8::20"))]);
+    let yaml = scenario("weights: { ingress: 90, gateway: 10 }", ", record: AAAA")
+        .replace(
+            "dns_answers: [192.0.2.10]",
+            "dns_answers: [\"2001:db8::10\"]",
+        )
+        .replace(
+            "dns_answers: [192.0.2.20]",
+            "dns_answers: [\"2001:db8::20\"]",
+        );
+    let r = check(&plan(&yaml, &[("NS", lab.dns.to_string())])).await;
+    assert_eq!(r.checks[0].verdict, Verdict::Pass, "{:#?}", r.findings);
+    assert_eq!(
+        r.checks[0].results[0].details.clone().expect("split")["answered"],
+        1000
+    );
+}
