@@ -432,6 +432,34 @@ pub fn add_load(
             checks,
         });
     }
+    // Latency regression: each loaded target against the baseline target, per check.
+    let rules = analyze::latency::LatencyRules::default();
+    if outcome.targets.contains(&plan.baseline) {
+        let base = &plan.targets[plan.baseline];
+        for (ci, check) in plan.checks.iter().enumerate() {
+            let b = &outcome.aggregator.totals[outcome.key(plan.baseline, ci)];
+            if b.requests == 0 {
+                continue;
+            }
+            for &ti in outcome.targets.iter().filter(|t| **t != plan.baseline) {
+                let t = &outcome.aggregator.totals[outcome.key(ti, ci)];
+                if t.requests == 0 {
+                    continue;
+                }
+                let c = analyze::latency::compare(&t.latency, &b.latency, &rules);
+                if c.is_regression(&rules) {
+                    report.findings.push(Finding {
+                        kind: "latency_regression".into(),
+                        severity: Severity::Warning,
+                        check: check.name.clone(),
+                        target: Some(plan.targets[ti].name.clone()),
+                        message: c.describe(&plan.targets[ti].name, &base.name),
+                        hint: None,
+                    });
+                }
+            }
+        }
+    }
     let stages = outcome
         .shape
         .phases

@@ -9,6 +9,7 @@ pub mod cors;
 pub mod dns;
 pub mod expect;
 pub mod hints;
+pub mod latency;
 pub mod parity;
 
 use serde::{Deserialize, Serialize};

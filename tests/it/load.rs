@@ -229,3 +229,38 @@ async fn an_interrupted_run_reports_every_completed_request() {
         "every answered request is in the report"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slower_gateway_is_reported_as_a_latency_regression_with_its_numbers() {
+    let lab = lab().await;
+    lab.switches
+        .gateway_extra_latency_ms
+        .store(5, Ordering::Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "load: { stages: [{ rate: 200/s, for: 2s }] }",
+        "/api/items",
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = run_in(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let f = report["findings"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["kind"] == "latency_regression"))
+        .unwrap_or_else(|| panic!("no regression finding: {}", report["findings"]));
+    assert_eq!(f["target"], "gateway");
+    let m = f["message"].as_str().unwrap_or("");
+    assert!(
+        m.starts_with("gateway p50 ") && m.contains(" vs ingress ") && m.contains("n = 400 / 400"),
+        "{m}"
+    );
+}
