@@ -512,6 +512,7 @@ pub fn add_load(
         connections: load.connections,
         stages,
         targets,
+        events: Vec::new(),
         dns: Vec::new(),
     });
     if outcome.interrupted {
@@ -783,4 +784,136 @@ fn target_result(
         failures,
         details: None,
     }
+}
+
+/// Runs the plan's events at their offsets from `started` until `stop`.
+///
+/// `stretch` scales the offsets like `--duration` scales the stages.
+pub async fn run_events(
+    plan: &Plan,
+    started: tokio::time::Instant,
+    stretch: f64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<crate::report::model::EventRecord> {
+    let mut out = Vec::new();
+    for e in &plan.events {
+        tokio::select! {
+            () = tokio::time::sleep_until(started + e.at.mul_f64(stretch)) => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let at_s = started.elapsed().as_secs_f64();
+        let mut record = crate::report::model::EventRecord {
+            name: e.name.clone(),
+            at_s,
+            end_s: None,
+            exit_code: None,
+            output: String::new(),
+            error: None,
+        };
+        if let Some(cmd) = &e.run {
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(e.timeout, child).await {
+                Ok(Ok(o)) => {
+                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&o.stderr));
+                    if text.len() > 4096 {
+                        let mut cut = 4096;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                        text.push('…');
+                    }
+                    record.output = text;
+                    record.exit_code = o.status.code();
+                }
+                Ok(Err(err)) => record.error = Some(format!("could not run the command: {err}")),
+                Err(_) => {
+                    record.error = Some(format!(
+                        "the command did not finish within {}",
+                        humantime::format_duration(e.timeout)
+                    ))
+                }
+            }
+        }
+        record.end_s = Some(started.elapsed().as_secs_f64());
+        out.push(record);
+    }
+    out
+}
+
+/// Event failures and 503 spikes (after events, or unexplained) as findings.
+pub fn event_findings(report: &mut Report, plan: &Plan, outcome: &Outcome) {
+    let Some(load) = report.load.as_ref() else {
+        return;
+    };
+    let events: Vec<analyze::spike::Event> = load
+        .events
+        .iter()
+        .map(|e| analyze::spike::Event {
+            name: e.name.clone(),
+            at: e.at_s,
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for e in &load.events {
+        let failed = e.error.clone().or_else(|| match e.exit_code {
+            Some(0) | None => None,
+            Some(c) => Some(format!("the command exited with status {c}")),
+        });
+        if let Some(why) = failed {
+            findings.push(Finding {
+                kind: "event_failed".into(),
+                severity: Severity::Warning,
+                check: e.name.clone(),
+                target: None,
+                message: format!("event `{}` at {:.1} s failed: {why}", e.name, e.at_s),
+                hint: None,
+            });
+        }
+    }
+    let rules = analyze::spike::SpikeRules::default();
+    for &ti in &outcome.targets {
+        let mut per_second: std::collections::BTreeMap<u64, analyze::spike::Second> =
+            std::collections::BTreeMap::new();
+        for ci in 0..plan.checks.len() {
+            for s in &outcome.aggregator.series[outcome.key(ti, ci)] {
+                let e = per_second
+                    .entry(s.second)
+                    .or_insert_with(|| analyze::spike::Second {
+                        second: s.second,
+                        ..Default::default()
+                    });
+                e.requests += s.stats.requests;
+                for (o, n) in &s.stats.s503_origins {
+                    match e.s503.iter_mut().find(|(x, _)| x == o) {
+                        Some((_, m)) => *m += n,
+                        None => e.s503.push((o.clone(), *n)),
+                    }
+                }
+            }
+        }
+        let series: Vec<analyze::spike::Second> = per_second.into_values().collect();
+        let target = &plan.targets[ti];
+        for spike in analyze::spike::detect(&series, &events, &rules) {
+            let gateway_made = spike.origins.first().is_some_and(|(o, _)| o == "gateway");
+            findings.push(Finding {
+                kind: "spike_503".into(),
+                severity: Severity::Warning,
+                check: spike.event.clone().unwrap_or_else(|| "load".into()),
+                target: Some(target.name.clone()),
+                message: spike.describe(&target.name),
+                hint: gateway_made.then(|| analyze::spike::POOLED_CONNECTION_HINT.to_owned()),
+            });
+        }
+    }
+    report.findings.extend(findings);
 }

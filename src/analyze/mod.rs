@@ -11,6 +11,7 @@ pub mod expect;
 pub mod hints;
 pub mod latency;
 pub mod parity;
+pub mod spike;
 
 use serde::{Deserialize, Serialize};
 

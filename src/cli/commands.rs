@@ -47,6 +47,30 @@ pub async fn run(command: Command) -> Exit {
             stall,
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
+        Command::LabDeploy { addr, ms } => {
+            crate::target::init_tls();
+            let url = format!("http://{addr}/__lab/deploy?ms={ms}");
+            let sent = match reqwest::Client::builder().no_proxy().build() {
+                Ok(c) => c
+                    .post(&url)
+                    .header("host", DEMO_HOST)
+                    .send()
+                    .await
+                    .map(|r| r.status()),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(s) if s.is_success() => Exit::Pass,
+                Ok(s) => {
+                    eprintln!("error: the lab answered {s}");
+                    Exit::Fail
+                }
+                Err(e) => {
+                    eprintln!("error: cannot reach the lab at {addr}: {e}");
+                    Exit::Fail
+                }
+            }
+        }
         Command::Dns { scenario, output } => match load(&scenario) {
             Ok(mut plan) => {
                 plan.checks
@@ -162,6 +186,17 @@ async fn check(
                 session::dns_over_time(&plan, &addrs, started, dns_stop_rx).await
             })
         };
+        let events_task = {
+            let plan = plan.clone();
+            let started = tokio::time::Instant::now();
+            let stop = dns_stop.subscribe();
+            let natural = crate::load::schedule::Shape::new(&load.stages, 1.0, None).total();
+            let stretch = match options.duration {
+                Some(d) if !natural.is_zero() => d.as_secs_f64() / natural.as_secs_f64(),
+                _ => 1.0,
+            };
+            tokio::spawn(async move { session::run_events(&plan, started, stretch, stop).await })
+        };
         let outcome = engine::run(plan, load, &connectors, &options, stop_rx, |done, agg| {
             progress.second(done, agg)
         })
@@ -169,10 +204,13 @@ async fn check(
         progress.finish();
         let _ = dns_stop.send(true);
         let dns_series = dns_task.await.unwrap_or_default();
+        let events = events_task.await.unwrap_or_default();
         session::add_load(&mut report, plan, load, &outcome, options.workers);
         if let Some(l) = report.load.as_mut() {
             l.dns = dns_series;
+            l.events = events;
         }
+        session::event_findings(&mut report, plan, &outcome);
         report.ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         report.duration_ms = SystemTime::now()
             .duration_since(started)
@@ -390,6 +428,12 @@ pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
         ("LAB_GATEWAY_TLS".to_owned(), lab.gateway_https.to_string()),
         ("LAB_CA".to_owned(), ca_file.display().to_string()),
         ("LAB_DNS".to_owned(), lab.dns.to_string()),
+        (
+            "CUTOVER".to_owned(),
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "cutover".into()),
+        ),
     ];
     move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }

@@ -52,6 +52,16 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Start a rollout in a running lab (its ingress address): the gateway
+    /// answers Envoy's upstream-reset 503s for a moment, the ingress does not.
+    #[command(hide = true)]
+    LabDeploy {
+        /// The lab's ingress http address, host:port.
+        addr: String,
+        /// How long the rollout lasts, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        ms: u64,
+    },
     /// Start the embedded lab (ingress-like and gateway-like servers) until Ctrl-C.
     Lab {
         /// Production hostname the lab serves.

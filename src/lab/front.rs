@@ -150,6 +150,27 @@ impl Front {
         if sw.app_down.load(Relaxed) {
             return self.error(StatusCode::SERVICE_UNAVAILABLE);
         }
+        // The lab's own control: `POST /__lab/deploy?ms=N` starts a rollout.
+        if path == "/__lab/deploy" && req.method() == hyper::Method::POST {
+            let ms = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("ms=")))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(2000)
+                .min(60_000);
+            sw.deploy(std::time::Duration::from_millis(ms));
+            return simple(StatusCode::OK, "text/plain", "deploying");
+        }
+        // During a rollout Envoy reuses pooled connections to terminated pods;
+        // ingress-nginx retries them on the next upstream (proxy_next_upstream).
+        if gateway && sw.deploying() {
+            return simple(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            );
+        }
         self.proxy(conn, req, &raw_host).await
     }
 

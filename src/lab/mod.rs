@@ -118,6 +118,32 @@ pub struct Switches {
     /// `access-control-allow-origin` (with credentials): a leak wherever a front
     /// forwards a disallowed preflight, i.e. on the gateway.
     pub app_cors_reflects_origin: AtomicBool,
+    /// Until when (Unix ms) a rollout is in progress; see [`Switches::deploy`].
+    pub deploy_until_ms: AtomicU64,
+}
+
+impl Switches {
+    /// Starts a rollout: for `window`, the gateway answers proxied requests
+    /// with Envoy's upstream-reset 503 while the ingress retries and succeeds.
+    pub fn deploy(&self, window: std::time::Duration) {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d + window).as_millis() as u64)
+            .unwrap_or(0);
+        self.deploy_until_ms
+            .store(until, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a rollout is in progress.
+    pub fn deploying(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        now < self
+            .deploy_until_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What the lab's servers saw, across all four listeners (for tests and benchmarks).

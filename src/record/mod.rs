@@ -87,6 +87,8 @@ pub struct Bucket {
     origins: [u64; ORIGINS.len()],
     /// WebSocket messages held sockets exchanged (socket stages only).
     pub messages: Option<Box<Messages>>,
+    /// 503 answers by origin (gateway, ingress, app, unknown).
+    s503: [u64; ORIGINS.len()],
 }
 
 /// What held WebSockets exchanged: reply round-trip times and the misses.
@@ -136,6 +138,7 @@ impl Default for Bucket {
             error_kinds: [0; KINDS.len()],
             origins: [0; ORIGINS.len()],
             messages: None,
+            s503: [0; ORIGINS.len()],
         }
     }
 }
@@ -174,6 +177,9 @@ impl Bucket {
             }
             if let Some(i) = ORIGINS.iter().position(|o| *o == r.origin) {
                 self.origins[i] += 1;
+                if r.status == 503 {
+                    self.s503[i] += 1;
+                }
             }
         }
     }
@@ -199,6 +205,9 @@ impl Bucket {
         for (a, b) in self.origins.iter_mut().zip(other.origins) {
             *a += b;
         }
+        for (a, b) in self.s503.iter_mut().zip(other.s503) {
+            *a += b;
+        }
         if let Some(o) = &other.messages {
             let m = self.messages.get_or_insert_with(Box::default);
             let _ = m.rtt.add(&o.rtt);
@@ -211,6 +220,16 @@ impl Bucket {
     /// The message counters of this bucket, created on first use.
     pub fn messages(&mut self) -> &mut Messages {
         self.messages.get_or_insert_with(Box::default)
+    }
+
+    /// 503 answers by origin name, for spike detection.
+    pub fn s503_by_origin(&self) -> Vec<(String, u64)> {
+        ORIGINS
+            .iter()
+            .zip(self.s503)
+            .filter(|(_, n)| *n > 0)
+            .map(|(o, n)| (o.as_str().to_owned(), n))
+            .collect()
     }
 
     /// Responses with a 5xx status.
@@ -247,6 +266,7 @@ impl Bucket {
                 .filter(|(_, n)| *n > 0)
                 .map(|(o, n)| (o.as_str().to_owned(), n))
                 .collect(),
+            s503_origins: self.s503_by_origin().into_iter().collect(),
             latency: Quantiles::of(&self.latency),
             service: Quantiles::of(&self.service),
             latency_hist: encode(&self.latency),
@@ -302,6 +322,9 @@ pub struct Stats {
     pub statuses: BTreeMap<String, u64>,
     pub error_kinds: BTreeMap<String, u64>,
     pub origins: BTreeMap<String, u64>,
+    /// 503 answers by origin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub s503_origins: BTreeMap<String, u64>,
     pub latency: Quantiles,
     pub service: Quantiles,
     /// HdrHistogram V2, base64: merge and re-analyse later without loss.

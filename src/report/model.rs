@@ -48,6 +48,9 @@ pub struct LoadReport {
     pub connections: u64,
     pub stages: Vec<StageInfo>,
     pub targets: Vec<TargetLoad>,
+    /// Events on the load's timeline (scenario `events:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventRecord>,
     /// DNS checks sampled again during the load: the split over time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsSeries>,
@@ -240,4 +243,18 @@ pub fn failed(stats: &crate::record::Stats) -> u64 {
             .filter(|(k, _)| k.starts_with('5'))
             .map(|(_, n)| n)
             .sum::<u64>()
+}
+
+/// What happened to one event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub name: String,
+    /// Seconds since the load started.
+    pub at_s: f64,
+    pub end_s: Option<f64>,
+    pub exit_code: Option<i32>,
+    /// Combined stdout and stderr, truncated to 4 KiB.
+    pub output: String,
+    /// Why the command could not run or did not finish.
+    pub error: Option<String>,
 }

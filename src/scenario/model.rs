@@ -23,6 +23,17 @@ pub struct RawScenario {
     pub defaults: Option<Lenient<RawDefaults>>,
     pub checks: Option<At<Vec<Lenient<RawCheck>>>>,
     pub load: Option<Lenient<RawLoad>>,
+    pub events: Option<Vec<Lenient<At<RawEvent>>>>,
+}
+
+/// `{at: 2m, name: rollout api, run: "kubectl …", timeout: 5m}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvent {
+    pub at: At<String>,
+    pub name: At<String>,
+    pub run: Option<String>,
+    pub timeout: Option<At<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,17 @@ pub struct Plan {
     pub secrets: Vec<String>,
     /// Default timeout, also used as the connect timeout.
     pub timeout: Duration,
+    /// Events on the load's timeline (deploys), in time order.
+    pub events: Vec<EventPlan>,
+}
+
+/// An event of the scenario: at `at` into the load, run `run` through a shell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventPlan {
+    pub at: Duration,
+    pub name: String,
+    pub run: Option<String>,
+    pub timeout: Duration,
 }
 
 /// One check of the scenario.
@@ -575,6 +586,24 @@ pub fn build(
     secrets.sort();
     secrets.dedup();
 
+    let mut events = Vec::new();
+    for Lenient(e) in raw.events.iter().flatten() {
+        let Some(e) = e else { continue };
+        let (Some(at), timeout) = (
+            cx.duration(&e.at),
+            e.timeout.as_ref().map(|t| cx.duration(t)),
+        ) else {
+            continue;
+        };
+        events.push(EventPlan {
+            at,
+            name: e.name.value.clone(),
+            run: e.run.clone(),
+            timeout: timeout.flatten().unwrap_or(Duration::from_secs(300)),
+        });
+    }
+    events.sort_by_key(|e| e.at);
+
     if !sink.errors.borrow().is_empty() {
         return None;
     }
@@ -590,6 +619,7 @@ pub fn build(
         load,
         secrets,
         timeout,
+        events,
     })
 }
 

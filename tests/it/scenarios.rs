@@ -31,6 +31,7 @@ fn every_example_scenario_validates() {
             .env("LAB_GATEWAY_TLS", "127.0.0.1:8444")
             .env("LAB_CA", root().join("tests/fixtures/ca.pem"))
             .env("LAB_DNS", "127.0.0.1:5353")
+            .env("CUTOVER", crate::support::bin())
             .output()
             .expect("binary runs");
         assert_eq!(
@@ -46,8 +47,8 @@ fn every_example_scenario_validates() {
 #[test]
 fn demo_runs_the_lab_and_reports_the_known_differences() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The demo's load lasts 15 s; the test fits it into 2 s.
-    let out = run_bin(dir.path(), &["demo", "--out", "demo", "--duration", "2s"]);
+    // The demo's load lasts 15 s; the test fits it into 4 s (the rollout comes at 1.6 s).
+    let out = run_bin(dir.path(), &["demo", "--out", "demo", "--duration", "4s"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -79,6 +80,29 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
     assert!(has("route_miss", "/apix"), "{findings:#?}");
     assert!(has("websocket_refused", "403"), "{findings:#?}");
     assert!(has("dns_private_answer", "10.96.0.12"), "{findings:#?}");
+    // The rollout: a gateway-only 503 spike after it, with Envoy's pooled-connection hint.
+    let spike = findings
+        .iter()
+        .find(|f| f["kind"] == "spike_503")
+        .unwrap_or_else(|| panic!("no spike: {findings:#?}"));
+    assert_eq!(spike["target"], "gateway");
+    assert!(
+        spike["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("after `rollout api`")),
+        "{spike}"
+    );
+    assert!(spike["hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("idleTimeout")));
+    assert!(!findings
+        .iter()
+        .any(|f| f["kind"] == "spike_503" && f["target"] == "ingress"));
+    assert_eq!(
+        report["load"]["events"][0]["exit_code"], 0,
+        "{}",
+        report["load"]["events"]
+    );
     assert!(
         has(
             "parity",
