@@ -433,7 +433,7 @@ pub fn add_load(
         });
     }
     // Latency regression: each loaded target against the baseline target, per check.
-    let rules = analyze::latency::LatencyRules::default();
+    let rules = plan.analysis.latency.clone();
     if outcome.targets.contains(&plan.baseline) {
         let base = &plan.targets[plan.baseline];
         for (ci, check) in plan.checks.iter().enumerate() {
@@ -880,7 +880,7 @@ pub fn event_findings(report: &mut Report, plan: &Plan, outcome: &Outcome) {
             });
         }
     }
-    let rules = analyze::spike::SpikeRules::default();
+    let rules = plan.analysis.spike.clone();
     for &ti in &outcome.targets {
         let mut per_second: std::collections::BTreeMap<u64, analyze::spike::Second> =
             std::collections::BTreeMap::new();
@@ -916,4 +916,126 @@ pub fn event_findings(report: &mut Report, plan: &Plan, outcome: &Outcome) {
         }
     }
     report.findings.extend(findings);
+}
+
+/// End-of-run thresholds per loaded target: a breach is an error finding and fails the run.
+pub fn threshold_findings(report: &mut Report, plan: &Plan) {
+    let t = &plan.analysis.thresholds;
+    let Some(load) = report.load.as_ref() else {
+        return;
+    };
+    let mut findings = Vec::new();
+    for tl in &load.targets {
+        let s = &tl.totals;
+        let n = s.requests.max(1) as f64;
+        let server = s
+            .statuses
+            .iter()
+            .filter(|(k, _)| k.starts_with('5'))
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        let mut breach = |what: String| {
+            findings.push(Finding {
+                kind: "threshold".into(),
+                severity: Severity::Error,
+                check: "load".into(),
+                target: Some(tl.target.clone()),
+                message: format!("{}: {what}", tl.target),
+                hint: None,
+            })
+        };
+        if let Some(max) = t.error_ratio {
+            let r = (s.errors + server) as f64 / n;
+            if r > max {
+                breach(format!(
+                    "error ratio {:.2} % exceeds {:.2} % ({} of {} requests)",
+                    100.0 * r,
+                    100.0 * max,
+                    s.errors + server,
+                    s.requests
+                ));
+            }
+        }
+        if let Some(max) = t.server_error_ratio {
+            let r = server as f64 / n;
+            if r > max {
+                breach(format!(
+                    "5xx ratio {:.2} % exceeds {:.2} % ({server} of {} requests)",
+                    100.0 * r,
+                    100.0 * max,
+                    s.requests
+                ));
+            }
+        }
+        if let Some(max) = t.p99 {
+            let max_ms = max.as_secs_f64() * 1000.0;
+            if s.latency.p99 > max_ms {
+                breach(format!(
+                    "p99 {:.1} ms exceeds {:.1} ms",
+                    s.latency.p99, max_ms
+                ));
+            }
+        }
+    }
+    if !findings.is_empty() {
+        report.verdict = Verdict::Fail;
+    }
+    report.findings.extend(findings);
+}
+
+/// Compares this run's latency per target × check with a saved report's
+/// (`--baseline`): a regression is an error finding and fails the run.
+pub fn baseline_findings(
+    report: &mut Report,
+    plan: &Plan,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read baseline `{}`: {e}", path.display()))?;
+    let old: Report = serde_json::from_str(&text)
+        .map_err(|e| format!("`{}` is not a cutover report: {e}", path.display()))?;
+    let (Some(old_load), Some(new_load)) = (old.load.as_ref(), report.load.as_ref()) else {
+        return Err(format!(
+            "`{}` or this run has no load section to compare",
+            path.display()
+        ));
+    };
+    let rules = &plan.analysis.latency;
+    let mut findings = Vec::new();
+    for t in &new_load.targets {
+        let Some(ot) = old_load.targets.iter().find(|x| x.target == t.target) else {
+            continue;
+        };
+        for c in &t.checks {
+            let Some(oc) = ot.checks.iter().find(|x| x.check == c.check) else {
+                continue;
+            };
+            let (Some(new_h), Some(old_h)) = (
+                crate::record::decode(&c.totals.latency_hist),
+                crate::record::decode(&oc.totals.latency_hist),
+            ) else {
+                continue;
+            };
+            let cmp = analyze::latency::compare(&new_h, &old_h, rules);
+            if cmp.is_regression(rules) {
+                findings.push(Finding {
+                    kind: "baseline_regression".into(),
+                    severity: Severity::Error,
+                    check: c.check.clone(),
+                    target: Some(t.target.clone()),
+                    message: format!(
+                        "slower than the baseline run of {}: {}",
+                        old.started_at,
+                        cmp.describe(&format!("{} now", t.target), "then")
+                    ),
+                    hint: None,
+                });
+            }
+        }
+    }
+    if !findings.is_empty() {
+        report.verdict = Verdict::Fail;
+    }
+    report.findings.extend(findings);
+    Ok(())
 }

@@ -47,6 +47,7 @@ pub async fn run(command: Command) -> Exit {
             stall,
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
+        Command::Mark { name, marks } => mark(&name, &marks),
         Command::LabDeploy { addr, ms } => {
             crate::target::init_tls();
             let url = format!("http://{addr}/__lab/deploy?ms={ms}");
@@ -145,10 +146,14 @@ async fn check(
     let connectors = session::connectors(plan).await;
     // One signal listener for the whole run: it flips `stop`, which every phase watches.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let signals = tokio::spawn(async move {
-        interrupted().await;
-        let _ = stop_tx.send(true);
-    });
+    let stop_tx = std::sync::Arc::new(stop_tx);
+    let signals = {
+        let stop_tx = std::sync::Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            interrupted().await;
+            let _ = stop_tx.send(true);
+        })
+    };
     let mut stop = stop_rx.clone();
     let pass = session::check_pass(plan, &connectors, async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -197,20 +202,78 @@ async fn check(
             };
             tokio::spawn(async move { session::run_events(&plan, started, stretch, stop).await })
         };
+        // The abort rail: a target whose errors (transport + 5xx) stay above the
+        // ratio for `for` seconds stops the load.
+        let mut aborted: Option<String> = None;
+        let mut breach: Vec<u64> = vec![0; plan.targets.len()];
+        let abort = plan.analysis.abort;
+        let checks = plan.checks.len();
+        let marks_task = {
+            let stop = dns_stop.subscribe();
+            tokio::spawn(watch_marks(args.marks.clone(), SystemTime::now(), stop))
+        };
+        println!(
+            "marks: `cutover mark NAME` adds an event (file {})",
+            args.marks.display()
+        );
         let outcome = engine::run(plan, load, &connectors, &options, stop_rx, |done, agg| {
-            progress.second(done, agg)
+            progress.second(done, agg);
+            let Some((max, hold)) = abort else { return };
+            for &ti in &load.targets {
+                let (mut req, mut bad) = (0u64, 0u64);
+                for b in done.buckets[ti * checks..(ti + 1) * checks]
+                    .iter()
+                    .flatten()
+                {
+                    req += b.requests;
+                    bad += b.errors + b.server_errors();
+                }
+                let over = req > 0 && bad as f64 / req as f64 > max;
+                breach[ti] = if over { breach[ti] + 1 } else { 0 };
+                if aborted.is_none() && breach[ti] >= hold.as_secs().max(1) {
+                    aborted = Some(format!(
+                        "{}: errors above {:.1} % for {} s (second {}: {bad} of {req})",
+                        plan.targets[ti].name,
+                        100.0 * max,
+                        breach[ti],
+                        done.second
+                    ));
+                    let _ = stop_tx.send(true);
+                }
+            }
         })
         .await;
         progress.finish();
         let _ = dns_stop.send(true);
         let dns_series = dns_task.await.unwrap_or_default();
-        let events = events_task.await.unwrap_or_default();
+        let mut events = events_task.await.unwrap_or_default();
+        events.extend(marks_task.await.unwrap_or_default());
+        events.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         session::add_load(&mut report, plan, load, &outcome, options.workers);
         if let Some(l) = report.load.as_mut() {
             l.dns = dns_series;
             l.events = events;
         }
         session::event_findings(&mut report, plan, &outcome);
+        session::threshold_findings(&mut report, plan);
+        if let Some(base) = &args.baseline {
+            if let Err(e) = session::baseline_findings(&mut report, plan, base) {
+                eprintln!("error: {e}");
+                return (Exit::Usage, None);
+            }
+        }
+        if let Some(reason) = aborted {
+            report.status = RunStatus::Aborted;
+            report.verdict = Verdict::Fail;
+            report.findings.push(crate::analyze::Finding {
+                kind: "aborted".into(),
+                severity: crate::analyze::Severity::Error,
+                check: "load".into(),
+                target: None,
+                message: format!("the load was stopped by the abort threshold: {reason}"),
+                hint: None,
+            });
+        }
         report.ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         report.duration_ms = SystemTime::now()
             .duration_since(started)
@@ -248,6 +311,88 @@ async fn check(
         _ => Exit::Fail,
     };
     (code, Some((report, dir)))
+}
+
+/// Appends one mark to the marks file (one JSON object a line).
+fn mark(name: &str, path: &Path) -> Exit {
+    use std::io::Write as _;
+    let at = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let line = serde_json::json!({ "name": name, "at_unix_ms": at }).to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    match written {
+        Ok(()) => {
+            println!("marked `{name}` in {}", path.display());
+            Exit::Pass
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            Exit::Usage
+        }
+    }
+}
+
+/// Watches the marks file from its current end until `stop`; returns the marks
+/// as events, timed from `started` (a wall-clock time, as marks carry).
+async fn watch_marks(
+    path: PathBuf,
+    started: SystemTime,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<crate::report::model::EventRecord> {
+    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::new();
+    let started_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0);
+    loop {
+        let done = tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => false,
+            _ = stop.changed() => true,
+        };
+        if let Ok(bytes) = std::fs::read(&path) {
+            let len = bytes.len() as u64;
+            if len < offset {
+                offset = 0; // truncated: start over
+            }
+            let new = &bytes[offset as usize..];
+            // Only whole lines; a line being written is read next time.
+            if let Some(end) = new.iter().rposition(|b| *b == b'\n') {
+                for line in String::from_utf8_lossy(&new[..end]).lines() {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    let (Some(name), Some(at)) = (v["name"].as_str(), v["at_unix_ms"].as_f64())
+                    else {
+                        continue;
+                    };
+                    let at_s = (at - started_ms) / 1000.0;
+                    out.push(crate::report::model::EventRecord {
+                        name: name.to_owned(),
+                        at_s,
+                        end_s: None,
+                        exit_code: None,
+                        output: "marked with `cutover mark`".into(),
+                        error: None,
+                    });
+                }
+                offset += end as u64 + 1;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    out
 }
 
 fn describe_stages(shape: &crate::load::schedule::Shape) -> String {

@@ -52,6 +52,20 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Mark an event (a deploy) on the timeline of the `run` going on in this
+    /// directory: the run picks it up and attributes 503 spikes to it.
+    Mark {
+        /// What happened, e.g. "deploy api v42".
+        name: String,
+        /// The marks file the run watches.
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "CUTOVER_MARKS",
+            default_value = "reports/.marks"
+        )]
+        marks: PathBuf,
+    },
     /// Start a rollout in a running lab (its ingress address): the gateway
     /// answers Envoy's upstream-reset 503s for a moment, the ingress does not.
     #[command(hide = true)]
@@ -116,6 +130,17 @@ pub struct LoadArgs {
     /// Load worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// The file `cutover mark` appends events to; the run watches it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CUTOVER_MARKS",
+        default_value = "reports/.marks"
+    )]
+    pub marks: PathBuf,
+    /// Compare latencies with a saved report of the same scenario (a regression fails the run).
+    #[arg(long, value_name = "REPORT")]
+    pub baseline: Option<PathBuf>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {

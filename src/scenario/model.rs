@@ -24,6 +24,52 @@ pub struct RawScenario {
     pub checks: Option<At<Vec<Lenient<RawCheck>>>>,
     pub load: Option<Lenient<RawLoad>>,
     pub events: Option<Vec<Lenient<At<RawEvent>>>>,
+    pub analysis: Option<Lenient<RawAnalysis>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnalysis {
+    pub spike_503: Option<RawSpike>,
+    pub latency: Option<RawLatency>,
+    pub thresholds: Option<RawThresholds>,
+    pub abort: Option<RawAbort>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpike {
+    pub after_event: Option<At<String>>,
+    pub before_event: Option<At<String>>,
+    pub max_ratio: Option<At<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    pub p50_max_ratio: Option<At<f64>>,
+    pub p90_max_ratio: Option<At<f64>>,
+    pub p99_max_ratio: Option<At<f64>>,
+    pub p999_max_ratio: Option<At<f64>>,
+    pub min_delta: Option<At<String>>,
+    pub significance: Option<At<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// Transport errors + 5xx over requests, per target, over the whole load.
+    pub error_ratio: Option<At<f64>>,
+    pub server_error_ratio: Option<At<f64>>,
+    pub p99: Option<At<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbort {
+    pub error_ratio: At<f64>,
+    #[serde(rename = "for")]
+    pub duration: At<String>,
 }
 
 /// `{at: 2m, name: rollout api, run: "kubectl …", timeout: 5m}`.

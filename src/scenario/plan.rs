@@ -44,6 +44,25 @@ pub struct Plan {
     pub timeout: Duration,
     /// Events on the load's timeline (deploys), in time order.
     pub events: Vec<EventPlan>,
+    pub analysis: AnalysisPlan,
+}
+
+/// How recorded load is judged.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisPlan {
+    pub spike: crate::analyze::spike::SpikeRules,
+    pub latency: crate::analyze::latency::LatencyRules,
+    /// Judged at the end of the load; a breach fails the run (exit 1).
+    pub thresholds: Thresholds,
+    /// Breached continuously for `for`: stop the load (exit 3).
+    pub abort: Option<(f64, Duration)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds {
+    pub error_ratio: Option<f64>,
+    pub server_error_ratio: Option<f64>,
+    pub p99: Option<Duration>,
 }
 
 /// An event of the scenario: at `at` into the load, run `run` through a shell.
@@ -603,6 +622,12 @@ pub fn build(
         });
     }
     events.sort_by_key(|e| e.at);
+    let analysis = raw
+        .analysis
+        .as_ref()
+        .and_then(|Lenient(a)| a.as_ref())
+        .map(|a| build_analysis(&cx, a))
+        .unwrap_or_default();
 
     if !sink.errors.borrow().is_empty() {
         return None;
@@ -620,6 +645,7 @@ pub fn build(
         secrets,
         timeout,
         events,
+        analysis,
     })
 }
 
@@ -1080,6 +1106,69 @@ fn build_cors(
         body_cap,
     })
     .filter(|_| ok)
+}
+
+fn build_analysis(cx: &Ctx, a: &RawAnalysis) -> AnalysisPlan {
+    let mut out = AnalysisPlan::default();
+    let ratio = |v: &At<f64>| -> Option<f64> {
+        if v.value.is_finite() && v.value >= 0.0 {
+            Some(v.value)
+        } else {
+            cx.err(v.loc, "a ratio is a number of 0 or more, like 0.01 for 1 %");
+            None
+        }
+    };
+    if let Some(s) = &a.spike_503 {
+        if let Some(d) = s.after_event.as_ref().and_then(|d| cx.duration(d)) {
+            out.spike.after = d.as_secs();
+        }
+        if let Some(d) = s.before_event.as_ref().and_then(|d| cx.duration(d)) {
+            out.spike.before = d.as_secs();
+        }
+        if let Some(r) = s.max_ratio.as_ref().and_then(ratio) {
+            out.spike.max_ratio = r;
+        }
+    }
+    if let Some(l) = &a.latency {
+        for (q, v) in [
+            (0.5, &l.p50_max_ratio),
+            (0.9, &l.p90_max_ratio),
+            (0.99, &l.p99_max_ratio),
+            (0.999, &l.p999_max_ratio),
+        ] {
+            if let Some(r) = v.as_ref().and_then(ratio) {
+                if let Some(slot) = out.latency.ratios.iter_mut().find(|(x, _)| *x == q) {
+                    slot.1 = r;
+                }
+            }
+        }
+        if let Some(d) = l.min_delta.as_ref().and_then(|d| cx.duration(d)) {
+            out.latency.min_delta = d;
+        }
+        if let Some(s) = &l.significance {
+            if s.value > 0.0 && s.value < 1.0 {
+                out.latency.significance = s.value;
+            } else {
+                cx.err(
+                    s.loc,
+                    "`significance` is a p-value between 0 and 1, like 0.001",
+                );
+            }
+        }
+    }
+    if let Some(t) = &a.thresholds {
+        out.thresholds = Thresholds {
+            error_ratio: t.error_ratio.as_ref().and_then(ratio),
+            server_error_ratio: t.server_error_ratio.as_ref().and_then(ratio),
+            p99: t.p99.as_ref().and_then(|d| cx.duration(d)),
+        };
+    }
+    if let Some(ab) = &a.abort {
+        if let (Some(r), Some(d)) = (ratio(&ab.error_ratio), cx.duration(&ab.duration)) {
+            out.abort = Some((r, d));
+        }
+    }
+    out
 }
 
 fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {

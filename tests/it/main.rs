@@ -2,6 +2,7 @@
 //! `cutover` binary where exit codes and files matter, the library where a
 //! sample's details matter.
 
+mod analysis;
 mod cli;
 mod diagnostics;
 mod dns;
