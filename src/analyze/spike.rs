@@ -108,7 +108,8 @@ pub fn detect(series: &[Second], events: &[Event], rules: &SpikeRules) -> Vec<Sp
         let (mut req, mut bad) = (0u64, 0u64);
         for s in series
             .iter()
-            .filter(|s| (s.second as f64) >= from && (s.second as f64) < at)
+            // Whole seconds that ended before the event.
+            .filter(|s| (s.second as f64) >= from && (s.second as f64) + 1.0 <= at)
         {
             req += s.requests;
             bad += s.count();
@@ -127,8 +128,9 @@ pub fn detect(series: &[Second], events: &[Event], rules: &SpikeRules) -> Vec<Sp
         i += 1;
         while i < series.len()
             && series[i].ratio() > rules.max_ratio
+            // An event during this second starts a new run here.
             && !events.iter().any(|e| {
-                e.at > series[i - 1].second as f64 + 0.5 && e.at <= series[i].second as f64 + 0.5
+                e.at >= series[i].second as f64 && e.at < series[i].second as f64 + 1.0
             })
         {
             i += 1;
@@ -222,6 +224,20 @@ mod tests {
         assert_eq!(spikes.len(), 2);
         assert!(spikes.iter().all(|k| k.event.is_none()));
         assert!(spikes[0].describe("gateway").contains("unexplained"));
+    }
+
+    #[test]
+    fn an_event_inside_the_first_spiking_second_keeps_the_spike_whole() {
+        // Regression: the rollout at 41.6 s falls inside second 41; the spike is 41–43,
+        // and its baseline only counts seconds that ended before the rollout.
+        let s = series(&[(41, 49), (42, 100), (43, 60)]);
+        let spikes = detect(&s, &deploy(41.6), &SpikeRules::default());
+        assert_eq!(spikes.len(), 1, "{spikes:?}");
+        assert_eq!(
+            (spikes[0].start, spikes[0].end, spikes[0].baseline),
+            (41, 43, 0.0)
+        );
+        assert_eq!(spikes[0].event.as_deref(), Some("rollout api"));
     }
 
     #[test]

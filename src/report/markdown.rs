@@ -114,6 +114,21 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    if let Some(load) = r.load.as_ref().filter(|l| !l.events.is_empty()) {
+        out.push_str("\n## Timeline\n\n| second | event | result |\n|---|---|---|\n");
+        for e in &load.events {
+            let result = match (&e.error, e.exit_code) {
+                (Some(err), _) => format!("❌ {}", cell(err)),
+                (None, Some(0)) => "✅ exit 0".to_owned(),
+                (None, Some(c)) => format!("❌ exit {c}"),
+                (None, None) => "mark".to_owned(),
+            };
+            let _ = writeln!(out, "| {:.1} | {} | {result} |", e.at_s, cell(&e.name));
+        }
+        for f in r.findings.iter().filter(|f| f.kind == "spike_503") {
+            let _ = writeln!(out, "\n- {}", cell(&f.message));
+        }
+    }
     let dns: Vec<_> = r.checks.iter().filter(|c| c.kind == "dns").collect();
     if !dns.is_empty() {
         out.push_str("\n## Weighted DNS\n\n");
