@@ -776,10 +776,6 @@ async fn exchange(
     sample
 }
 
-fn micros(d: Duration) -> u64 {
-    (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
-}
-
 /// A socket of a socket stage: upgrade at its time, then one message every
 /// `interval` until the stage ends, each reply's round trip recorded. A tick
 /// that comes while a reply is still awaited is a dropped message; a socket
@@ -852,7 +848,7 @@ async fn hold_socket(
                 let now = Instant::now();
                 let mut r = rec.borrow_mut();
                 let m = r.at(s.key, second(now)).messages();
-                m.rtt.saturating_record(micros(now - sent));
+                m.rtt.saturating_record(crate::record::micros(now - sent));
                 m.replies += 1;
                 if check_reply(&spec.reply, &message, &reply).is_some() {
                     m.failures += 1;

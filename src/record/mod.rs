@@ -143,7 +143,8 @@ impl Default for Bucket {
     }
 }
 
-fn micros(d: std::time::Duration) -> u64 {
+/// A duration in whole microseconds, at least 1 (what the histograms record).
+pub fn micros(d: std::time::Duration) -> u64 {
     (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
 }
 

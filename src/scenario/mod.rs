@@ -78,7 +78,7 @@ pub fn load_str(
     };
     let root = yaml::parse(text).map_err(|d| invalid(vec![d]))?;
     let sink = yaml::Sink::new(env);
-    let sha256 = hex(&Sha256::digest(text.as_bytes()));
+    let sha256 = crate::probe::http::hex(&Sha256::digest(text.as_bytes()));
     let raw: Option<model::RawScenario> = yaml::from_node(&root, &sink);
     let plan = raw.and_then(|raw| plan::build(raw, Loc { line: 1, col: 1 }, path, sha256, &sink));
     let errors = sink.errors.into_inner();
@@ -86,8 +86,4 @@ pub fn load_str(
         Some(plan) if errors.is_empty() => Ok(plan),
         _ => Err(invalid(errors)),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

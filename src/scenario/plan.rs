@@ -486,49 +486,41 @@ pub fn build(
                     cx.err(
                         rc.name.loc,
                         format!(
-                            "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`",
+                            "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`",
                             rc.name.value
                         ),
                     );
                     None
                 };
-                let is_cors = rc.cors.is_some();
                 if let Some(e) = &rc.expect {
-                    if !is_cors {
-                        for loc in [
-                            e.allow_origin.as_ref().map(|a| a.loc),
-                            e.max_age.as_ref().map(|a| a.loc),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        {
-                            cx.err(loc, "this expectation is for `cors:` checks only");
-                        }
-                    }
+                    let cors_only = [
+                        e.allow_origin.as_ref().map(|a| a.loc),
+                        e.max_age.as_ref().map(|a| a.loc),
+                    ];
+                    only_for(
+                        &cx,
+                        rc.cors.is_some(),
+                        cors_only.into_iter().flatten(),
+                        "cors",
+                    );
+                    let dns_only = [
+                        e.significance.as_ref().map(|a| a.loc),
+                        e.max_ttl.as_ref().map(|a| a.loc),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .chain(
+                        e.weights
+                            .iter()
+                            .flat_map(|w| w.0.first().map(|(k, _)| k.loc)),
+                    );
+                    only_for(&cx, rc.dns.is_some(), dns_only, "dns");
                 }
                 let cors_expect = rc
                     .expect
                     .as_ref()
                     .map(|e| build_cors_expect(&cx, e))
                     .unwrap_or_default();
-                let is_dns = rc.dns.is_some();
-                if let Some(e) = &rc.expect {
-                    if !is_dns {
-                        for loc in [
-                            e.significance.as_ref().map(|a| a.loc),
-                            e.max_ttl.as_ref().map(|a| a.loc),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .chain(
-                            e.weights
-                                .iter()
-                                .flat_map(|w| w.0.first().map(|(k, _)| k.loc)),
-                        ) {
-                            cx.err(loc, "this expectation is for `dns:` checks only");
-                        }
-                    }
-                }
                 let dns_expect = match (&rc.expect, &rc.dns) {
                     (Some(e), Some(d)) => build_dns_expect(&cx, e, d, &|r| target_ref(&cx, r)),
                     (None, Some(d)) => {
@@ -1106,6 +1098,18 @@ fn build_cors(
         body_cap,
     })
     .filter(|_| ok)
+}
+
+/// Reports expectations that only a `kind:` check takes, when this check is not one.
+fn only_for(cx: &Ctx, applies: bool, locs: impl Iterator<Item = Loc>, kind: &str) {
+    if !applies {
+        for loc in locs {
+            cx.err(
+                loc,
+                format!("this expectation is for `{kind}:` checks only"),
+            );
+        }
+    }
 }
 
 fn build_analysis(cx: &Ctx, a: &RawAnalysis) -> AnalysisPlan {

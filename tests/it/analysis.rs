@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_valid_report, bin, lab, read, run_bin};
+use crate::support::{assert_valid_report, bin, lab};
 
 fn scenario(lab: &cutover::lab::Lab, path: &str, status: u16, load: &str) -> String {
     format!(
@@ -30,19 +30,9 @@ async fn run(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, serde_json::
         .skip_while(|a| **a != "--out")
         .nth(1)
         .copied()
-        .unwrap_or("out")
-        .to_owned();
-    let d = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        run_bin(&d, &args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.join(out_dir).join("report.json"))).expect("json");
-    assert_valid_report(&report);
-    (out.status.code(), report)
+        .unwrap_or("out");
+    let out = crate::support::run_bin_async(dir, args).await;
+    (out.status.code(), crate::support::report_in(dir, out_dir))
 }
 
 fn finding<'a>(r: &'a serde_json::Value, kind: &str) -> Option<&'a serde_json::Value> {
@@ -135,17 +125,14 @@ async fn cutover_mark_adds_an_event_to_a_running_run() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let d = dir.path().to_path_buf();
-    let marked = tokio::task::spawn_blocking(move || run_bin(&d, &["mark", "deploy api v42"]))
-        .await
-        .expect("join");
+    let marked = crate::support::run_bin_async(&d, &["mark", "deploy api v42"]).await;
     assert_eq!(marked.status.code(), Some(0));
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")
         .expect("wait");
     assert_eq!(out.status.code(), Some(0));
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     let ev = &report["load"]["events"][0];
     assert_eq!(ev["name"], "deploy api v42");

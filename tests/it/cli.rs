@@ -124,8 +124,7 @@ async fn check_passes_writes_three_valid_files_and_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("PASS: 0 of 1 checks failed"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     assert_eq!(report["verdict"], "pass");
     let md = read(&dir.path().join("out/summary.md"));
@@ -156,9 +155,7 @@ async fn unreachable_targets_exit_1_with_classified_results() {
             .replace("timeout: 2s", "timeout: 300ms"),
     );
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || run_bin(&d, &["check", &s]))
-        .await
-        .expect("join");
+    let out = crate::support::run_bin_async(&d, &["check", &s]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -203,9 +200,7 @@ async fn failed_checks_exit_1_and_junit_carries_the_message() {
         .replace("expect: { status: 200 }", "expect: { status: 204 }"),
     );
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || run_bin(&d, &["check", &s, "--out", "out"]))
-        .await
-        .expect("join");
+    let out = crate::support::run_bin_async(&d, &["check", &s, "--out", "out"]).await;
     assert_eq!(out.status.code(), Some(1));
     let cases = parse_junit(&read(&dir.path().join("out/junit.xml")));
     assert_eq!(cases.len(), 2);
@@ -270,8 +265,7 @@ checks:
         .expect("join")
         .expect("wait");
     assert_eq!(out.status.code(), Some(130));
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     assert_eq!(report["status"], "interrupted");
     assert_eq!(
@@ -310,7 +304,5 @@ fn lab_writes_a_scenario_that_checks_clean_against_it() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_valid_report(
-        &serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json"),
-    );
+    assert_valid_report(&crate::support::report_in(dir.path(), "out"));
 }

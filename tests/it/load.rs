@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_valid_report, lab, read, run_bin};
+use crate::support::{assert_valid_report, lab};
 
 fn scenario(ingress: &str, gateway: &str, load: &str, path: &str) -> String {
     format!(
@@ -30,17 +30,6 @@ fn load_of(report: &serde_json::Value, target: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no load for {target}"))
 }
 
-async fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let d = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_bin(&d, &args)
-    })
-    .await
-    .expect("join")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_loads_both_targets_and_every_request_is_accounted_for() {
     let lab = lab().await;
@@ -52,7 +41,7 @@ async fn run_loads_both_targets_and_every_request_is_accounted_for() {
         "/api/items",
     );
     std::fs::write(dir.path().join("s.yaml"), s).expect("write");
-    let out = run_in(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -60,8 +49,7 @@ async fn run_loads_both_targets_and_every_request_is_accounted_for() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     assert_eq!(report["mode"], "run");
     let mut load_requests = 0;
@@ -108,15 +96,14 @@ async fn fresh_connections_open_one_connection_per_request() {
         "/api/items",
     );
     std::fs::write(dir.path().join("s.yaml"), s).expect("write");
-    let out = run_in(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_eq!(
         report["load"]["targets"].as_array().map(Vec::len),
         Some(1),
@@ -141,7 +128,7 @@ async fn arrivals_past_max_in_flight_are_counted_as_dropped() {
         "/slow?ms=400",
     );
     std::fs::write(dir.path().join("s.yaml"), s).expect("write");
-    let out = run_in(
+    let out = crate::support::run_bin_async(
         dir.path(),
         &["run", "s.yaml", "--out", "out", "--workers", "1"],
     )
@@ -152,8 +139,7 @@ async fn arrivals_past_max_in_flight_are_counted_as_dropped() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     let l = load_of(&report, "ingress");
     let (requests, dropped) = (
@@ -211,8 +197,7 @@ async fn an_interrupted_run_reports_every_completed_request() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     assert_eq!(report["status"], "interrupted");
     assert_eq!(report["load"]["interrupted"], true);
@@ -244,15 +229,14 @@ async fn a_slower_gateway_is_reported_as_a_latency_regression_with_its_numbers()
         "/api/items",
     );
     std::fs::write(dir.path().join("s.yaml"), s).expect("write");
-    let out = run_in(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     let f = report["findings"]
         .as_array()
         .and_then(|fs| fs.iter().find(|f| f["kind"] == "latency_regression"))

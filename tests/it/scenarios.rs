@@ -56,8 +56,7 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("demo/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "demo");
     assert_valid_report(&report);
     let findings = report["findings"].as_array().expect("findings");
     let has = |kind: &str, text: &str| {

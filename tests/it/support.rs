@@ -128,3 +128,23 @@ pub fn result<'a>(r: &'a Report, check: &str, target: &str) -> &'a TargetResult 
         .and_then(|c| c.results.iter().find(|x| x.target == target))
         .unwrap_or_else(|| panic!("no result for {check} [{target}]"))
 }
+
+/// Runs the binary off the async runtime, so a lab in this process keeps serving.
+pub async fn run_bin_async(dir: &Path, args: &[&str]) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_bin(&dir, &args)
+    })
+    .await
+    .expect("join")
+}
+
+/// Reads `<dir>/<out>/report.json` and validates it against the schema.
+pub fn report_in(dir: &Path, out: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(&read(&dir.join(out).join("report.json")))
+        .expect("report.json is JSON");
+    assert_valid_report(&report);
+    report
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use cutover::probe::Origin;
 use cutover::report::Verdict;
 
-use crate::support::{assert_valid_report, check, lab, plan, read, result, run_bin};
+use crate::support::{assert_valid_report, check, lab, plan, result};
 
 fn targets(lab: &cutover::lab::Lab) -> Vec<(&'static str, String)> {
     vec![
@@ -220,17 +220,14 @@ load: {{ stages: [{{ rate: 40/s, for: 1s }}], mix: {{ items: 1, chat: 1 }} }}
     );
     std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || run_bin(&d, &["run", "s.yaml", "--out", "out"]))
-        .await
-        .expect("join");
+    let out = crate::support::run_bin_async(&d, &["run", "s.yaml", "--out", "out"]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     for t in report["load"]["targets"].as_array().expect("targets") {
         let chat = t["checks"]
@@ -266,17 +263,14 @@ load: {{ stages: [{{ sockets: 20, ramp: 200ms, for: 1500ms, message_rate: 4/s }}
     );
     std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || run_bin(&d, &["run", "s.yaml", "--out", "out"]))
-        .await
-        .expect("join");
+    let out = crate::support::run_bin_async(&d, &["run", "s.yaml", "--out", "out"]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&read(&dir.path().join("out/report.json"))).expect("json");
+    let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     let chat = &report["load"]["targets"][0]["checks"][0];
     assert_eq!(chat["check"], "chat");
