@@ -27,6 +27,6 @@ pub mod load;
 pub mod probe;
 pub mod record;
 pub mod report;
+pub mod run;
 pub mod scenario;
-pub mod session;
 pub mod target;

@@ -23,7 +23,7 @@ pub struct CorsExpect {
 }
 
 /// The CORS headers of one answer, normalised for comparison.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CorsHeaders {
     pub status: Option<u16>,
     pub allow_origin: Option<String>,

@@ -47,7 +47,7 @@ pub struct TargetAnswers {
 }
 
 /// One target's part of the split.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Share {
     pub target: String,
     pub count: u64,
@@ -59,7 +59,7 @@ pub struct Share {
 }
 
 /// The analysed split of one DNS check.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Split {
     pub queries: u64,
     pub answered: u64,

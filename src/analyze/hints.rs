@@ -9,7 +9,7 @@
 //! `ImplementationSpecific` paths as string prefixes; Gateway API `PathPrefix`
 //! matches whole segments).
 
-use super::{Finding, Severity};
+use super::finding::{Finding, FindingKind, Level};
 use crate::probe::{Origin, ProbeResult, Sample};
 use crate::target::Target;
 
@@ -27,13 +27,8 @@ pub fn hints(
     let Some(resp) = &sample.response else {
         return Vec::new();
     };
-    let finding = |kind: &str, message: String, hint: &str| Finding {
-        kind: kind.to_owned(),
-        severity: Severity::Error,
-        check: check.to_owned(),
-        target: Some(target.name.clone()),
-        message,
-        hint: Some(hint.to_owned()),
+    let finding = |kind: FindingKind, message: String, hint: &str| {
+        Finding::new(kind, Level::Fail, Some(check), Some(&target.name), message).with_hint(hint)
     };
     let mut out = Vec::new();
     let reason = resp.origin_reason;
@@ -41,28 +36,28 @@ pub fn hints(
         resp.origin == Origin::Gateway && resp.status == 404 && reason.contains("route not found");
     if route_miss && host_routed {
         out.push(finding(
-            "route_miss",
+            FindingKind::RouteMiss,
             format!("{} answered 404 with an empty body for {}: no route matched this path, though Host `{host}` is routed", target.name, sample.url),
             "ingress-nginx matches ImplementationSpecific paths as string prefixes (/api also matches /apix) while Gateway API PathPrefix matches whole path segments: add a match for this path to the HTTPRoute",
         ));
     }
     if route_miss && !host_routed {
         out.push(finding(
-            "hostname_mismatch",
+            FindingKind::HostnameMismatch,
             format!("{} answered 404 with an empty body for Host `{host}`: no route matched", target.name),
             "the HTTPRoute's spec.hostnames must list the production host exactly (and the Gateway listener's hostname must allow it)",
         ));
     }
     if resp.origin == Origin::Gateway && reason.contains("no healthy upstream") {
         out.push(finding(
-            "no_healthy_upstream",
+            FindingKind::NoHealthyUpstream,
             format!("{} answered {} `no healthy upstream`", target.name, resp.status),
             "the backend Service behind the HTTPRoute has no ready endpoints (check the backendRef name, port and the pods' readiness)",
         ));
     }
     if resp.origin == Origin::Gateway && reason.contains("upstream connect error") {
         out.push(finding(
-            "upstream_reset",
+            FindingKind::UpstreamReset,
             format!("{} answered {} with an upstream connect error or reset", target.name, resp.status),
             "Envoy reused a pooled connection the app had closed: set the BackendConfigPolicy idleTimeout below the app's keep-alive, or shorten the app's keep-alive",
         ));
@@ -88,12 +83,17 @@ pub fn websocket_refused(
     } else {
         ""
     };
-    Some(Finding {
-        kind: "websocket_refused".into(),
-        severity: Severity::Error,
-        check: check.to_owned(),
-        target: Some(other.0.name.clone()),
-        message: format!("{} refused the WebSocket upgrade with 403{by} where {} upgraded (101)", other.0.name, base.0),
-        hint: Some("enable WebSocket upgrades on the Gateway listener (kgateway: HTTPListenerPolicy upgradeConfig)".into()),
-    })
+    Some(
+        Finding::new(
+            FindingKind::WebsocketRefused,
+            Level::Fail,
+            Some(check),
+            Some(&other.0.name),
+            format!(
+                "{} refused the WebSocket upgrade with 403{by} where {} upgraded (101)",
+                other.0.name, base.0
+            ),
+        )
+        .with_hint("enable WebSocket upgrades on the Gateway listener (kgateway: HTTPListenerPolicy upgradeConfig)"),
+    )
 }

@@ -77,7 +77,7 @@ impl Comparison {
     }
 }
 
-fn quantile_name(q: f64) -> String {
+pub fn quantile_name(q: f64) -> String {
     match q {
         q if (q - 0.999).abs() < 1e-9 => "p99.9".into(),
         q => format!("p{}", (q * 100.0).round()),

@@ -1,43 +1,34 @@
-//! Analysis: pure functions from samples (and later recorded series) to verdicts
-//! and [`Finding`]s. No I/O here: every analyzer can be tested on synthetic data.
+//! Analysis: pure functions from the plan and the recorded run to one
+//! [`Verdict`]. No I/O and no clock here: every analyzer is tested on
+//! synthetic data, and the same functions judge a finished run and (later) a
+//! watch window.
 //!
-//! One file per analyzer: `expect.rs` (a sample against its check's
-//! expectations), `parity.rs` (a target against the baseline target),
-//! `hints.rs` (known migration pitfalls recognised from a sample's origin).
+//! - [`verdict`]: the entry point, [`judge`]; each check × target's verdict
+//!   and the run's status;
+//! - [`finding`]: the typed [`Finding`], [`FindingKind`], [`Level`] and
+//!   [`finding::Evidence`];
+//! - [`checks`]: the check pass, using [`expect`] (a sample against its
+//!   check's expectations), [`parity`] (a target against the baseline
+//!   target), [`cors`], [`dns`] and [`hints`] (known migration pitfalls);
+//! - [`load`]: failures under load, [`latency`] regressions, [`spike`]s after
+//!   events, thresholds, failed events, a saved baseline;
+//! - [`abort`]: the abort rail, fed one closed second at a time during the
+//!   load;
+//! - [`known`]: the scenario's `known_differences`.
 
+pub mod abort;
+pub mod checks;
 pub mod cors;
 pub mod dns;
 pub mod expect;
+pub mod finding;
 pub mod hints;
+pub mod known;
 pub mod latency;
+pub mod load;
 pub mod parity;
 pub mod spike;
+pub mod verdict;
 
-use serde::{Deserialize, Serialize};
-
-/// How much a finding matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Fails the run.
-    Error,
-    /// Worth a look; does not fail the run.
-    Warning,
-    Info,
-}
-
-/// Something a user must look at.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// Stable identifier of the finding's kind: `expectation`, `parity`,
-    /// `probe_error`, `hostname_mismatch`, `no_healthy_upstream`, …
-    pub kind: String,
-    pub severity: Severity,
-    pub check: String,
-    /// The target it concerns; `None` for findings about the whole check.
-    pub target: Option<String>,
-    /// A full sentence with the numbers or values involved.
-    pub message: String,
-    /// What to do about it, when we know.
-    pub hint: Option<String>,
-}
+pub use finding::{Finding, FindingKind, Level};
+pub use verdict::{judge, CheckVerdict, RunStatus, Verdict};

@@ -2,15 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
+use super::output::{say, say_raw};
 use super::progress::Progress;
 use super::{Command, Exit, LoadArgs, OutputArgs};
+use crate::analyze::RunStatus;
 use crate::lab::{Lab, LabConfig, LabPorts};
-use crate::load::engine::{self, Options};
-use crate::report::{self, Report, RunStatus, Verdict};
+use crate::load::engine::Options;
+use crate::report::{self, Report};
+use crate::run::{self, RunOptions};
 use crate::scenario::{self, Plan};
-use crate::session;
 
 /// The demo scenario, embedded so `cutover demo` works from any directory.
 pub const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.yaml");
@@ -101,7 +102,7 @@ fn load(path: &Path) -> Result<Plan, Exit> {
 fn validate(path: &Path) -> Exit {
     match load(path) {
         Ok(plan) => {
-            println!(
+            say!(
                 "ok: {} checks, {} targets",
                 plan.checks.len(),
                 plan.targets.len()
@@ -135,264 +136,169 @@ pub async fn interrupted() {
     }
 }
 
-/// Runs the check pass (and the load, with `load_args`), writes and prints
-/// the report. Returns the exit code and the report.
-async fn check(
-    plan: &Plan,
-    output: &OutputArgs,
-    load_args: Option<&LoadArgs>,
-) -> (Exit, Option<(Report, PathBuf)>) {
-    let started = SystemTime::now();
-    let connectors = session::connectors(plan).await;
-    // One signal listener for the whole run: it flips `stop`, which every phase watches.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stop_tx = std::sync::Arc::new(stop_tx);
-    let signals = {
-        let stop_tx = std::sync::Arc::clone(&stop_tx);
-        tokio::spawn(async move {
-            interrupted().await;
-            let _ = stop_tx.send(true);
-        })
-    };
-    let mut stop = stop_rx.clone();
-    let pass = session::check_pass(plan, &connectors, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await;
-    let mode = if load_args.is_some() { "run" } else { "check" };
-    let mut report = session::build_report(plan, mode, &pass, started, SystemTime::now());
-    if let (Some(args), Some(load), false) = (load_args, &plan.load, pass.interrupted) {
-        let options = Options {
-            rate_scale: args.rate_scale,
-            duration: args.duration,
-            workers: args.workers.unwrap_or_else(|| Options::default().workers),
-            ..Options::default()
-        };
-        let shape =
-            crate::load::schedule::Shape::new(&load.stages, options.rate_scale, options.duration);
+/// Watches the load for the command line: progress and the abort rail.
+struct Watcher {
+    progress: Option<Progress>,
+    rail: Option<crate::analyze::abort::Rail>,
+}
+
+impl run::Observer for Watcher {
+    fn load_starting(
+        &mut self,
+        shape: &crate::load::schedule::Shape,
+        plan: &Plan,
+        options: &RunOptions,
+    ) {
+        let Some(load) = &plan.load else { return };
         let names: Vec<(usize, String)> = load
             .targets
             .iter()
             .map(|&t| (t, plan.targets[t].name.clone()))
             .collect();
-        println!(
+        say!(
             "load: {} across {} targets for {}",
-            describe_stages(&shape),
+            describe_stages(shape),
             names.len(),
             humantime::format_duration(shape.total())
         );
-        let mut progress = Progress::new(&names, plan.checks.len(), shape);
-        // DNS checks sample again during the load: the split over time.
-        let (dns_stop, dns_stop_rx) = tokio::sync::watch::channel(false);
-        let dns_task = {
-            let (plan, addrs) = (plan.clone(), pass.target_addrs.clone());
-            let started = tokio::time::Instant::now();
-            tokio::spawn(async move {
-                session::dns_over_time(&plan, &addrs, started, dns_stop_rx).await
-            })
-        };
-        let events_task = {
-            let plan = plan.clone();
-            let started = tokio::time::Instant::now();
-            let stop = dns_stop.subscribe();
-            let natural = crate::load::schedule::Shape::new(&load.stages, 1.0, None).total();
-            let stretch = match options.duration {
-                Some(d) if !natural.is_zero() => d.as_secs_f64() / natural.as_secs_f64(),
-                _ => 1.0,
-            };
-            tokio::spawn(async move { session::run_events(&plan, started, stretch, stop).await })
-        };
-        // The abort rail: a target whose errors (transport + 5xx) stay above the
-        // ratio for `for` seconds stops the load.
-        let mut aborted: Option<String> = None;
-        let mut breach: Vec<u64> = vec![0; plan.targets.len()];
-        let abort = plan.analysis.abort;
-        let checks = plan.checks.len();
-        let marks_task = {
-            let stop = dns_stop.subscribe();
-            tokio::spawn(watch_marks(args.marks.clone(), SystemTime::now(), stop))
-        };
-        println!(
+        say!(
             "marks: `cutover mark NAME` adds an event (file {})",
-            args.marks.display()
+            options.marks.display()
         );
-        let outcome = engine::run(plan, load, &connectors, &options, stop_rx, |done, agg| {
-            progress.second(done, agg);
-            let Some((max, hold)) = abort else { return };
-            for &ti in &load.targets {
-                let (mut req, mut bad) = (0u64, 0u64);
-                for b in done.buckets[ti * checks..(ti + 1) * checks]
-                    .iter()
-                    .flatten()
-                {
-                    req += b.requests;
-                    bad += b.errors + b.server_errors();
-                }
-                let over = req > 0 && bad as f64 / req as f64 > max;
-                breach[ti] = if over { breach[ti] + 1 } else { 0 };
-                if aborted.is_none() && breach[ti] >= hold.as_secs().max(1) {
-                    aborted = Some(format!(
-                        "{}: errors above {:.1} % for {} s (second {}: {bad} of {req})",
-                        plan.targets[ti].name,
-                        100.0 * max,
-                        breach[ti],
-                        done.second
-                    ));
-                    let _ = stop_tx.send(true);
-                }
-            }
-        })
-        .await;
-        progress.finish();
-        let _ = dns_stop.send(true);
-        let dns_series = dns_task.await.unwrap_or_default();
-        let mut events = events_task.await.unwrap_or_default();
-        events.extend(marks_task.await.unwrap_or_default());
-        events.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-        session::add_load(&mut report, plan, load, &outcome, options.workers);
-        if let Some(l) = report.load.as_mut() {
-            l.dns = dns_series;
-            l.events = events;
+        self.progress = Some(Progress::new(&names, plan.checks.len(), shape.clone()));
+        self.rail = plan
+            .analysis
+            .abort
+            .map(|rule| crate::analyze::abort::Rail::new(rule, &load.targets, plan.checks.len()));
+    }
+
+    fn second(
+        &mut self,
+        done: &crate::record::Finished,
+        totals: &crate::record::Aggregator,
+    ) -> Option<run::AbortTrip> {
+        if let Some(p) = self.progress.as_mut() {
+            p.second(done, totals);
         }
-        session::event_findings(&mut report, plan, &outcome);
-        session::threshold_findings(&mut report, plan);
-        if let Some(base) = &args.baseline {
-            if let Err(e) = session::baseline_findings(&mut report, plan, base) {
+        self.rail.as_mut().and_then(|r| r.second(done))
+    }
+
+    fn load_finished(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+    }
+}
+
+/// The exit code of a judged run (DESIGN.md): interrupted, aborted, fail, pass.
+pub fn exit_code(verdict: &crate::analyze::Verdict) -> Exit {
+    match verdict.status {
+        RunStatus::Interrupted => Exit::Interrupted,
+        RunStatus::Aborted => Exit::Aborted,
+        RunStatus::Completed if verdict.passed() => Exit::Pass,
+        RunStatus::Completed => Exit::Fail,
+    }
+}
+
+/// Runs the check pass (and the load, with `load_args`), judges it, writes
+/// and prints the report. Returns the exit code and the report.
+async fn check(
+    plan: &Plan,
+    output: &OutputArgs,
+    load_args: Option<&LoadArgs>,
+) -> (Exit, Option<(Report, PathBuf)>) {
+    // Inputs are read before the first request is sent.
+    let baseline = match load_args.and_then(|a| a.baseline.as_ref()) {
+        Some(path) => match report::read_baseline(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
                 eprintln!("error: {e}");
                 return (Exit::Usage, None);
             }
-        }
-        if let Some(reason) = aborted {
-            report.status = RunStatus::Aborted;
-            report.verdict = Verdict::Fail;
-            report.findings.push(crate::analyze::Finding {
-                kind: "aborted".into(),
-                severity: crate::analyze::Severity::Error,
-                check: "load".into(),
-                target: None,
-                message: format!("the load was stopped by the abort threshold: {reason}"),
-                hint: None,
-            });
-        }
-        report.ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        report.duration_ms = SystemTime::now()
-            .duration_since(started)
-            .unwrap_or_default()
-            .as_millis() as u64;
-    }
+        },
+        None => None,
+    };
+    // One signal listener for the whole run: it flips `stop`, which every phase watches.
+    let (stop_tx, _) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop_tx);
+    let signals = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            interrupted().await;
+            let _ = stop.send(true);
+        })
+    };
+    let options = RunOptions {
+        mode: if load_args.is_some() {
+            run::Mode::Run
+        } else {
+            run::Mode::Check
+        },
+        engine: match load_args {
+            Some(args) => Options {
+                rate_scale: args.rate_scale,
+                duration: args.duration,
+                workers: args.workers.unwrap_or_else(|| Options::default().workers),
+                ..Options::default()
+            },
+            None => Options::default(),
+        },
+        marks: load_args
+            .map(|a| a.marks.clone())
+            .unwrap_or_else(|| PathBuf::from("reports/.marks")),
+    };
+    let mut watcher = Watcher {
+        progress: None,
+        rail: None,
+    };
+    let recorded = run::execute(plan, &options, &stop, &mut watcher).await;
     signals.abort();
+    let verdict = crate::analyze::judge(plan, &recorded, baseline.as_ref());
+    let report = report::build::build(plan, &recorded, &verdict);
     let report = match report::redact(&report, &plan.secrets) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return (Exit::Usage, None);
+            return (Exit::ReportWrite, None);
         }
     };
     let dir = output
         .out
         .clone()
-        .unwrap_or_else(|| report::run_dir(Path::new("reports"), &plan.name, started));
+        .unwrap_or_else(|| report::run_dir(Path::new("reports"), &plan.name, recorded.started));
     if let Err(e) = report::write_all(&report, &dir) {
-        eprintln!("error: {e}");
-        return (Exit::Usage, None);
+        eprintln!(
+            "error: {e}; the run's verdict was: {}",
+            report::Headline::of(&report)
+        );
+        return (Exit::ReportWrite, None);
     }
     if let Some(junit) = &output.junit {
         if let Err(e) = report::write_junit(&report, junit) {
             eprintln!("error: {e}");
-            return (Exit::Usage, None);
+            return (Exit::ReportWrite, None);
         }
     }
-    print!("{}", report::terminal::render(&report));
-    println!("report: {}", dir.display());
-    let code = match (report.status, report.verdict) {
-        (RunStatus::Interrupted, _) => Exit::Interrupted,
-        (RunStatus::Aborted, _) => Exit::Aborted,
-        (_, Verdict::Pass) => Exit::Pass,
-        _ => Exit::Fail,
-    };
-    (code, Some((report, dir)))
+    let style = report::terminal::Style::detect(output.quiet);
+    say_raw(&report::terminal::render(&report, style));
+    if !output.quiet {
+        say!("report: {}", dir.display());
+    }
+    (exit_code(&verdict), Some((report, dir)))
 }
 
 /// Appends one mark to the marks file (one JSON object a line).
 fn mark(name: &str, path: &Path) -> Exit {
-    use std::io::Write as _;
-    let at = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let line = serde_json::json!({ "name": name, "at_unix_ms": at }).to_string();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| writeln!(f, "{line}"));
-    match written {
+    match run::marks::append(name, path) {
         Ok(()) => {
-            println!("marked `{name}` in {}", path.display());
+            say!("marked `{name}` in {}", path.display());
             Exit::Pass
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", path.display());
+            eprintln!("error: cannot write the marks file {}: {e}", path.display());
             Exit::Usage
         }
     }
-}
-
-/// Watches the marks file from its current end until `stop`; returns the marks
-/// as events, timed from `started` (a wall-clock time, as marks carry).
-async fn watch_marks(
-    path: PathBuf,
-    started: SystemTime,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Vec<crate::report::model::EventRecord> {
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let mut out = Vec::new();
-    let started_ms = started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64)
-        .unwrap_or(0.0);
-    loop {
-        let done = tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => false,
-            _ = stop.changed() => true,
-        };
-        if let Ok(bytes) = std::fs::read(&path) {
-            let len = bytes.len() as u64;
-            if len < offset {
-                offset = 0; // truncated: start over
-            }
-            let new = &bytes[offset as usize..];
-            // Only whole lines; a line being written is read next time.
-            if let Some(end) = new.iter().rposition(|b| *b == b'\n') {
-                for line in String::from_utf8_lossy(&new[..end]).lines() {
-                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                        continue;
-                    };
-                    let (Some(name), Some(at)) = (v["name"].as_str(), v["at_unix_ms"].as_f64())
-                    else {
-                        continue;
-                    };
-                    let at_s = (at - started_ms) / 1000.0;
-                    out.push(crate::report::model::EventRecord {
-                        name: name.to_owned(),
-                        at_s,
-                        end_s: None,
-                        exit_code: None,
-                        output: "marked with `cutover mark`".into(),
-                        error: None,
-                    });
-                }
-                offset += end as u64 + 1;
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    out
 }
 
 fn describe_stages(shape: &crate::load::schedule::Shape) -> String {
@@ -450,18 +356,21 @@ async fn lab(
             return Exit::Usage;
         }
     };
-    println!("lab for host {}", lab.host);
-    println!(
+    say!("lab for host {}", lab.host);
+    say!(
         "  ingress  http://{}  https://{}",
-        lab.ingress_http, lab.ingress_https
+        lab.ingress_http,
+        lab.ingress_https
     );
-    println!(
+    say!(
         "  gateway  http://{}  https://{}",
-        lab.gateway_http, lab.gateway_https
+        lab.gateway_http,
+        lab.gateway_https
     );
-    println!(
+    say!(
         "  dns      {} (udp+tcp, weighted A records for {})",
-        lab.dns, lab.host
+        lab.dns,
+        lab.host
     );
     if let Some(path) = write_scenario {
         let ca_path = path.with_extension("ca.pem");
@@ -471,7 +380,7 @@ async fn lab(
             .and_then(|()| std::fs::write(&tmp, lab.scenario_yaml(&ca_path, https)))
             .and_then(|()| std::fs::rename(&tmp, &path));
         match written {
-            Ok(()) => println!(
+            Ok(()) => say!(
                 "scenario written to {} (CA in {})",
                 path.display(),
                 ca_path.display()
@@ -489,16 +398,16 @@ async fn lab(
             switches
                 .app_stall_ms
                 .store(len.as_millis() as u64, Ordering::Relaxed);
-            println!(
+            say!(
                 "stall: every response now waits {}",
                 humantime::format_duration(len)
             );
             tokio::time::sleep(len).await;
             switches.app_stall_ms.store(0, Ordering::Relaxed);
-            println!("stall over");
+            say!("stall over");
         });
     }
-    println!("press Ctrl-C to stop");
+    say!("press Ctrl-C to stop");
     interrupted().await;
     lab.shutdown().await;
     Exit::Pass
@@ -543,9 +452,13 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    println!(
+    say!(
         "lab: ingress {} / gateway {} for host {} (https {} / {})\n",
-        lab.ingress_http, lab.gateway_http, lab.host, lab.ingress_https, lab.gateway_https
+        lab.ingress_http,
+        lab.gateway_http,
+        lab.host,
+        lab.ingress_https,
+        lab.gateway_https
     );
     let (code, report) = check(&plan, output, Some(load_args)).await;
     let _ = std::fs::remove_file(&ca_file);
@@ -553,7 +466,7 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     match (code, report) {
         (Exit::Interrupted, _) => Exit::Interrupted,
         (_, Some((report, dir))) => {
-            println!(
+            say!(
                 "\nThe demo's gateway has known differences switched on, so {} findings are expected.\nOpen {} for the summary.",
                 report.findings.len(),
                 dir.join("summary.md").display()

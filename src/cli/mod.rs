@@ -1,10 +1,12 @@
 //! The command line: clap definitions and the commands they run.
 //!
-//! Exit codes (DESIGN.md): 0 all checks pass · 1 a check failed · 2 scenario
-//! or usage error · 3 aborted by an abort threshold · 130 interrupted (the
-//! partial report is still written).
+//! Exit codes: 0 the verdict passed · 1 a finding at level `fail` (a check,
+//! a threshold, a regression against the baseline) · 2 scenario or usage
+//! error · 3 aborted by the abort rule · 4 the report could not be written ·
+//! 130 interrupted (the partial report is still written).
 
 pub mod commands;
+pub mod output;
 mod progress;
 
 use std::path::PathBuf;
@@ -117,6 +119,9 @@ pub struct OutputArgs {
     /// Also write the JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Print only the verdict line (the report files are written as always).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -168,6 +173,8 @@ pub enum Exit {
     Fail = 1,
     Usage = 2,
     Aborted = 3,
+    /// The report files could not be written.
+    ReportWrite = 4,
     Interrupted = 130,
 }
 
@@ -178,6 +185,9 @@ impl From<Exit> for ExitCode {
 }
 
 /// Parses the arguments, runs the command, returns the exit code.
+///
+/// Exit codes: 0 pass · 1 fail · 2 usage or scenario error · 3 aborted ·
+/// 4 report not written · 130 interrupted.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -111,7 +111,7 @@ impl Progress {
                     b.set_message(msg);
                 }
                 None if self.plain && (done.second + 1).is_multiple_of(10) => {
-                    println!(
+                    super::output::say!(
                         "{} {}s/{}s {msg}",
                         line.name,
                         t.as_secs(),

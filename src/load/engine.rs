@@ -994,7 +994,7 @@ mod tests {
         let plan = crate::scenario::load_str(&yaml, std::path::Path::new("t.yaml"), &|_| None)
             .expect("valid");
         let load = plan.load.clone().expect("load section");
-        let connectors = crate::session::connectors(&plan).await;
+        let connectors = crate::run::checks::connectors(&plan).await;
         let shape = Shape::new(&load.stages, 1.0, None);
         let options = Options {
             workers,

@@ -1,34 +1,138 @@
-//! `junit.xml`: one `<testcase>` per check × target, named `check [target]`.
+//! `junit.xml`: one `<testcase>` per check × target, named `check [target]`,
+//! plus one per run-wide finding (threshold, abort, spike, regression,
+//! failed event, failures under load, unused known difference).
 //!
-//! A failed expectation or parity rule is a `<failure>`, a transport error an
-//! `<error>` (typed by its error kind), a check not run `<skipped/>`. Written
-//! with quick-xml, so every name and message is escaped.
+//! A test case fails exactly when a finding behind it is at level `fail`,
+//! so at least one failing test case exists exactly when the verdict is
+//! `fail` (exit 1, or 3 when aborted). A transport error is an `<error>`
+//! (typed by its error kind), a check not run `<skipped/>`; warnings,
+//! inconclusive and accepted findings pass and are told in `<system-out>`.
+//! The failure text carries each message and its hint. Written with
+//! quick-xml, so every name and message is escaped.
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use super::model::{Report, Verdict};
+use super::model::{Finding, Level, Report, Verdict};
+
+/// One test case before it is written.
+struct Case {
+    name: String,
+    classname: String,
+    seconds: f64,
+    outcome: Outcome,
+    /// Findings that did not fail, told in `<system-out>`.
+    notes: Vec<String>,
+}
+
+enum Outcome {
+    Pass,
+    Skipped,
+    /// `(tag, type, message, text)`: `failure` or `error`.
+    Failed(&'static str, String, String, String),
+}
+
+fn line(f: &Finding) -> String {
+    let mut s = format!("{}: {}", f.level.as_str().to_uppercase(), f.message);
+    if let Some(reason) = &f.accepted {
+        s.push_str(&format!("\n  accepted: {reason}"));
+    }
+    if let Some(h) = &f.hint {
+        s.push_str(&format!("\n  hint: {h}"));
+    }
+    s
+}
+
+fn failed_text(fs: &[&Finding]) -> (String, String) {
+    let first = fs.first().map(|f| f.message.clone()).unwrap_or_default();
+    let text = fs.iter().map(|f| line(f)).collect::<Vec<_>>().join("\n");
+    (first, text)
+}
+
+fn cases(r: &Report) -> Vec<Case> {
+    let mut out = Vec::new();
+    for c in &r.checks {
+        for res in &c.results {
+            let target =
+                (res.target != "dns" || c.kind.as_str() != "dns").then_some(res.target.as_str());
+            let mine: Vec<&Finding> = r
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.kind.is_check_pass()
+                        && f.check.as_deref() == Some(c.name.as_str())
+                        && f.target.as_deref() == target
+                })
+                .collect();
+            let fails: Vec<&Finding> = mine.iter().copied().filter(|f| f.fails()).collect();
+            let notes = mine
+                .iter()
+                .filter(|f| !f.fails() && f.level != Level::Info)
+                .map(|f| line(f))
+                .collect();
+            let outcome = match res.verdict {
+                Verdict::Pass => Outcome::Pass,
+                Verdict::Skipped => Outcome::Skipped,
+                Verdict::Fail | Verdict::Error => {
+                    let (mut first, mut text) = failed_text(&fails);
+                    if fails.is_empty() {
+                        first = res.failures.first().cloned().unwrap_or_default();
+                        text = res.failures.join("\n");
+                    }
+                    match (&res.verdict, &res.error) {
+                        (Verdict::Error, Some(e)) => {
+                            Outcome::Failed("error", e.kind.as_str().to_owned(), first, text)
+                        }
+                        _ => Outcome::Failed("failure", "expectation".into(), first, text),
+                    }
+                }
+            };
+            out.push(Case {
+                name: format!("{} [{}]", c.name, res.target),
+                classname: format!("{}.{}", r.scenario.name, c.name),
+                seconds: res.latency_ms / 1000.0,
+                outcome,
+                notes,
+            });
+        }
+    }
+    for f in r.findings.iter().filter(|f| !f.kind.is_check_pass()) {
+        let what = f.check.as_deref().unwrap_or("run");
+        let name = match &f.target {
+            Some(t) => format!("{} {what} [{t}]", f.kind),
+            None => format!("{} {what}", f.kind),
+        };
+        let outcome = if f.fails() {
+            let (first, text) = failed_text(&[f]);
+            Outcome::Failed("failure", f.kind.as_str().to_owned(), first, text)
+        } else {
+            Outcome::Pass
+        };
+        out.push(Case {
+            name,
+            classname: format!("{}.{}", r.scenario.name, f.kind),
+            seconds: 0.0,
+            notes: if f.fails() { Vec::new() } else { vec![line(f)] },
+            outcome,
+        });
+    }
+    out
+}
 
 pub fn render(r: &Report) -> String {
-    let cases: Vec<_> = r
-        .checks
-        .iter()
-        .flat_map(|c| c.results.iter().map(move |res| (c, res)))
-        .collect();
-    let count = |v: Verdict| {
+    let cases = cases(r);
+    let count = |pred: &dyn Fn(&Outcome) -> bool| {
         cases
             .iter()
-            .filter(|(_, res)| res.verdict == v)
+            .filter(|c| pred(&c.outcome))
             .count()
             .to_string()
     };
     let time = format!("{:.3}", r.duration_ms as f64 / 1000.0);
-    let (tests, failures, errors, skipped) = (
-        cases.len().to_string(),
-        count(Verdict::Fail),
-        count(Verdict::Error),
-        count(Verdict::Skipped),
-    );
+    let tests = cases.len().to_string();
+    let failures = count(&|o| matches!(o, Outcome::Failed("failure", ..)));
+    let errors = count(&|o| matches!(o, Outcome::Failed("error", ..)));
+    let skipped = count(&|o| matches!(o, Outcome::Skipped));
 
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     let mut ev = |e: Event| {
@@ -52,38 +156,35 @@ pub fn render(r: &Report) -> String {
     suite.push_attribute(("time", time.as_str()));
     suite.push_attribute(("timestamp", r.started_at.as_str()));
     ev(Event::Start(suite));
-    for (c, res) in &cases {
-        let name = format!("{} [{}]", c.name, res.target);
-        let classname = format!("{}.{}", r.scenario.name, c.name);
-        let case_time = format!("{:.3}", res.latency_ms / 1000.0);
+    for c in &cases {
+        let case_time = format!("{:.3}", c.seconds);
         let mut case = BytesStart::new("testcase");
-        case.push_attribute(("name", name.as_str()));
-        case.push_attribute(("classname", classname.as_str()));
+        case.push_attribute(("name", c.name.as_str()));
+        case.push_attribute(("classname", c.classname.as_str()));
         case.push_attribute(("time", case_time.as_str()));
-        let body = res.failures.join("\n");
-        let first = res.failures.first().cloned().unwrap_or_default();
-        match res.verdict {
-            Verdict::Pass => ev(Event::Empty(case)),
-            Verdict::Skipped => {
-                ev(Event::Start(case));
-                ev(Event::Empty(BytesStart::new("skipped")));
-                ev(Event::End(BytesEnd::new("testcase")));
-            }
-            Verdict::Fail | Verdict::Error => {
-                let (tag, kind) = match (&res.verdict, &res.error) {
-                    (Verdict::Error, Some(e)) => ("error", e.kind.as_str()),
-                    _ => ("failure", "expectation"),
-                };
-                ev(Event::Start(case));
-                let mut f = BytesStart::new(tag);
-                f.push_attribute(("message", first.as_str()));
-                f.push_attribute(("type", kind));
+        if matches!(c.outcome, Outcome::Pass) && c.notes.is_empty() {
+            ev(Event::Empty(case));
+            continue;
+        }
+        ev(Event::Start(case));
+        match &c.outcome {
+            Outcome::Pass => {}
+            Outcome::Skipped => ev(Event::Empty(BytesStart::new("skipped"))),
+            Outcome::Failed(tag, kind, message, text) => {
+                let mut f = BytesStart::new(*tag);
+                f.push_attribute(("message", message.as_str()));
+                f.push_attribute(("type", kind.as_str()));
                 ev(Event::Start(f));
-                ev(Event::Text(BytesText::new(&body)));
-                ev(Event::End(BytesEnd::new(tag)));
-                ev(Event::End(BytesEnd::new("testcase")));
+                ev(Event::Text(BytesText::new(text)));
+                ev(Event::End(BytesEnd::new(*tag)));
             }
         }
+        if !c.notes.is_empty() {
+            ev(Event::Start(BytesStart::new("system-out")));
+            ev(Event::Text(BytesText::new(&c.notes.join("\n"))));
+            ev(Event::End(BytesEnd::new("system-out")));
+        }
+        ev(Event::End(BytesEnd::new("testcase")));
     }
     ev(Event::End(BytesEnd::new("testsuite")));
     ev(Event::End(BytesEnd::new("testsuites")));

@@ -1,11 +1,18 @@
 //! `summary.md`: for PR comments and `$GITHUB_STEP_SUMMARY`.
 //!
-//! Verdict first, then a check × target table, then findings, then the targets.
-//! Reads only the report model; every cell is escaped for Markdown tables.
+//! The headline first (the same [`Headline`] the terminal and JUnit show),
+//! then the check × target table, then the findings grouped by check and
+//! target (a group of more than [`FOLD`] findings folds into `<details>`),
+//! then load, timeline, DNS and targets. A section with nothing to show is
+//! left out. Reads only the report model; every cell is escaped for Markdown.
 
 use std::fmt::Write;
 
-use super::model::{Report, RunStatus, TargetResult, Verdict};
+use super::model::{Details, Finding, Level, Report, RunStatus, TargetResult, Verdict};
+use super::{groups, Headline};
+
+/// Findings in a group beyond which the group is folded.
+pub const FOLD: usize = 5;
 
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
@@ -16,14 +23,14 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "# cutover {}: {} — {verdict}\n",
-        r.mode,
+        r.mode.as_str(),
         cell(&r.scenario.name)
     );
-    let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
+    let headline = Headline::of(r);
     let _ = writeln!(
         out,
-        "**{verdict}**: {failed} of {} checks failed · host `{}` · {} targets · started {} · {:.1} s\n",
-        r.checks.len(),
+        "**{verdict}**: {} · host `{}` · {} targets · started {} · {:.1} s\n",
+        cell(&headline.counts()),
         cell(&r.scenario.host),
         r.targets.len(),
         r.started_at,
@@ -33,9 +40,7 @@ pub fn render(r: &Report) -> String {
         RunStatus::Interrupted => {
             out.push_str("> ⚠️ The run was **interrupted**: only what completed is reported.\n\n")
         }
-        RunStatus::Aborted => {
-            out.push_str("> ⚠️ The run was **aborted** by an abort threshold.\n\n")
-        }
+        RunStatus::Aborted => out.push_str("> ⚠️ The run was **aborted** by the abort rule.\n\n"),
         RunStatus::Completed => {}
     }
     out.push_str("| check |");
@@ -59,6 +64,7 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
     }
+    findings(&mut out, r);
     if let Some(load) = &r.load {
         let _ = writeln!(
             out,
@@ -125,51 +131,52 @@ pub fn render(r: &Report) -> String {
             };
             let _ = writeln!(out, "| {:.1} | {} | {result} |", e.at_s, cell(&e.name));
         }
-        for f in r.findings.iter().filter(|f| f.kind == "spike_503") {
-            let _ = writeln!(out, "\n- {}", cell(&f.message));
-        }
     }
-    let dns: Vec<_> = r.checks.iter().filter(|c| c.kind == "dns").collect();
+    let dns: Vec<_> = r
+        .checks
+        .iter()
+        .filter_map(
+            |c| match c.results.first().and_then(|x| x.details.as_ref()) {
+                Some(Details::Dns(d)) => Some((c, d)),
+                _ => None,
+            },
+        )
+        .collect();
     if !dns.is_empty() {
         out.push_str("\n## Weighted DNS\n\n");
-        for c in dns {
-            let Some(d) = c.results.first().and_then(|x| x.details.as_ref()) else {
-                continue;
-            };
+        for (c, d) in dns {
             let _ = writeln!(
                 out,
                 "**{}** ({}): {} of {} queries answered, p = {}\n",
                 cell(&c.name),
                 cell(&c.request),
-                d["answered"],
-                d["queries"],
-                d["p_value"]
-                    .as_f64()
+                d.answered,
+                d.queries,
+                d.p_value
                     .map(|p| format!("{p:.3}"))
                     .unwrap_or_else(|| "n/a".into())
             );
             out.push_str("| target | answers | observed | 95 % interval | expected |\n|---|---|---|---|---|\n");
-            for s in d["shares"].as_array().into_iter().flatten() {
-                let pct = |v: &serde_json::Value| {
-                    v.as_f64()
-                        .map(|x| format!("{:.1} %", 100.0 * x))
-                        .unwrap_or_else(|| "—".into())
-                };
+            let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+            for s in &d.shares {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {}–{} | {} |",
-                    cell(s["target"].as_str().unwrap_or("")),
-                    s["count"],
-                    pct(&s["observed"]),
-                    pct(&s["low"]),
-                    pct(&s["high"]),
-                    pct(&s["expected"])
+                    cell(&s.target),
+                    s.count,
+                    pct(s.observed),
+                    pct(s.low),
+                    pct(s.high),
+                    s.expected.map(pct).unwrap_or_else(|| "—".into())
                 );
             }
-        }
-        if let Some(load) = &r.load {
-            for series in &load.dns {
-                let _ = writeln!(out, "\nSplit over time ({}):\n", cell(&series.check));
+            let series = r
+                .load
+                .iter()
+                .flat_map(|l| &l.dns)
+                .filter(|s| s.check == c.name && !s.points.is_empty());
+            for series in series {
+                let _ = writeln!(out, "\nSplit over time:\n");
                 for p in &series.points {
                     let shares: Vec<String> = p
                         .shares
@@ -180,30 +187,6 @@ pub fn render(r: &Report) -> String {
                 }
             }
         }
-    }
-    out.push_str("\n## Findings\n\n");
-    if r.findings.is_empty() {
-        out.push_str("None.\n");
-    }
-    for f in &r.findings {
-        let target = f
-            .target
-            .as_deref()
-            .map(|t| format!(" [{t}]"))
-            .unwrap_or_default();
-        let _ = write!(
-            out,
-            "- **{:?}** `{}` · {}{}: {}",
-            f.severity,
-            f.kind,
-            cell(&f.check),
-            cell(&target),
-            cell(&f.message)
-        );
-        if let Some(h) = &f.hint {
-            let _ = write!(out, " — _hint: {}_", cell(h));
-        }
-        out.push('\n');
     }
     out.push_str(
         "\n## Targets\n\n| target | role | proxy | connect | host |\n|---|---|---|---|---|\n",
@@ -249,4 +232,55 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The findings, grouped by check and target; nothing when there are none.
+fn findings(out: &mut String, r: &Report) {
+    let groups = groups(r);
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("\n## Findings\n");
+    for g in groups {
+        let _ = writeln!(out, "\n### {}\n", cell(&g.title()));
+        let list = g.findings;
+        let folded = list.len() > FOLD;
+        for (i, f) in list.iter().enumerate() {
+            if folded && i == FOLD - 1 {
+                let _ = writeln!(
+                    out,
+                    "\n<details><summary>{} more</summary>\n",
+                    list.len() - i
+                );
+            }
+            out.push_str(&finding(f));
+        }
+        if folded {
+            out.push_str("\n</details>\n");
+        }
+    }
+}
+
+fn finding(f: &Finding) -> String {
+    let mark = match f.level {
+        Level::Fail => "❌",
+        Level::Warn => "⚠️",
+        Level::Inconclusive => "❔",
+        Level::Accepted => "☑️",
+        Level::Info => "ℹ️",
+    };
+    let mut s = format!(
+        "- {mark} **{}** `{}`: {}",
+        f.level.as_str(),
+        f.kind,
+        cell(&f.message)
+    );
+    if let Some(reason) = &f.accepted {
+        let _ = write!(s, " — accepted: {}", cell(reason));
+    }
+    if let Some(h) = &f.hint {
+        let _ = write!(s, " — _hint: {}_", cell(h));
+    }
+    s.push('\n');
+    s
 }

@@ -1,11 +1,14 @@
 //! Reports: the model, its redaction, and the renderers that read it.
 //!
-//! `model.rs` is the one serde model; `markdown.rs`, `junit.rs` and
-//! `terminal.rs` render it; [`write_all`] writes `report.json`, `summary.md`
-//! and `junit.xml` into a run's directory. Before anything is written the
-//! model is passed through [`redact`], so no secret value of the scenario can
-//! reach a file.
+//! `build.rs` lays a judged run out as the one serde model (`model.rs`);
+//! `markdown.rs`, `junit.rs` and `terminal.rs` render it, all from the same
+//! [`Headline`] and the same grouping of findings ([`groups`]), so every
+//! output shows the same verdict; [`write_all`] writes `report.json`,
+//! `summary.md` and `junit.xml` into a run's directory. Before anything is
+//! written the model is passed through [`redact`], so no secret value of the
+//! scenario can reach a file.
 
+pub mod build;
 pub mod junit;
 pub mod markdown;
 pub mod model;
@@ -15,9 +18,218 @@ use std::path::{Path, PathBuf};
 
 pub use model::{Report, RunStatus, Verdict};
 
-/// Why a report could not be written.
+use model::{Finding, FindingKind, Level};
+
+/// What the verdict line says: the counts behind pass or fail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Headline {
+    pub passed: bool,
+    pub status: RunStatus,
+    /// Checks with at least one failed result.
+    pub failed_checks: usize,
+    pub checks: usize,
+    /// Failing findings outside the check pass, by kind (thresholds, abort, …).
+    pub other_fails: Vec<(FindingKind, usize)>,
+    pub warnings: usize,
+    pub inconclusive: usize,
+    pub accepted: usize,
+}
+
+impl Headline {
+    pub fn of(r: &Report) -> Headline {
+        let count = |l: Level| r.findings.iter().filter(|f| f.level == l).count();
+        let mut other_fails: Vec<(FindingKind, usize)> = Vec::new();
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| f.fails() && !f.kind.is_check_pass())
+        {
+            match other_fails.iter_mut().find(|(k, _)| *k == f.kind) {
+                Some((_, n)) => *n += 1,
+                None => other_fails.push((f.kind, 1)),
+            }
+        }
+        Headline {
+            passed: r.verdict == Verdict::Pass,
+            status: r.status,
+            failed_checks: r.checks.iter().filter(|c| c.verdict.is_failure()).count(),
+            checks: r.checks.len(),
+            other_fails,
+            warnings: count(Level::Warn),
+            inconclusive: count(Level::Inconclusive),
+            accepted: count(Level::Accepted),
+        }
+    }
+
+    /// `PASS` or `FAIL`.
+    pub fn word(&self) -> &'static str {
+        if self.passed {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    }
+
+    /// What failed (or passed), without the word:
+    /// `2 checks failed, 1 threshold breached · 3 warnings`.
+    pub fn counts(&self) -> String {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut main: Vec<String> = Vec::new();
+        if self.passed {
+            main.push(plural(self.checks, "check passed", "checks passed"));
+        } else {
+            if self.failed_checks > 0 {
+                main.push(plural(self.failed_checks, "check failed", "checks failed"));
+            }
+            for (k, n) in &self.other_fails {
+                let (one, many) = k.noun();
+                main.push(plural(*n, one, many));
+            }
+            if main.is_empty() {
+                main.push("the verdict failed".into());
+            }
+        }
+        let mut out = vec![main.join(", ")];
+        if self.warnings > 0 {
+            out.push(plural(self.warnings, "warning", "warnings"));
+        }
+        if self.inconclusive > 0 {
+            out.push(format!("{} inconclusive", self.inconclusive));
+        }
+        if self.accepted > 0 {
+            out.push(format!("{} accepted", self.accepted));
+        }
+        let mut line = out.join(" · ");
+        match self.status {
+            RunStatus::Completed => {}
+            RunStatus::Interrupted => line.push_str(" (interrupted)"),
+            RunStatus::Aborted => line.push_str(" (aborted)"),
+        }
+        line
+    }
+}
+
+impl std::fmt::Display for Headline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.word(), self.counts())
+    }
+}
+
+/// The findings of one check × target (or of the whole run) to show.
+#[derive(Clone, Debug)]
+pub struct Group<'a> {
+    /// `None`: findings about the whole run.
+    pub check: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub findings: Vec<&'a Finding>,
+}
+
+impl Group<'_> {
+    /// `check `items` [gateway]`, `run [gateway]`.
+    pub fn title(&self) -> String {
+        group_title(self.check, self.target)
+    }
+}
+
+/// Findings to show, grouped by check (in the scenario's order, then the
+/// run-wide ones) and target, in the order they were found; `info`
+/// findings are left out.
+pub fn groups(r: &Report) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    let mut order: Vec<Option<&str>> = r.checks.iter().map(|c| Some(c.name.as_str())).collect();
+    order.push(None);
+    for f in r.findings.iter().filter(|f| f.level != Level::Info) {
+        let (check, target) = (f.check.as_deref(), f.target.as_deref());
+        match out
+            .iter_mut()
+            .find(|g| g.check == check && g.target == target)
+        {
+            Some(g) => g.findings.push(f),
+            None => out.push(Group {
+                check,
+                target,
+                findings: vec![f],
+            }),
+        }
+    }
+    let rank = |c: Option<&str>| order.iter().position(|o| *o == c).unwrap_or(order.len());
+    out.sort_by_key(|g| rank(g.check));
+    out
+}
+
+/// The heading of a group: `check `items` [gateway]`, `run [gateway]`.
+pub fn group_title(check: Option<&str>, target: Option<&str>) -> String {
+    let what = match check {
+        Some(c) => format!("check `{c}`"),
+        None => "run".to_owned(),
+    };
+    match target {
+        Some(t) => format!("{what} [{t}]"),
+        None => what,
+    }
+}
+
+/// Reads a saved report's latency histograms to compare a run with.
+pub fn read_baseline(path: &Path) -> Result<crate::analyze::load::Baseline, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("schema_version").and_then(serde_json::Value::as_u64));
+    match version {
+        Some(v) if v == u64::from(model::SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(ReportError::Version {
+                path: path.to_path_buf(),
+                found: v,
+            })
+        }
+        None => {
+            return Err(ReportError::NotAReport {
+                path: path.to_path_buf(),
+                why: "it has no `schema_version`".into(),
+            })
+        }
+    }
+    let old: Report = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let Some(load) = old.load else {
+        return Err(ReportError::NotAReport {
+            path: path.to_path_buf(),
+            why: "it has no load section (it was written by `check`, not `run`)".into(),
+        });
+    };
+    let mut latency = Vec::new();
+    for t in &load.targets {
+        for c in &t.checks {
+            if let Some(h) = crate::record::decode(&c.totals.latency_hist) {
+                latency.push((t.target.clone(), c.check.clone(), h));
+            }
+        }
+    }
+    Ok(crate::analyze::load::Baseline {
+        started_at: old.started_at,
+        latency,
+    })
+}
+
+/// Why a report could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a cutover report: {why}", path.display())]
+    NotAReport { path: PathBuf, why: String },
+    #[error("`{}` was written with report schema version {found}, and this cutover reads version {}: re-run the baseline with this version", path.display(), model::SCHEMA_VERSION)]
+    Version { path: PathBuf, found: u64 },
     #[error("cannot write report file `{}`: {source}", path.display())]
     Write {
         path: PathBuf,

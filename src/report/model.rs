@@ -2,29 +2,39 @@
 //!
 //! Versioned by [`SCHEMA_VERSION`]; `reports/schema/report.schema.json`
 //! describes it and every report the tests write is validated against that
-//! schema. Renderers read only this model. Field names are stable: add fields,
+//! schema. Renderers read only this model: the verdict in it is the one the
+//! analyzers judged, typed ([`Finding`], [`Details`]), so no renderer reads an
+//! untyped key or decides what failed. Field names are stable: add fields,
 //! never rename them without bumping the schema version.
+//!
+//! Version 2 (this one) replaced version 1's free-form finding `severity` and
+//! `details` with typed levels, kinds, evidence and details.
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::Finding;
+pub use crate::analyze::cors::CorsHeaders;
+pub use crate::analyze::dns::Split;
+pub use crate::analyze::finding::{Evidence, Finding, FindingKind, Level};
+pub use crate::analyze::verdict::{CheckVerdict as Verdict, RunStatus};
 use crate::probe::{ErrorKind, Origin};
+use crate::record::Quantiles;
+pub use crate::run::recorded::{EventRecord, Mode};
 use crate::target::{Proxy, Role, Scheme};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
-    /// `check` or `run`.
-    pub mode: String,
+    pub mode: Mode,
     pub scenario: ScenarioInfo,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub ended_at: String,
     pub duration_ms: u64,
     pub status: RunStatus,
+    /// `pass` or `fail`: fail exactly when a finding is at level `fail`.
     pub verdict: Verdict,
     pub targets: Vec<TargetInfo>,
     pub checks: Vec<CheckReport>,
@@ -120,43 +130,6 @@ pub struct ScenarioInfo {
     pub host: String,
 }
 
-/// How the run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Completed,
-    /// Stopped by Ctrl-C or SIGTERM; what completed is reported.
-    Interrupted,
-    /// Stopped by an abort threshold.
-    Aborted,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// No response at all (transport error); counts as a failure.
-    Error,
-    /// Not run (interrupted before it started).
-    Skipped,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-            Verdict::Skipped => "skipped",
-        }
-    }
-
-    pub fn is_failure(self) -> bool {
-        matches!(self, Verdict::Fail | Verdict::Error)
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TargetInfo {
     pub name: String,
@@ -174,8 +147,7 @@ pub struct TargetInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckReport {
     pub name: String,
-    /// `http` (later `websocket`, `cors`, `dns`).
-    pub kind: String,
+    pub kind: CheckKind,
     /// `GET /api/items`.
     pub request: String,
     pub verdict: Verdict,
@@ -200,11 +172,72 @@ pub struct TargetResult {
     /// The response headers the check looked at, plus a few that identify the path.
     pub headers: Vec<Header>,
     pub error: Option<ErrorInfo>,
-    /// Every failed expectation or parity rule, as sentences.
+    /// The messages of the findings that fail this result, as sentences.
     pub failures: Vec<String>,
-    /// Kind-specific details: WebSocket messages and hold, CORS answers.
+    /// Kind-specific details: WebSocket messages and hold, CORS answers, DNS split.
     #[serde(default)]
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Details>,
+}
+
+/// What kind of probe a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Http,
+    Websocket,
+    Cors,
+    Dns,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Http => "http",
+            CheckKind::Websocket => "websocket",
+            CheckKind::Cors => "cors",
+            CheckKind::Dns => "dns",
+        }
+    }
+}
+
+/// Kind-specific details of one result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Details {
+    Websocket(WebsocketDetails),
+    Cors(Box<CorsDetails>),
+    Dns(Split),
+}
+
+/// A WebSocket probe: the upgrade, each message exchanged, how a hold ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebsocketDetails {
+    pub upgraded: bool,
+    pub subprotocol: Option<String>,
+    pub messages: Vec<WebsocketMessage>,
+    pub rtt: Quantiles,
+    pub ended: Option<WebsocketEnd>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebsocketMessage {
+    pub sent: String,
+    pub rtt_ms: Option<f64>,
+    pub failure: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebsocketEnd {
+    pub after_ms: f64,
+    pub how: String,
+}
+
+/// A CORS probe's three answers, normalised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorsDetails {
+    pub preflight: CorsHeaders,
+    pub negative: Option<CorsHeaders>,
+    pub actual: Option<CorsHeaders>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -243,18 +276,4 @@ pub fn failed(stats: &crate::record::Stats) -> u64 {
             .filter(|(k, _)| k.starts_with('5'))
             .map(|(_, n)| n)
             .sum::<u64>()
-}
-
-/// What happened to one event.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub name: String,
-    /// Seconds since the load started.
-    pub at_s: f64,
-    pub end_s: Option<f64>,
-    pub exit_code: Option<i32>,
-    /// Combined stdout and stderr, truncated to 4 KiB.
-    pub output: String,
-    /// Why the command could not run or did not finish.
-    pub error: Option<String>,
 }

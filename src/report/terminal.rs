@@ -1,14 +1,122 @@
-//! The terminal summary printed after `check` (and later `run`).
+//! The terminal summary printed after `check` and `run`.
 //!
-//! A check × target table (status, origin, latency, verdict), then every
-//! failure and finding, then the verdict line. Plain text: no colour codes, so
-//! it reads the same in CI logs and with `NO_COLOR`.
+//! A check × target table (status, origin, latency, verdict), DNS splits and
+//! the load table, then every `fail`, `warn`, `inconclusive` and `accepted`
+//! finding grouped by check and target with its hint, then the headline
+//! ([`Headline`]), the same one summary.md and JUnit show. Colours and ✓/✗
+//! only with [`Style::color`] (a TTY without `NO_COLOR`); `--quiet` prints
+//! the headline alone.
 
 use std::fmt::Write;
 
-use super::model::{LoadReport, Report, RunStatus, Verdict};
+use super::model::{Details, Finding, Level, LoadReport, Report};
+use super::{groups, Headline};
 
-pub fn render(r: &Report) -> String {
+/// How to print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours and ✓/✗ marks.
+    pub color: bool,
+    /// The headline only.
+    pub quiet: bool,
+}
+
+impl Style {
+    /// Colours on a terminal, unless `NO_COLOR` is set (to anything non-empty).
+    pub fn detect(quiet: bool) -> Style {
+        use std::io::IsTerminal as _;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: std::io::stdout().is_terminal() && !no_color,
+            quiet,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The whole summary.
+pub fn render(r: &Report, style: Style) -> String {
+    let headline = Headline::of(r);
+    let line = style.paint(
+        if headline.passed { "1;32" } else { "1;31" },
+        &headline.to_string(),
+    );
+    if style.quiet {
+        return format!("{line}\n");
+    }
+    let mut out = table(r, style);
+    for c in &r.checks {
+        let Some(Details::Dns(d)) = c.results.first().and_then(|x| x.details.as_ref()) else {
+            continue;
+        };
+        let shares: Vec<String> = d
+            .shares
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.1} %{}",
+                    s.target,
+                    100.0 * s.observed,
+                    s.expected
+                        .map(|e| format!(" (expected {:.1} %)", 100.0 * e))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nDNS {}: {} of {} answered: {}",
+            c.name,
+            d.answered,
+            d.queries,
+            shares.join(", ")
+        );
+    }
+    if let Some(load) = &r.load {
+        out.push('\n');
+        out.push_str(&load_table(load));
+    }
+    for g in groups(r) {
+        let _ = writeln!(out, "\n{}", g.title());
+        for f in g.findings {
+            out.push_str(&finding(f, style));
+        }
+    }
+    let _ = writeln!(out, "\n{line}");
+    out
+}
+
+fn finding(f: &Finding, style: Style) -> String {
+    let (mark, code) = match (f.level, style.color) {
+        (Level::Fail, true) => ("✗", "31"),
+        (Level::Fail, false) => ("FAIL", ""),
+        (Level::Warn, true) => ("!", "33"),
+        (Level::Warn, false) => ("WARN", ""),
+        (Level::Inconclusive, true) => ("?", "36"),
+        (Level::Inconclusive, false) => ("INCONCLUSIVE", ""),
+        (Level::Accepted, true) => ("✓", "2"),
+        (Level::Accepted, false) => ("ACCEPTED", ""),
+        (Level::Info, _) => ("info", ""),
+    };
+    let mut out = format!("  {} {}\n", style.paint(code, mark), f.message);
+    if let Some(reason) = &f.accepted {
+        let _ = writeln!(out, "      accepted: {reason}");
+    }
+    if let Some(h) = &f.hint {
+        let _ = writeln!(out, "      hint: {h}");
+    }
+    out
+}
+
+/// The check × target table.
+fn table(r: &Report, style: Style) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
         "CHECK".into(),
         "TARGET".into(),
@@ -48,88 +156,22 @@ pub fn render(r: &Report) -> String {
             .zip(widths.iter())
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    let failures: Vec<_> = r
-        .checks
-        .iter()
-        .flat_map(|c| c.results.iter().map(move |res| (c, res)))
-        .filter(|(_, res)| !res.failures.is_empty())
-        .collect();
-    if !failures.is_empty() {
-        out.push('\n');
-        for (c, res) in failures {
-            for f in &res.failures {
-                let _ = writeln!(out, "✗ {} [{}]: {f}", c.name, res.target);
+        let mut line = line.join("  ").trim_end().to_owned();
+        if style.color {
+            let v = &row[5];
+            let code = match v.as_str() {
+                "PASS" => Some("32"),
+                "FAIL" | "ERROR" => Some("31"),
+                _ => None,
+            };
+            if let Some(code) = code {
+                if let Some(stripped) = line.strip_suffix(v.as_str()) {
+                    line = format!("{stripped}{}", style.paint(code, v));
+                }
             }
         }
+        let _ = writeln!(out, "{line}");
     }
-    let hints: Vec<_> = r.findings.iter().filter(|f| f.hint.is_some()).collect();
-    if !hints.is_empty() {
-        out.push('\n');
-        for f in hints {
-            let target = f
-                .target
-                .as_deref()
-                .map(|t| format!(" [{t}]"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "hint {}{}: {}",
-                f.check,
-                target,
-                f.hint.as_deref().unwrap_or("")
-            );
-        }
-    }
-    for c in r.checks.iter().filter(|c| c.kind == "dns") {
-        if let Some(d) = c.results.first().and_then(|x| x.details.as_ref()) {
-            let shares: Vec<String> = d["shares"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    format!(
-                        "{} {:.1} %{}",
-                        s["target"].as_str().unwrap_or(""),
-                        100.0 * s["observed"].as_f64().unwrap_or(0.0),
-                        s["expected"]
-                            .as_f64()
-                            .map(|e| format!(" (expected {:.1} %)", 100.0 * e))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "\nDNS {}: {} of {} answered: {}",
-                c.name,
-                d["answered"],
-                d["queries"],
-                shares.join(", ")
-            );
-        }
-    }
-    if let Some(load) = &r.load {
-        out.push('\n');
-        out.push_str(&load_table(load));
-    }
-    let failed = r.checks.iter().filter(|c| c.verdict.is_failure()).count();
-    let status = match r.status {
-        RunStatus::Completed => "",
-        RunStatus::Interrupted => " (interrupted)",
-        RunStatus::Aborted => " (aborted)",
-    };
-    let _ = writeln!(
-        out,
-        "\n{}: {failed} of {} checks failed{status}",
-        if r.verdict == Verdict::Pass {
-            "PASS"
-        } else {
-            "FAIL"
-        },
-        r.checks.len()
-    );
     out
 }
 

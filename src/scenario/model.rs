@@ -25,6 +25,18 @@ pub struct RawScenario {
     pub load: Option<Lenient<RawLoad>>,
     pub events: Option<Vec<Lenient<At<RawEvent>>>>,
     pub analysis: Option<Lenient<RawAnalysis>>,
+    pub known_differences: Option<Vec<Lenient<At<RawKnownDifference>>>>,
+}
+
+/// `{check: login, target: gateway, kind: parity, reason: "…"}`: a finding
+/// the team accepts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKnownDifference {
+    pub check: Option<At<String>>,
+    pub target: Option<At<String>>,
+    pub kind: Option<At<String>>,
+    pub reason: Option<At<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

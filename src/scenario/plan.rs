@@ -17,6 +17,8 @@ use super::units::{parse_duration, parse_rate, parse_size, Rate};
 use super::yaml::{did_you_mean, unknown_message, At, Entries, Lenient, Loc, Sink};
 use crate::analyze::cors::CorsExpect;
 use crate::analyze::dns::DnsExpect;
+use crate::analyze::known::KnownDifference;
+use crate::analyze::FindingKind;
 use crate::probe::cors::CorsSpec;
 use crate::probe::dns::DnsSpec;
 use crate::probe::http::HttpSpec;
@@ -45,6 +47,8 @@ pub struct Plan {
     /// Events on the load's timeline (deploys), in time order.
     pub events: Vec<EventPlan>,
     pub analysis: AnalysisPlan,
+    /// Findings the team accepts (`known_differences`).
+    pub known_differences: Vec<crate::analyze::known::KnownDifference>,
 }
 
 /// How recorded load is judged.
@@ -621,6 +625,14 @@ pub fn build(
         .map(|a| build_analysis(&cx, a))
         .unwrap_or_default();
 
+    let known_differences = build_known(
+        &cx,
+        path,
+        raw.known_differences.iter().flatten(),
+        &check_names,
+        &names,
+    );
+
     if !sink.errors.borrow().is_empty() {
         return None;
     }
@@ -638,6 +650,7 @@ pub fn build(
         timeout,
         events,
         analysis,
+        known_differences,
     })
 }
 
@@ -1110,6 +1123,64 @@ fn only_for(cx: &Ctx, applies: bool, locs: impl Iterator<Item = Loc>, kind: &str
             );
         }
     }
+}
+
+/// `known_differences:` entries, each naming a check, target or finding kind
+/// that exists, with a reason.
+fn build_known<'r>(
+    cx: &Ctx,
+    path: &Path,
+    raw: impl Iterator<Item = &'r Lenient<At<RawKnownDifference>>>,
+    checks: &[String],
+    targets: &[&str],
+) -> Vec<KnownDifference> {
+    let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+    let checks: Vec<&str> = checks.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for Lenient(k) in raw {
+        let Some(k) = k else { continue };
+        let mut ok = true;
+        let mut known = |v: &Option<At<String>>, what: &str, allowed: &[&str]| {
+            v.as_ref().map(|v| {
+                if !allowed.contains(&v.value.as_str()) {
+                    cx.err(v.loc, unknown_message(what, &v.value, allowed));
+                    ok = false;
+                }
+                v.value.clone()
+            })
+        };
+        let check = known(&k.check, "check", &checks);
+        let target = known(&k.target, "target", targets);
+        let kind = known(&k.kind, "finding kind", &kinds).and_then(|k| FindingKind::parse(&k));
+        if check.is_none() && target.is_none() && k.kind.is_none() {
+            cx.err(
+                k.loc,
+                "a known difference names at least one of `check`, `target` or `kind`",
+            );
+            ok = false;
+        }
+        let reason = match &k.reason {
+            Some(r) if !r.value.trim().is_empty() => r.value.clone(),
+            _ => {
+                cx.err(
+                    k.loc,
+                    "a known difference needs a `reason`: say why the team accepts it",
+                );
+                ok = false;
+                String::new()
+            }
+        };
+        if ok {
+            out.push(KnownDifference {
+                check,
+                target,
+                kind,
+                reason,
+                at: format!("{}:{}", path.display(), k.loc),
+            });
+        }
+    }
+    out
 }
 
 fn build_analysis(cx: &Ctx, a: &RawAnalysis) -> AnalysisPlan {

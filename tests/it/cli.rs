@@ -123,7 +123,7 @@ async fn check_passes_writes_three_valid_files_and_exits_0() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("PASS: 0 of 1 checks failed"), "{stdout}");
+    assert!(stdout.contains("PASS: 1 check passed"), "{stdout}");
     let report: serde_json::Value = crate::support::report_in(dir.path(), "out");
     assert_valid_report(&report);
     assert_eq!(report["verdict"], "pass");

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use cutover::report::{Report, Verdict};
 
-use crate::support::{check, lab, plan};
+use crate::support::{check, lab, plan, DetailsJson as _};
 
 fn scenario(expect: &str, extra: &str) -> String {
     format!(
@@ -54,7 +54,7 @@ async fn the_right_split_passes_run_after_run() {
             "seed {seed}: {:#?}",
             r.findings
         );
-        let d = r.checks[0].results[0].details.clone().expect("split");
+        let d = r.checks[0].results[0].details_json();
         assert_eq!(d["answered"], 1000);
         assert!(d["p_value"].as_f64().is_some_and(|p| p > 0.001));
     }
@@ -70,7 +70,7 @@ async fn ninety_ten_served_as_eighty_twenty_fails() {
     let f = r
         .findings
         .iter()
-        .find(|f| f.kind == "dns_weights")
+        .find(|f| f.kind.as_str() == "dns_weights")
         .expect("a weights finding");
     assert!(f.message.contains("expected 10.0 %"), "{}", f.message);
 }
@@ -101,7 +101,7 @@ async fn leaked_private_and_unknown_answers_are_findings_unless_allowed() {
     assert!(r
         .findings
         .iter()
-        .any(|f| f.kind == "dns_unknown_answer" && f.message.contains("10.96.0.12")));
+        .any(|f| f.kind.as_str() == "dns_unknown_answer" && f.message.contains("10.96.0.12")));
     let r = run(
         &lab,
         "weights: { ingress: 90, gateway: 10 }",
@@ -128,7 +128,7 @@ async fn a_ttl_above_the_maximum_is_a_finding() {
     let f = r
         .findings
         .iter()
-        .find(|f| f.kind == "dns_ttl")
+        .find(|f| f.kind.as_str() == "dns_ttl")
         .expect("ttl finding");
     assert!(
         f.message.contains("TTL 300 s exceeds the maximum of 60 s"),
@@ -148,7 +148,7 @@ async fn nxdomain_servfail_and_timeouts_are_classified() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.kind == "dns_errors" && f.message.contains("nxdomain")),
+            .any(|f| f.kind.as_str() == "dns_errors" && f.message.contains("nxdomain")),
         "{:#?}",
         r.findings
     );
@@ -158,7 +158,7 @@ async fn nxdomain_servfail_and_timeouts_are_classified() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.kind == "dns_errors" && f.message.contains("servfail")),
+            .any(|f| f.kind.as_str() == "dns_errors" && f.message.contains("servfail")),
         "{:#?}",
         r.findings
     );
@@ -169,7 +169,7 @@ async fn nxdomain_servfail_and_timeouts_are_classified() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.kind == "dns_errors" && f.message.contains("refused")),
+            .any(|f| f.kind.as_str() == "dns_errors" && f.message.contains("refused")),
         "{:#?}",
         r.findings
     );
@@ -181,7 +181,7 @@ async fn nxdomain_servfail_and_timeouts_are_classified() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.kind == "dns_errors" && f.message.contains("timeout")),
+            .any(|f| f.kind.as_str() == "dns_errors" && f.message.contains("timeout")),
         "{:#?}",
         r.findings
     );
@@ -197,7 +197,7 @@ async fn a_truncated_answer_is_retried_over_tcp() {
     lab.dns_switches.truncate.store(true, Ordering::Relaxed);
     let r = run(&lab, "weights: { ingress: 90, gateway: 10 }", "").await;
     assert_eq!(r.checks[0].verdict, Verdict::Pass, "{:#?}", r.findings);
-    let d = r.checks[0].results[0].details.clone().expect("split");
+    let d = r.checks[0].results[0].details_json();
     assert_eq!(d["over_tcp"], 1000);
 }
 
@@ -213,7 +213,7 @@ async fn a_cname_to_a_load_balancer_maps_to_its_target() {
     );
     let r = check(&plan(&yaml, &[("NS", lab.dns.to_string())])).await;
     assert_eq!(r.checks[0].verdict, Verdict::Pass, "{:#?}", r.findings);
-    let d = r.checks[0].results[0].details.clone().expect("split");
+    let d = r.checks[0].results[0].details_json();
     assert_eq!(d["cnames"][0][0], "k8s-gw-1234.elb.example.test");
     assert!(d["shares"][1]["count"].as_u64().unwrap_or(0) > 50);
 }
@@ -282,8 +282,5 @@ async fn aaaa_records_are_sampled_too() {
         );
     let r = check(&plan(&yaml, &[("NS", lab.dns.to_string())])).await;
     assert_eq!(r.checks[0].verdict, Verdict::Pass, "{:#?}", r.findings);
-    assert_eq!(
-        r.checks[0].results[0].details.clone().expect("split")["answered"],
-        1000
-    );
+    assert_eq!(r.checks[0].results[0].details_json()["answered"], 1000);
 }

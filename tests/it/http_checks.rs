@@ -213,7 +213,8 @@ checks:
     assert!(r
         .findings
         .iter()
-        .any(|f| f.kind == "parity" && f.message == "status differs: ingress 308, gateway 301"));
+        .any(|f| f.kind.as_str() == "parity"
+            && f.message == "status differs: ingress 308, gateway 301"));
     assert_eq!(result(&r, "items", "gateway").verdict, Verdict::Pass);
 }
 
@@ -245,11 +246,14 @@ checks:
     let www = result(&r, "www", "gateway");
     assert_eq!((www.status, www.origin), (Some(404), Some(Origin::Gateway)));
     assert_eq!(result(&r, "www", "ingress").status, Some(200));
-    assert!(r.findings.iter().any(|f| f.kind == "hostname_mismatch"
-        && f.target.as_deref() == Some("gateway")
-        && f.hint
-            .as_deref()
-            .is_some_and(|h| h.contains("spec.hostnames"))));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.kind.as_str() == "hostname_mismatch"
+            && f.target.as_deref() == Some("gateway")
+            && f.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("spec.hostnames"))));
     for t in ["ingress", "gateway"] {
         assert_eq!(result(&r, "app error", t).origin, Some(Origin::App), "{t}");
         assert_eq!(result(&r, "items", t).origin, Some(Origin::App), "{t}");
@@ -268,7 +272,10 @@ checks:
         .origin_reason
         .as_deref()
         .is_some_and(|r| r.contains("no healthy upstream")));
-    assert!(r.findings.iter().any(|f| f.kind == "no_healthy_upstream"));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.kind.as_str() == "no_healthy_upstream"));
 }
 
 #[tokio::test]

@@ -337,7 +337,7 @@ checks:
         explain(&r)
     );
     assert!(
-        !r.findings.iter().any(|f| f.kind == "dns_weights"),
+        !r.findings.iter().any(|f| f.kind.as_str() == "dns_weights"),
         "{}",
         explain(&r)
     );
@@ -368,7 +368,7 @@ checks:
     let r = check(&p).await;
     assert_eq!(r.checks[0].verdict, Verdict::Fail, "{}", explain(&r));
     assert!(
-        r.findings.iter().any(|f| f.kind == "dns_weights"),
+        r.findings.iter().any(|f| f.kind.as_str() == "dns_weights"),
         "{}",
         explain(&r)
     );
@@ -400,7 +400,7 @@ checks:
     assert!(
         r.findings
             .iter()
-            .any(|f| f.kind == "dns_unknown_answer" && f.message.contains("192.0.2.30")),
+            .any(|f| f.kind.as_str() == "dns_unknown_answer" && f.message.contains("192.0.2.30")),
         "{}",
         explain(&r)
     );

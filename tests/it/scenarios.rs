@@ -65,7 +65,10 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
             .any(|f| f["kind"] == kind && f["message"].as_str().is_some_and(|m| m.contains(text)))
     };
     assert!(
-        has("parity", "status differs: ingress 308, gateway 301"),
+        has(
+            "expectation",
+            "status 301 where 308 was expected; ingress answered 308"
+        ),
         "{findings:#?}"
     );
     assert!(
@@ -73,7 +76,10 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
         "{findings:#?}"
     );
     assert!(
-        has("parity", "status differs: ingress 200, gateway 404"),
+        has(
+            "expectation",
+            "status 404 where 200 was expected; ingress answered 200"
+        ),
         "{findings:#?}"
     );
     assert!(has("route_miss", "/apix"), "{findings:#?}");

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use cutover::lab::{Lab, LabConfig};
 use cutover::report::model::TargetResult;
 use cutover::report::Report;
+use cutover::run;
 use cutover::scenario::{self, Plan};
-use cutover::session;
 
 pub const HOST: &str = "shop.example.test";
 
@@ -41,10 +41,15 @@ pub fn plan(yaml: &str, vars: &[(&str, String)]) -> Plan {
 
 /// Runs the check pass in-process and returns the (redacted) report.
 pub async fn check(plan: &Plan) -> Report {
-    let started = std::time::SystemTime::now();
-    let conns = session::connectors(plan).await;
-    let pass = session::check_pass(plan, &conns, std::future::pending()).await;
-    let report = session::build_report(plan, "check", &pass, started, std::time::SystemTime::now());
+    let options = run::RunOptions {
+        mode: run::Mode::Check,
+        engine: cutover::load::engine::Options::default(),
+        marks: PathBuf::from("reports/.marks"),
+    };
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let recorded = run::execute(plan, &options, &Arc::new(stop), &mut run::Unobserved).await;
+    let verdict = cutover::analyze::judge(plan, &recorded, None);
+    let report = cutover::report::build::build(plan, &recorded, &verdict);
     let report = cutover::report::redact(&report, &plan.secrets).expect("redacts");
     assert_valid_report(&serde_json::to_value(&report).expect("serializes"));
     report
@@ -147,4 +152,16 @@ pub fn report_in(dir: &Path, out: &str) -> serde_json::Value {
         .expect("report.json is JSON");
     assert_valid_report(&report);
     report
+}
+
+/// A result's typed details as JSON, for tests that look at one field.
+pub trait DetailsJson {
+    fn details_json(&self) -> serde_json::Value;
+}
+
+impl DetailsJson for TargetResult {
+    fn details_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.details.as_ref().expect("the result has details"))
+            .expect("details serialize")
+    }
 }

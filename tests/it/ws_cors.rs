@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use cutover::probe::Origin;
 use cutover::report::Verdict;
 
-use crate::support::{assert_valid_report, check, lab, plan, result};
+use crate::support::{assert_valid_report, check, lab, plan, result, DetailsJson as _};
 
 fn targets(lab: &cutover::lab::Lab) -> Vec<(&'static str, String)> {
     vec![
@@ -33,7 +33,7 @@ async fn websocket_upgrades_on_the_ingress_and_kgateway_refuses_with_a_hint() {
     let i = result(&r, "chat", "ingress");
     assert_eq!(i.verdict, Verdict::Pass, "{:?}", i.failures);
     assert_eq!(i.status, Some(101));
-    let d = i.details.as_ref().expect("details");
+    let d = &i.details_json();
     assert_eq!(d["subprotocol"], "echo");
     assert_eq!(d["messages"].as_array().map(Vec::len), Some(2));
     assert!(d["messages"][0]["rtt_ms"].as_f64().is_some());
@@ -43,7 +43,7 @@ async fn websocket_upgrades_on_the_ingress_and_kgateway_refuses_with_a_hint() {
     let f = r
         .findings
         .iter()
-        .find(|f| f.kind == "websocket_refused")
+        .find(|f| f.kind.as_str() == "websocket_refused")
         .expect("refusal finding");
     assert_eq!(f.target.as_deref(), Some("gateway"));
     assert!(f
@@ -108,10 +108,7 @@ checks:
     );
     let g = result(&r, "idle", "gateway");
     assert_eq!(g.verdict, Verdict::Pass, "{:?}", g.failures);
-    assert_eq!(
-        g.details.as_ref().expect("details")["ended"]["how"],
-        "held open to the end"
-    );
+    assert_eq!(g.details_json()["ended"]["how"], "held open to the end");
 }
 
 const CORS: &str = r#"
@@ -138,10 +135,7 @@ async fn matching_cors_answers_pass_every_rule_on_both_paths() {
         let res = result(&r, "preflight", t);
         assert_eq!(res.verdict, Verdict::Pass, "{t}: {:?}", res.failures);
     }
-    let d = result(&r, "preflight", "ingress")
-        .details
-        .clone()
-        .expect("details");
+    let d = result(&r, "preflight", "ingress").details_json();
     assert_eq!(d["preflight"]["status"], 204);
     assert_eq!(
         d["preflight"]["allow_origin"],
@@ -171,7 +165,7 @@ async fn a_different_gateway_policy_fails_rules_and_parity_naming_both_values() 
     assert!(r
         .findings
         .iter()
-        .any(|f| f.kind == "parity" && f.message.contains("Allow-Credentials differs")));
+        .any(|f| f.kind.as_str() == "parity" && f.message.contains("Allow-Credentials differs")));
 }
 
 #[tokio::test]

@@ -1,0 +1,188 @@
+//! The abort rail: stop the load when a target keeps failing.
+//!
+//! `analysis.abort: {error_ratio, for}` is judged on each closed second (a
+//! second every load worker has flushed): a loaded target whose failed share
+//! (transport errors and 5xx) exceeds `error_ratio` for `for` seconds in a
+//! row trips the rail. The rail is a small state machine fed one second at a
+//! time, with no clock and no I/O, so the same code judges a live run and a
+//! synthetic series. The run stops the load on the trip and records it;
+//! [`finding`] turns the record into the `aborted` finding.
+
+use std::time::Duration;
+
+use super::finding::{Evidence, Finding, FindingKind, Level};
+use crate::record::Finished;
+use crate::run::AbortTrip;
+
+/// The rail's state over the seconds seen so far.
+pub struct Rail {
+    ratio: f64,
+    hold: Duration,
+    /// Loaded target indices.
+    targets: Vec<usize>,
+    checks: usize,
+    /// Consecutive breaching seconds per target index.
+    streak: Vec<u64>,
+    tripped: bool,
+}
+
+impl Rail {
+    /// A rail for `(error_ratio, for)` over the loaded `targets`, with
+    /// `checks` keys per target (`key = target * checks + check`).
+    pub fn new(rule: (f64, Duration), targets: &[usize], checks: usize) -> Rail {
+        let width = targets.iter().max().map_or(0, |m| m + 1);
+        Rail {
+            ratio: rule.0,
+            hold: rule.1,
+            targets: targets.to_vec(),
+            checks,
+            streak: vec![0; width],
+            tripped: false,
+        }
+    }
+
+    /// Judges one closed second; returns the trip the first time the rule holds.
+    pub fn second(&mut self, done: &Finished) -> Option<AbortTrip> {
+        let need = self.hold.as_secs().max(1);
+        for &ti in &self.targets {
+            let (mut requests, mut failed) = (0u64, 0u64);
+            let from = ti * self.checks;
+            for b in done
+                .buckets
+                .get(from..from + self.checks)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                requests += b.requests;
+                failed += b.errors + b.server_errors();
+            }
+            let over = requests > 0 && failed as f64 / requests as f64 > self.ratio;
+            self.streak[ti] = if over { self.streak[ti] + 1 } else { 0 };
+            if !self.tripped && self.streak[ti] >= need {
+                self.tripped = true;
+                return Some(AbortTrip {
+                    target: ti,
+                    second: done.second,
+                    seconds: self.streak[ti],
+                    failed,
+                    requests,
+                    ratio: self.ratio,
+                    hold: self.hold,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// The `aborted` finding for a recorded trip.
+pub fn finding(trip: &AbortTrip, target: &str) -> Finding {
+    let share = trip.failed as f64 / trip.requests.max(1) as f64;
+    Finding::new(
+        FindingKind::Aborted,
+        Level::Fail,
+        None,
+        Some(target),
+        format!(
+            "the load was stopped by the abort rule: {target} failed more than {:.1} % of requests for {} s in a row (second {}: {} of {} failed)",
+            100.0 * trip.ratio,
+            trip.seconds,
+            trip.second,
+            trip.failed,
+            trip.requests
+        ),
+    )
+    .with_hint("the target was failing too much to keep loading it; look at the load table's failures per check and the target's own logs")
+    .with_evidence(Evidence::Limit {
+        metric: "error_ratio".into(),
+        observed: share,
+        limit: trip.ratio,
+        n: trip.requests,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Origin, ProbeError, Response, Sample};
+    use crate::record::Bucket;
+
+    fn bucket(ok: u64, failed: u64) -> Option<Box<Bucket>> {
+        let mut b = Bucket::default();
+        let d = std::time::Duration::from_millis(1);
+        for _ in 0..ok {
+            let s = Sample {
+                url: "http://x/".into(),
+                response: Some(Response {
+                    status: 200,
+                    origin: Origin::App,
+                    ..Default::default()
+                }),
+                error: None,
+                latency: d,
+                ttfb: None,
+            };
+            b.record(&s, d, d);
+        }
+        for _ in 0..failed {
+            let s = Sample::failed(
+                "http://x/".into(),
+                ProbeError::new(crate::probe::ErrorKind::Reset, "reset"),
+                d,
+            );
+            b.record(&s, d, d);
+        }
+        Some(Box::new(b))
+    }
+
+    fn second(n: u64, per_target: &[(u64, u64)]) -> Finished {
+        Finished {
+            second: n,
+            buckets: per_target
+                .iter()
+                .map(|&(ok, bad)| bucket(ok, bad))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn trips_after_hold_consecutive_seconds_above_the_ratio() {
+        let mut rail = Rail::new((0.1, Duration::from_secs(3)), &[0, 1], 1);
+        assert_eq!(rail.second(&second(0, &[(100, 0), (50, 50)])), None);
+        assert_eq!(rail.second(&second(1, &[(100, 0), (50, 50)])), None);
+        let trip = rail
+            .second(&second(2, &[(100, 0), (50, 50)]))
+            .expect("third breaching second trips");
+        assert_eq!((trip.target, trip.second, trip.seconds), (1, 2, 3));
+        assert_eq!((trip.failed, trip.requests), (50, 100));
+        // It trips once.
+        assert_eq!(rail.second(&second(3, &[(100, 0), (50, 50)])), None);
+    }
+
+    #[test]
+    fn a_good_second_resets_the_streak() {
+        let mut rail = Rail::new((0.1, Duration::from_secs(2)), &[0], 1);
+        assert_eq!(rail.second(&second(0, &[(50, 50)])), None);
+        assert_eq!(rail.second(&second(1, &[(100, 0)])), None);
+        assert_eq!(rail.second(&second(2, &[(50, 50)])), None);
+        assert!(rail.second(&second(3, &[(50, 50)])).is_some());
+    }
+
+    #[test]
+    fn the_finding_fails_the_run_and_carries_the_numbers() {
+        let trip = AbortTrip {
+            target: 1,
+            second: 7,
+            seconds: 3,
+            failed: 40,
+            requests: 100,
+            ratio: 0.05,
+            hold: Duration::from_secs(3),
+        };
+        let f = finding(&trip, "gateway");
+        assert_eq!(f.level, Level::Fail);
+        assert!(f.message.contains("40 of 100 failed"), "{}", f.message);
+        assert!(matches!(f.evidence, Some(Evidence::Limit { n: 100, .. })));
+    }
+}

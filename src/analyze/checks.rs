@@ -1,0 +1,281 @@
+//! Judging the check pass: every sample against its check's rules.
+//!
+//! For each check × target: expectations ([`super::expect`]), WebSocket
+//! exchanges and holds, CORS rules ([`super::cors`]), parity with the
+//! baseline target ([`super::parity`]), and the migration hints
+//! ([`super::hints`]). A DNS check has one result for the whole split
+//! ([`super::dns`]).
+//!
+//! One difference is said once: when a target's status fails its
+//! expectation and also differs from the baseline's, the parity line is
+//! folded into the expectation's (`status 301 where 308 was expected;
+//! ingress answered 308`).
+
+use std::net::IpAddr;
+
+use super::dns::{Split, TargetAnswers};
+use super::finding::{Evidence, Finding, FindingKind, Level};
+use crate::probe::websocket::{describe_end, End, WsResult};
+use crate::probe::{Origin, ProbeResult};
+use crate::run::CheckPass;
+use crate::scenario::plan::{Check, Plan, ProbeSpec, StatusPattern};
+
+/// What judging the check pass produced.
+pub struct PassJudgement {
+    pub findings: Vec<Finding>,
+    /// Per check: the analysed split of a DNS check.
+    pub splits: Vec<Option<Split>>,
+}
+
+/// Judges every sample of the pass.
+pub fn judge(plan: &Plan, pass: &CheckPass) -> PassJudgement {
+    let mut findings = Vec::new();
+    let mut splits = Vec::new();
+    let routed = routed_hosts(plan, pass);
+    for (ci, check) in plan.checks.iter().enumerate() {
+        if let ProbeSpec::Dns(spec) = &check.probe {
+            let sample = check
+                .targets
+                .first()
+                .and_then(|ti| pass.samples[ci][*ti].as_ref());
+            let split = match sample {
+                Some(ProbeResult::Dns(d)) => {
+                    let answers = target_answers(plan, &pass.target_addrs);
+                    let (split, problems) =
+                        super::dns::analyze(&spec.name, d, &answers, &check.dns_expect);
+                    for (kind, message) in problems {
+                        let kind = FindingKind::parse(kind).unwrap_or(FindingKind::DnsErrors);
+                        let mut f =
+                            Finding::new(kind, Level::Fail, Some(&check.name), None, message);
+                        f.hint = dns_hint(kind).map(str::to_owned);
+                        findings.push(f);
+                    }
+                    Some(split)
+                }
+                _ => None,
+            };
+            splits.push(split);
+            continue;
+        }
+        splits.push(None);
+        for &ti in &check.targets {
+            if let Some(result) = &pass.samples[ci][ti] {
+                findings.extend(judge_one(plan, pass, &routed, ci, ti, result));
+            }
+        }
+    }
+    PassJudgement { findings, splits }
+}
+
+/// The host a check sends (its own `host:` or the target's).
+fn check_host(plan: &Plan, ci: usize, ti: usize) -> String {
+    plan.checks[ci]
+        .probe
+        .host()
+        .map(str::to_owned)
+        .unwrap_or_else(|| plan.targets[ti].host.clone())
+}
+
+/// `(target, host)` pairs through which some check reached the app.
+fn routed_hosts(plan: &Plan, pass: &CheckPass) -> Vec<(usize, String)> {
+    let mut routed = Vec::new();
+    for (ci, per_target) in pass.samples.iter().enumerate() {
+        for (ti, s) in per_target.iter().enumerate() {
+            if s.as_ref()
+                .and_then(|s| s.primary().response.as_ref())
+                .is_some_and(|r| r.origin == Origin::App)
+            {
+                routed.push((ti, check_host(plan, ci, ti)));
+            }
+        }
+    }
+    routed
+}
+
+/// The findings of one check against one target.
+fn judge_one(
+    plan: &Plan,
+    pass: &CheckPass,
+    routed: &[(usize, String)],
+    ci: usize,
+    ti: usize,
+    result: &ProbeResult,
+) -> Vec<Finding> {
+    let check = &plan.checks[ci];
+    let target = &plan.targets[ti];
+    let sample = result.primary();
+    let mut failures = rule_failures(check, result);
+    let mut out = Vec::new();
+    let base = plan.baseline;
+    let base_result = pass.samples[ci][base]
+        .as_ref()
+        .filter(|_| ti != base && check.targets.contains(&base));
+    let mut diffs: Vec<(String, Option<Evidence>)> = Vec::new();
+    if let Some(base_result) = base_result {
+        let base_name = &plan.targets[base].name;
+        out.extend(super::hints::websocket_refused(
+            &check.name,
+            (base_name, base_result),
+            (target, result),
+        ));
+        if let (ProbeResult::Cors(b), ProbeResult::Cors(c)) = (base_result, result) {
+            diffs.extend(
+                super::cors::compare((base_name, b), (&target.name, c))
+                    .into_iter()
+                    .map(|d| (d, None)),
+            );
+        }
+        if !check.parity.is_empty() {
+            let mut parity = check.parity.clone();
+            let (bs, ts) = (base_result.primary().status(), sample.status());
+            if let (true, Some(b), Some(t)) = (parity.status, bs, ts) {
+                // Said once: folded into the expectation when the status fails it.
+                let status_failure = failures
+                    .iter_mut()
+                    .find(|f| f.starts_with(&format!("status {t} ")));
+                if let (true, Some(f)) = (b != t, status_failure) {
+                    f.push_str(&format!("; {base_name} answered {b}"));
+                    parity.status = false;
+                }
+            }
+            for d in super::parity::compare(
+                &parity,
+                (base_name, base_result.primary()),
+                (&target.name, sample),
+            ) {
+                let evidence = d.starts_with("status differs").then(|| Evidence::Compared {
+                    what: "status".into(),
+                    baseline_target: base_name.clone(),
+                    baseline: bs.map(|s| s.to_string()).unwrap_or_default(),
+                    target: ts.map(|s| s.to_string()).unwrap_or_default(),
+                });
+                diffs.push((d, evidence));
+            }
+        }
+    }
+    let kind = if sample.response.is_none() {
+        FindingKind::ProbeError
+    } else {
+        match result {
+            ProbeResult::Http(_) | ProbeResult::Dns(_) => FindingKind::Expectation,
+            ProbeResult::WebSocket(_) => FindingKind::Websocket,
+            ProbeResult::Cors(_) => FindingKind::Cors,
+        }
+    };
+    for f in failures {
+        out.push(Finding::new(
+            kind,
+            Level::Fail,
+            Some(&check.name),
+            Some(&target.name),
+            f,
+        ));
+    }
+    for (d, evidence) in diffs {
+        let mut f = Finding::new(
+            FindingKind::Parity,
+            Level::Fail,
+            Some(&check.name),
+            Some(&target.name),
+            d,
+        );
+        f.evidence = evidence;
+        out.push(f);
+    }
+    let host = check_host(plan, ci, ti);
+    let host_routed = routed.contains(&(ti, host.clone()));
+    out.extend(super::hints::hints(
+        &check.name,
+        target,
+        &host,
+        host_routed,
+        sample,
+    ));
+    out
+}
+
+/// The failed rules of a check's own expectations, as sentences.
+fn rule_failures(check: &Check, result: &ProbeResult) -> Vec<String> {
+    let sample = result.primary();
+    match (result, &check.probe) {
+        (ProbeResult::Cors(c), ProbeSpec::Cors(spec)) => {
+            let mut f = super::cors::evaluate(
+                &check.cors_expect,
+                &spec.origin,
+                spec.method.as_str(),
+                &spec.request_headers,
+                spec.disallowed_origin.as_deref(),
+                c,
+            );
+            if sample.error.is_none() {
+                // Header rules of `expect` apply to the preflight; its status is judged above.
+                let mut e = check.expect.clone();
+                e.status = (1..=5).map(StatusPattern::Class).collect();
+                f.extend(super::expect::evaluate(&e, sample));
+            }
+            f
+        }
+        (ProbeResult::WebSocket(w), ProbeSpec::WebSocket(spec)) => {
+            let mut f = super::expect::evaluate(&check.expect, sample);
+            f.extend(websocket_failures(w, spec.hold));
+            f
+        }
+        _ => super::expect::evaluate(&check.expect, sample),
+    }
+}
+
+/// Failed message exchanges and a hold that ended early, as sentences.
+fn websocket_failures(w: &WsResult, hold: Option<std::time::Duration>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, x) in w.exchanges.iter().enumerate() {
+        if let Some(f) = &x.failure {
+            out.push(format!("message {} ({}): {f}", i + 1, x.sent));
+        }
+    }
+    if let (Some(hold), Some((after, end))) = (hold, &w.ended) {
+        if *end != End::Held && w.exchanges.iter().all(|x| x.failure.is_none()) {
+            out.push(format!(
+                "the socket ended after {:.1} s of a {} hold: {}",
+                after.as_secs_f64(),
+                humantime::format_duration(hold),
+                describe_end(end)
+            ));
+        }
+    }
+    out
+}
+
+/// What to do about a DNS problem.
+fn dns_hint(kind: FindingKind) -> Option<&'static str> {
+    match kind {
+        FindingKind::DnsWeights | FindingKind::DnsWeightZero => Some("check the weighted records (external-dns `aws-weight` annotations, Route 53 set identifiers) and that every nameserver serves the same zone"),
+        FindingKind::DnsPrivateAnswer => Some("exclude the HTTPRoute or Service from external-dns (annotation external-dns.alpha.kubernetes.io/exclude: \"true\") so its ClusterIP is not published"),
+        FindingKind::DnsTtl => Some("lower the record TTL before shifting weights (alias records to load balancers use 60 s)"),
+        _ => None,
+    }
+}
+
+/// The answers that identify each target, for DNS checks.
+pub fn target_answers(plan: &Plan, target_addrs: &[Vec<IpAddr>]) -> Vec<TargetAnswers> {
+    plan.targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TargetAnswers {
+            target: t.name.clone(),
+            answers: if t.dns_answers.is_empty() {
+                // The load balancer's name (a CNAME answer) and what it resolves to.
+                std::iter::once(t.connect.host.to_ascii_lowercase())
+                    .chain(
+                        target_addrs
+                            .get(i)
+                            .into_iter()
+                            .flatten()
+                            .map(|a| a.to_string()),
+                    )
+                    .collect()
+            } else {
+                t.dns_answers.clone()
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,366 @@
+//! Judging the load phase: failures under load, latency regressions, 503
+//! spikes, failed events, thresholds, the abort rail and a saved baseline.
+//!
+//! Input is the recorded load ([`LoadRecord`]): per target × check totals
+//! and per-second series from the engine's aggregator, and the events on the
+//! timeline. Output is findings; nothing here reads the report model.
+//!
+//! Levels: thresholds, an abort and a regression against a saved baseline
+//! fail the run; failures under load, in-run regressions, spikes and failed
+//! events are warnings.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::finding::{Evidence, Finding, FindingKind, Level, QuantileDelta};
+use super::latency::{Comparison, LatencyRules};
+use crate::record::Bucket;
+use crate::run::LoadRecord;
+use crate::scenario::plan::Plan;
+
+/// A saved run's latency histograms, to compare this run with (`--baseline`).
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    /// When the saved run started (RFC 3339), for the message.
+    pub started_at: String,
+    /// `(target, check, latency histogram)` of every loaded pair.
+    pub latency: Vec<(String, String, Histogram<u64>)>,
+}
+
+/// Every load finding of a run.
+pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.extend(load_errors(plan, load));
+    out.extend(regressions(plan, load));
+    out.extend(events(load));
+    out.extend(spikes(plan, load));
+    out.extend(thresholds(plan, load));
+    if let Some(trip) = &load.abort {
+        out.push(super::abort::finding(trip, &plan.targets[trip.target].name));
+    }
+    if let Some(b) = baseline {
+        out.extend(against_baseline(plan, load, b));
+    }
+    out
+}
+
+/// Failed requests per status code and error kind, and the origins of the failed answers.
+fn failure_causes(b: &Bucket) -> (u64, BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let stats = b.stats();
+    let mut causes = BTreeMap::new();
+    for (code, n) in stats.statuses.iter().filter(|(c, _)| c.starts_with('5')) {
+        causes.insert(code.clone(), *n);
+    }
+    for (kind, n) in &stats.error_kinds {
+        causes.insert(kind.clone(), *n);
+    }
+    let failed = b.errors + b.server_errors();
+    // Origins of the 503s (the only failed answers recorded by origin).
+    let origins = stats.s503_origins.clone();
+    (failed, causes, origins)
+}
+
+fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
+    let o = &load.outcome;
+    let mut out = Vec::new();
+    for &ti in &o.targets {
+        let target = &plan.targets[ti].name;
+        for (ci, check) in plan.checks.iter().enumerate() {
+            let b = &o.aggregator.totals[o.key(ti, ci)];
+            let (failed, causes, origins) = failure_causes(b);
+            if failed == 0 {
+                continue;
+            }
+            let parts: Vec<String> = causes.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let made: Vec<String> = origins
+                .iter()
+                .filter(|(o, _)| *o != "app")
+                .map(|(o, n)| format!("{o} {n}"))
+                .collect();
+            out.push(
+                Finding::new(
+                    FindingKind::LoadErrors,
+                    Level::Warn,
+                    Some(&check.name),
+                    Some(target),
+                    format!(
+                        "{failed} of {} requests ({:.2} %) failed under load: {}{}",
+                        b.requests,
+                        100.0 * failed as f64 / b.requests.max(1) as f64,
+                        parts.join(", "),
+                        if made.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (503s produced by: {})", made.join(", "))
+                        }
+                    ),
+                )
+                .with_evidence(Evidence::Failures {
+                    failed,
+                    requests: b.requests,
+                    causes,
+                    origins,
+                }),
+            );
+        }
+    }
+    out
+}
+
+/// The evidence of a latency comparison.
+pub fn latency_evidence(c: &Comparison) -> Evidence {
+    Evidence::Latency {
+        quantiles: c
+            .regressed
+            .iter()
+            .map(|(q, t, b)| QuantileDelta {
+                quantile: super::latency::quantile_name(*q),
+                target_ms: *t,
+                baseline_ms: *b,
+                ratio: if *b > 0.0 { t / b } else { f64::INFINITY },
+            })
+            .collect(),
+        p: c.p_value,
+        n_target: c.n.0,
+        n_baseline: c.n.1,
+    }
+}
+
+fn regressions(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
+    let o = &load.outcome;
+    let rules: &LatencyRules = &plan.analysis.latency;
+    let base = plan.baseline;
+    if !o.targets.contains(&base) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (ci, check) in plan.checks.iter().enumerate() {
+        let b = &o.aggregator.totals[o.key(base, ci)];
+        if b.requests == 0 {
+            continue;
+        }
+        for &ti in o.targets.iter().filter(|t| **t != base) {
+            let t = &o.aggregator.totals[o.key(ti, ci)];
+            if t.requests == 0 {
+                continue;
+            }
+            let c = super::latency::compare(&t.latency, &b.latency, rules);
+            if c.is_regression(rules) {
+                let name = &plan.targets[ti].name;
+                out.push(
+                    Finding::new(
+                        FindingKind::LatencyRegression,
+                        Level::Warn,
+                        Some(&check.name),
+                        Some(name),
+                        c.describe(name, &plan.targets[base].name),
+                    )
+                    .with_evidence(latency_evidence(&c)),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn events(load: &LoadRecord) -> Vec<Finding> {
+    load.events
+        .iter()
+        .filter_map(|e| {
+            let why = e.failure()?;
+            Some(Finding::new(
+                FindingKind::EventFailed,
+                Level::Warn,
+                None,
+                None,
+                format!("event `{}` at {:.1} s failed: {why}", e.name, e.at_s),
+            ))
+        })
+        .collect()
+}
+
+fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
+    use super::spike::{detect, Event, Second, POOLED_CONNECTION_HINT};
+    let o = &load.outcome;
+    let events: Vec<Event> = load
+        .events
+        .iter()
+        .map(|e| Event {
+            name: e.name.clone(),
+            at: e.at_s,
+        })
+        .collect();
+    let rules = &plan.analysis.spike;
+    let mut out = Vec::new();
+    for &ti in &o.targets {
+        let mut per_second: BTreeMap<u64, Second> = BTreeMap::new();
+        for ci in 0..plan.checks.len() {
+            for s in &o.aggregator.series[o.key(ti, ci)] {
+                let e = per_second.entry(s.second).or_insert_with(|| Second {
+                    second: s.second,
+                    ..Default::default()
+                });
+                e.requests += s.stats.requests;
+                for (origin, n) in &s.stats.s503_origins {
+                    match e.s503.iter_mut().find(|(x, _)| x == origin) {
+                        Some((_, m)) => *m += n,
+                        None => e.s503.push((origin.clone(), *n)),
+                    }
+                }
+            }
+        }
+        let series: Vec<Second> = per_second.into_values().collect();
+        let target = &plan.targets[ti].name;
+        for spike in detect(&series, &events, rules) {
+            let gateway_made = spike.origins.first().is_some_and(|(o, _)| o == "gateway");
+            let requests = series
+                .iter()
+                .filter(|s| s.second >= spike.start && s.second <= spike.end)
+                .map(|s| s.requests)
+                .sum();
+            let mut f = Finding::new(
+                FindingKind::Spike503,
+                Level::Warn,
+                None,
+                Some(target),
+                spike.describe(target),
+            )
+            .with_evidence(Evidence::Spike {
+                start_s: spike.start,
+                end_s: spike.end,
+                count: spike.count,
+                requests,
+                peak_ratio: spike.peak_ratio,
+                baseline_ratio: spike.baseline,
+                event: spike.event.clone(),
+                origins: spike.origins.iter().cloned().collect(),
+            });
+            if gateway_made {
+                f.hint = Some(POOLED_CONNECTION_HINT.to_owned());
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
+    let t = &plan.analysis.thresholds;
+    let o = &load.outcome;
+    let mut out = Vec::new();
+    for &ti in &o.targets {
+        let target = &plan.targets[ti].name;
+        let mut total = Bucket::default();
+        for ci in 0..plan.checks.len() {
+            total.merge(&o.aggregator.totals[o.key(ti, ci)]);
+        }
+        let n = total.requests;
+        let server = total.server_errors();
+        let mut breach = |metric: &str, observed: f64, limit: f64, what: String| {
+            out.push(
+                Finding::new(
+                    FindingKind::Threshold,
+                    Level::Fail,
+                    None,
+                    Some(target),
+                    format!("{target}: {what}"),
+                )
+                .with_evidence(Evidence::Limit {
+                    metric: metric.into(),
+                    observed,
+                    limit,
+                    n,
+                }),
+            )
+        };
+        if let Some(max) = t.error_ratio {
+            let failed = total.errors + server;
+            let r = failed as f64 / n.max(1) as f64;
+            if r > max {
+                breach(
+                    "error_ratio",
+                    r,
+                    max,
+                    format!(
+                        "error ratio {:.2} % exceeds {:.2} % ({failed} of {n} requests)",
+                        100.0 * r,
+                        100.0 * max
+                    ),
+                );
+            }
+        }
+        if let Some(max) = t.server_error_ratio {
+            let r = server as f64 / n.max(1) as f64;
+            if r > max {
+                breach(
+                    "server_error_ratio",
+                    r,
+                    max,
+                    format!(
+                        "5xx ratio {:.2} % exceeds {:.2} % ({server} of {n} requests)",
+                        100.0 * r,
+                        100.0 * max
+                    ),
+                );
+            }
+        }
+        if let Some(max) = t.p99 {
+            let max_ms = max.as_secs_f64() * 1000.0;
+            let p99 = if total.latency.is_empty() {
+                0.0
+            } else {
+                total.latency.value_at_quantile(0.99) as f64 / 1000.0
+            };
+            if p99 > max_ms {
+                breach(
+                    "p99_ms",
+                    p99,
+                    max_ms,
+                    format!("p99 {p99:.1} ms exceeds {max_ms:.1} ms"),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn against_baseline(plan: &Plan, load: &LoadRecord, baseline: &Baseline) -> Vec<Finding> {
+    let o = &load.outcome;
+    let rules = &plan.analysis.latency;
+    let mut out = Vec::new();
+    for &ti in &o.targets {
+        let target = &plan.targets[ti].name;
+        for (ci, check) in plan.checks.iter().enumerate() {
+            let now = &o.aggregator.totals[o.key(ti, ci)];
+            if now.requests == 0 {
+                continue;
+            }
+            let Some((_, _, then)) = baseline
+                .latency
+                .iter()
+                .find(|(t, c, _)| t == target && *c == check.name)
+            else {
+                continue;
+            };
+            let cmp = super::latency::compare(&now.latency, then, rules);
+            if cmp.is_regression(rules) {
+                out.push(
+                    Finding::new(
+                        FindingKind::BaselineRegression,
+                        Level::Fail,
+                        Some(&check.name),
+                        Some(target),
+                        format!(
+                            "slower than the baseline run of {}: {}",
+                            baseline.started_at,
+                            cmp.describe(&format!("{target} now"), "then")
+                        ),
+                    )
+                    .with_evidence(latency_evidence(&cmp)),
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! Marks: events added from outside a running `run` with `cutover mark`.
+//!
+//! `cutover mark NAME` appends one JSON line (`name`, `at_unix_ms`) to the
+//! marks file; a running `run` watches that file from its end at load start
+//! (polled every 200 ms) and puts each new line on its timeline. Only whole
+//! lines are read, so a line being written is picked up next time; a
+//! truncated file is read again from its start.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::recorded::EventRecord;
+
+/// Appends one mark to the marks file (one JSON object a line).
+pub fn append(name: &str, path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let at = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let line = serde_json::json!({ "name": name, "at_unix_ms": at }).to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+}
+
+/// Watches the marks file from its current end until `stop`; returns the marks
+/// as events, timed from `started` (a wall-clock time, as marks carry).
+pub async fn watch(
+    path: PathBuf,
+    started: SystemTime,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<EventRecord> {
+    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::new();
+    let started_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0);
+    loop {
+        let done = tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => false,
+            _ = stop.changed() => true,
+        };
+        if let Ok(bytes) = std::fs::read(&path) {
+            let len = bytes.len() as u64;
+            if len < offset {
+                offset = 0; // truncated: start over
+            }
+            let new = &bytes[offset as usize..];
+            // Only whole lines; a line being written is read next time.
+            if let Some(end) = new.iter().rposition(|b| *b == b'\n') {
+                for line in String::from_utf8_lossy(&new[..end]).lines() {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    let (Some(name), Some(at)) = (v["name"].as_str(), v["at_unix_ms"].as_f64())
+                    else {
+                        continue;
+                    };
+                    let at_s = (at - started_ms) / 1000.0;
+                    out.push(EventRecord {
+                        name: name.to_owned(),
+                        at_s,
+                        end_s: None,
+                        exit_code: None,
+                        output: "marked with `cutover mark`".into(),
+                        error: None,
+                    });
+                }
+                offset += end as u64 + 1;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    out
+}
