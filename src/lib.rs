@@ -4,21 +4,59 @@
 //! # Glossary
 //!
 //! - **Scenario**: the YAML file a user writes: production host, targets, checks,
-//!   load. Validated as a whole into a **Plan** ([`scenario`]).
+//!   load, events, analysis rules, known differences. Validated as a whole into
+//!   a **Plan** ([`scenario`]).
 //! - **Target**: one path to the same hostname, `ingress` (old) or `gateway`
 //!   (new); where to connect while keeping the production Host and SNI ([`target`]).
+//!   One target is the **baseline** the others are compared with.
 //! - **Check**: one kind of probe with its expectations and parity rules.
 //! - **Probe**: runs a check once against one target and returns a **Sample**
 //!   ([`probe`]).
 //! - **Sample**: what one probe saw: status, headers, body digest, timings, the
 //!   response's **origin** (gateway, ingress or app), or a typed error kind.
-//! - **Finding**: something a user must look at, with check, target, severity,
-//!   message and evidence ([`analyze`]).
-//! - **Report**: the one serde model every renderer reads ([`report`]).
+//! - **Check pass**: every check once against each of its targets.
+//! - **Load**: the scenario's **stages** (constant rates, ramps, closed
+//!   concurrency, held WebSockets) driven against each target separately by
+//!   one engine ([`load`]); an **arrival** is one intended request start.
+//! - **Bucket**: everything recorded for one target × check in one second (or
+//!   in total): HDR histograms and counters ([`record`]); a **series** is a
+//!   key's buckets second by second.
+//! - **Event**: something on the load's timeline: a scenario event (a command
+//!   run at an offset, a deploy) or a **mark** added with `cutover mark`.
+//! - **Recorded run**: what the run observed, handed on unjudged ([`run`]).
+//! - **Finding**: one conclusion with kind, level, check, target, message,
+//!   evidence and hint ([`analyze::finding`]). **Levels**: `fail` (fails the
+//!   run), `warn`, `inconclusive` (a statistical judgement without enough
+//!   data), `accepted` (matched by a **known difference** of the scenario),
+//!   `info`.
+//! - **Verdict**: every finding of a run, each check × target's pass, fail,
+//!   error or skipped, and how the run ended ([`analyze::verdict`]).
+//! - **Spike**: a run of seconds with 503s above the rule and the baseline
+//!   before an event. **Regression**: a target slower than the baseline target
+//!   (or than a saved run), confirmed by a Mann-Whitney U test.
+//! - **Abort rail**: the rule that stops the load when a target keeps failing.
+//! - **Report**: the one serde model every renderer reads ([`report`]);
+//!   **headline**: the verdict line all renderers print.
 //! - **Lab**: loopback emulators of both paths for `demo` and tests ([`lab`]).
 //!
-//! Data flows one way: scenario → plan → probes → samples → analysis → report →
-//! exit code.
+//! # Data flow and allowed edges
+//!
+//! scenario → plan → run (I/O only) → recorded samples and series → analyze
+//! (pure) → verdict → report model → renderers → exit code. Nothing flows
+//! back: no analyzer reads the report model, no renderer decides what failed.
+//!
+//! - [`cli`] parses arguments, dispatches, wires the run to the analyzers
+//!   (the abort rail watches each closed second), maps the verdict to the
+//!   exit code. It may use every module.
+//! - [`run`] uses [`load`], [`probe`], [`record`], [`target`] and the plan;
+//!   never [`analyze`] or [`report`]. Its `recorded` types are data only.
+//! - [`analyze`] reads the plan, [`run::recorded`], [`record`] and [`probe`]
+//!   samples; no I/O, no clock, never [`report`].
+//! - [`report`] reads [`analyze`]'s verdict and findings, the recorded run and
+//!   the plan; its renderers read only the report model.
+//! - [`load`] uses [`probe`], [`record`] and [`target`]; [`record`] uses
+//!   [`probe`]'s sample types; [`probe`] uses [`target`].
+//! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
 
 pub mod analyze;
 pub mod cli;

@@ -7,7 +7,10 @@
 //!
 //! Levels: thresholds, an abort and a regression against a saved baseline
 //! fail the run; failures under load, in-run regressions, spikes and failed
-//! events are warnings.
+//! events are warnings. A latency quantile is judged only when both sides
+//! have [`MIN_TAIL`] samples beyond it (20 for p50, 1,000 for p99, 10,000
+//! for p99.9); a regression seen only on quantiles without that much data is
+//! `inconclusive`, with the number of requests it would need.
 
 use std::collections::BTreeMap;
 
@@ -127,6 +130,80 @@ pub fn latency_evidence(c: &Comparison) -> Evidence {
     }
 }
 
+/// Samples a quantile needs beyond it before it is judged: with fewer, a
+/// "p99.9" is just one of the last few samples.
+pub const MIN_TAIL: u64 = 10;
+
+/// How many samples judging quantile `q` needs.
+pub fn samples_needed(q: f64) -> u64 {
+    (MIN_TAIL as f64 / (1.0 - q)).ceil() as u64
+}
+
+/// A comparison judged on enough data: the regressed quantiles both sides
+/// have enough samples for, and those they do not.
+pub fn split_by_data(c: &Comparison) -> (Comparison, Vec<(f64, f64, f64)>) {
+    let n = c.n.0.min(c.n.1);
+    let (judged, thin): (Vec<_>, Vec<_>) = c
+        .regressed
+        .iter()
+        .partition(|(q, _, _)| n >= samples_needed(*q));
+    (
+        Comparison {
+            regressed: judged,
+            ..c.clone()
+        },
+        thin,
+    )
+}
+
+/// A regression finding at `level`, or an `inconclusive` one when only
+/// quantiles without enough samples regressed; `None` when nothing did.
+fn regression_finding(
+    c: &Comparison,
+    rules: &LatencyRules,
+    kind: FindingKind,
+    level: Level,
+    check: &str,
+    target: &str,
+    describe: impl Fn(&Comparison) -> String,
+) -> Option<Finding> {
+    let (judged, thin) = split_by_data(c);
+    if judged.is_regression(rules) {
+        return Some(
+            Finding::new(kind, level, Some(check), Some(target), describe(&judged))
+                .with_evidence(latency_evidence(&judged)),
+        );
+    }
+    let looks = Comparison {
+        regressed: thin,
+        ..c.clone()
+    };
+    if !looks.is_regression(rules) {
+        return None;
+    }
+    let need = looks
+        .regressed
+        .iter()
+        .map(|(q, _, _)| samples_needed(*q))
+        .max()
+        .unwrap_or(0);
+    Some(
+        Finding::new(
+            kind,
+            Level::Inconclusive,
+            Some(check),
+            Some(target),
+            format!(
+                "inconclusive: {}; too few samples to judge these quantiles (n = {} / {}, needs at least {need} on each side, {MIN_TAIL} beyond the quantile)",
+                describe(&looks),
+                c.n.0,
+                c.n.1
+            ),
+        )
+        .with_evidence(latency_evidence(&looks)),
+    )
+}
+
 fn regressions(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
     let o = &load.outcome;
     let rules: &LatencyRules = &plan.analysis.latency;
@@ -146,19 +223,16 @@ fn regressions(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
                 continue;
             }
             let c = super::latency::compare(&t.latency, &b.latency, rules);
-            if c.is_regression(rules) {
-                let name = &plan.targets[ti].name;
-                out.push(
-                    Finding::new(
-                        FindingKind::LatencyRegression,
-                        Level::Warn,
-                        Some(&check.name),
-                        Some(name),
-                        c.describe(name, &plan.targets[base].name),
-                    )
-                    .with_evidence(latency_evidence(&c)),
-                );
-            }
+            let name = &plan.targets[ti].name;
+            out.extend(regression_finding(
+                &c,
+                rules,
+                FindingKind::LatencyRegression,
+                Level::Warn,
+                &check.name,
+                name,
+                |c| c.describe(name, &plan.targets[base].name),
+            ));
         }
     }
     out
@@ -344,23 +418,82 @@ fn against_baseline(plan: &Plan, load: &LoadRecord, baseline: &Baseline) -> Vec<
                 continue;
             };
             let cmp = super::latency::compare(&now.latency, then, rules);
-            if cmp.is_regression(rules) {
-                out.push(
-                    Finding::new(
-                        FindingKind::BaselineRegression,
-                        Level::Fail,
-                        Some(&check.name),
-                        Some(target),
-                        format!(
-                            "slower than the baseline run of {}: {}",
-                            baseline.started_at,
-                            cmp.describe(&format!("{target} now"), "then")
-                        ),
+            out.extend(regression_finding(
+                &cmp,
+                rules,
+                FindingKind::BaselineRegression,
+                Level::Fail,
+                &check.name,
+                target,
+                |c| {
+                    format!(
+                        "slower than the baseline run of {}: {}",
+                        baseline.started_at,
+                        c.describe(&format!("{target} now"), "then")
                     )
-                    .with_evidence(latency_evidence(&cmp)),
-                );
-            }
+                },
+            ));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(n: u64, regressed: Vec<(f64, f64, f64)>) -> Comparison {
+        Comparison {
+            regressed,
+            p_value: 1e-9,
+            slower: true,
+            n: (n, n),
+        }
+    }
+
+    #[test]
+    fn a_tail_quantile_without_enough_samples_is_inconclusive_not_a_regression() {
+        // Regression guard: a p99.9 of 1,239 samples (the second-highest sample) was reported.
+        let c = comparison(1_239, vec![(0.999, 18.9, 10.0)]);
+        let f = regression_finding(
+            &c,
+            &LatencyRules::default(),
+            FindingKind::LatencyRegression,
+            Level::Warn,
+            "items",
+            "gateway",
+            |c| c.describe("gateway", "ingress"),
+        )
+        .expect("a finding");
+        assert_eq!(f.level, Level::Inconclusive);
+        assert!(f.message.contains("needs at least 10000"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_quantile_with_enough_samples_is_judged() {
+        let c = comparison(5_000, vec![(0.5, 3.0, 1.0), (0.999, 30.0, 10.0)]);
+        let f = regression_finding(
+            &c,
+            &LatencyRules::default(),
+            FindingKind::LatencyRegression,
+            Level::Warn,
+            "items",
+            "gateway",
+            |c| c.describe("gateway", "ingress"),
+        )
+        .expect("a finding");
+        assert_eq!(f.level, Level::Warn);
+        let Some(Evidence::Latency { quantiles, .. }) = &f.evidence else {
+            panic!("latency evidence")
+        };
+        assert_eq!(quantiles.len(), 1, "only p50 has enough data");
+        assert_eq!(quantiles[0].quantile, "p50");
+    }
+
+    #[test]
+    fn samples_needed_per_quantile() {
+        assert_eq!(samples_needed(0.5), 20);
+        assert_eq!(samples_needed(0.99), 1_000);
+        assert_eq!(samples_needed(0.999), 10_000);
+    }
 }
