@@ -6,10 +6,12 @@
 //! ([`super::hints`]). A DNS check has one result for the whole split
 //! ([`super::dns`]).
 //!
-//! One difference is said once: when a target's status fails its
-//! expectation and also differs from the baseline's, the parity line is
-//! folded into the expectation's (`status 301 where 308 was expected;
-//! ingress answered 308`).
+//! One difference is said once: when a known cause explains a status (a
+//! hostname mismatch, a route miss, a refused WebSocket upgrade), the failed
+//! status expectation is folded into the cause's line; when a target's status
+//! fails its expectation and also differs from the baseline's, the parity
+//! line is folded into the expectation's (`status 301 where 308 was
+//! expected; ingress answered 308`).
 
 use std::net::IpAddr;
 
@@ -111,13 +113,28 @@ fn judge_one(
         .as_ref()
         .filter(|_| ti != base && check.targets.contains(&base));
     let mut diffs: Vec<(String, Option<Evidence>)> = Vec::new();
+    // Known causes first: a cause says the status once, with its hint.
+    let host = check_host(plan, ci, ti);
+    let host_routed = routed.contains(&(ti, host.clone()));
+    let mut causes = super::hints::hints(&check.name, target, &host, host_routed, sample);
     if let Some(base_result) = base_result {
-        let base_name = &plan.targets[base].name;
-        out.extend(super::hints::websocket_refused(
+        causes.extend(super::hints::websocket_refused(
             &check.name,
-            (base_name, base_result),
+            (&plan.targets[base].name, base_result),
             (target, result),
         ));
+    }
+    let mut status_said_by_cause = false;
+    if let (Some(cause), Some(t)) = (causes.first_mut(), sample.status()) {
+        let prefix = format!("status {t} ");
+        if let Some(i) = failures.iter().position(|f| f.starts_with(&prefix)) {
+            let said = failures.remove(i);
+            cause.message = format!("{}: {said}", cause.message);
+            status_said_by_cause = true;
+        }
+    }
+    if let Some(base_result) = base_result {
+        let base_name = &plan.targets[base].name;
         if let (ProbeResult::Cors(b), ProbeResult::Cors(c)) = (base_result, result) {
             diffs.extend(
                 super::cors::compare((base_name, b), (&target.name, c))
@@ -129,10 +146,16 @@ fn judge_one(
             let mut parity = check.parity.clone();
             let (bs, ts) = (base_result.primary().status(), sample.status());
             if let (true, Some(b), Some(t)) = (parity.status, bs, ts) {
-                // Said once: folded into the expectation when the status fails it.
-                let status_failure = failures
+                // Said once: folded into the expectation (or the cause that
+                // took it) when the status fails it.
+                let status_failure = match failures
                     .iter_mut()
-                    .find(|f| f.starts_with(&format!("status {t} ")));
+                    .find(|f| f.starts_with(&format!("status {t} ")))
+                {
+                    Some(f) => Some(f),
+                    None if status_said_by_cause => causes.first_mut().map(|c| &mut c.message),
+                    None => None,
+                };
                 if let (true, Some(f)) = (b != t, status_failure) {
                     f.push_str(&format!("; {base_name} answered {b}"));
                     parity.status = false;
@@ -182,15 +205,7 @@ fn judge_one(
         f.evidence = evidence;
         out.push(f);
     }
-    let host = check_host(plan, ci, ti);
-    let host_routed = routed.contains(&(ti, host.clone()));
-    out.extend(super::hints::hints(
-        &check.name,
-        target,
-        &host,
-        host_routed,
-        sample,
-    ));
+    out.extend(causes);
     out
 }
 
