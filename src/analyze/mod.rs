@@ -4,6 +4,8 @@
 //! One file per analyzer: `expect.rs` (a sample against its check's
 //! expectations), `parity.rs` (a target against the baseline target),
 //! `hints.rs` (known migration pitfalls recognised from a sample's origin).
+//! `stats.rs` holds the statistics they share (chi-square, Wilson interval,
+//! Mann-Whitney U), tested against reference values from scipy.
 
 pub mod cors;
 pub mod dns;
@@ -12,6 +14,7 @@ pub mod hints;
 pub mod latency;
 pub mod parity;
 pub mod spike;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
