@@ -5,13 +5,15 @@
 //! connect address/hostname) it contains; the counts are tested against the
 //! expected weights with a chi-square goodness-of-fit test (p-value from the
 //! regularized upper incomplete gamma function), and each target's share gets
-//! a 95 % Wilson interval. Route 53's rules (FIELD-NOTES.md): a weight-0 set is
-//! never returned unless every weight is 0, and then all are equally likely.
+//! a 95 % Wilson interval (both in `stats.rs`). Route 53's rules
+//! (FIELD-NOTES.md): a weight-0 set is never returned unless every weight is
+//! 0, and then all are equally likely.
 //! Answers in private, shared, loopback, link-local or unique-local ranges
 //! are findings (a ClusterIP leaked by external-dns) unless allow-listed.
 
 use std::net::IpAddr;
 
+use super::stats::{chi_square_p, chi_square_statistic, wilson};
 use crate::probe::dns::{Answer, DnsResult};
 
 /// What a DNS check expects.
@@ -176,15 +178,13 @@ pub fn analyze(
     // Goodness of fit over the targets that may appear.
     let mapped: u64 = counts.iter().sum();
     if !expect.weights.is_empty() && mapped > 0 {
-        let mut chi = 0.0;
-        let mut k = 0;
+        // `(observed, expected)` counts. The expected counts are shares of
+        // every mapped answer, so answers from weight-0 targets count against
+        // the fit too.
+        let mut cells: Vec<(f64, f64)> = Vec::new();
         for (i, c) in counts.iter().enumerate() {
             match expected_share(i) {
-                Some(e) if e > 0.0 => {
-                    let exp = e * mapped as f64;
-                    chi += (*c as f64 - exp).powi(2) / exp;
-                    k += 1;
-                }
+                Some(e) if e > 0.0 => cells.push((*c as f64, e * mapped as f64)),
                 Some(_) if *c > 0 => problems.push((
                     "dns_weight_zero",
                     format!(
@@ -195,8 +195,9 @@ pub fn analyze(
                 _ => {}
             }
         }
-        if k >= 2 {
-            let p = chi_square_p(chi, (k - 1) as f64);
+        if cells.len() >= 2 {
+            let chi = chi_square_statistic(&cells);
+            let p = chi_square_p(chi, (cells.len() - 1) as f64);
             split.chi_square = Some(chi);
             split.p_value = Some(p);
             if p < expect.significance {
@@ -261,96 +262,6 @@ pub fn analyze(
     (split, problems)
 }
 
-/// 95 % Wilson score interval for `k` successes out of `n`.
-pub fn wilson(k: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (k, n, z) = (k as f64, n as f64, 1.959_963_984_540_054);
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
-}
-
-/// P(X ≥ chi) for a chi-square distribution with `df` degrees of freedom.
-pub fn chi_square_p(chi: f64, df: f64) -> f64 {
-    if chi <= 0.0 {
-        return 1.0;
-    }
-    gamma_q(df / 2.0, chi / 2.0)
-}
-
-/// Regularized upper incomplete gamma Q(a, x) (series below a+1, continued fraction above).
-fn gamma_q(a: f64, x: f64) -> f64 {
-    if x < a + 1.0 {
-        let mut sum = 1.0 / a;
-        let mut term = sum;
-        let mut ap = a;
-        for _ in 0..500 {
-            ap += 1.0;
-            term *= x / ap;
-            sum += term;
-            if term.abs() < sum.abs() * 1e-15 {
-                break;
-            }
-        }
-        (1.0 - sum * (-x + a * x.ln() - ln_gamma(a)).exp()).clamp(0.0, 1.0)
-    } else {
-        // Lentz's continued fraction.
-        let tiny = 1e-300;
-        let mut b = x + 1.0 - a;
-        let mut c = 1.0 / tiny;
-        let mut d = 1.0 / b;
-        let mut h = d;
-        for i in 1..500 {
-            let an = -(i as f64) * (i as f64 - a);
-            b += 2.0;
-            d = an * d + b;
-            if d.abs() < tiny {
-                d = tiny;
-            }
-            c = b + an / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
-            d = 1.0 / d;
-            let del = d * c;
-            h *= del;
-            if (del - 1.0).abs() < 1e-15 {
-                break;
-            }
-        }
-        ((-x + a * x.ln() - ln_gamma(a)).exp() * h).clamp(0.0, 1.0)
-    }
-}
-
-/// ln Γ(x), Lanczos approximation (g = 7, n = 9).
-fn ln_gamma(x: f64) -> f64 {
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = C[0];
-    let t = x + 7.5;
-    for (i, c) in C.iter().enumerate().skip(1) {
-        a += c / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
 /// Whether an address can be reached from the internet (documentation ranges count as public).
 pub fn routable(a: IpAddr) -> bool {
     match a {
@@ -406,22 +317,6 @@ mod tests {
     use super::*;
     use crate::probe::dns::Sampled;
     use std::time::Duration;
-
-    #[test]
-    fn chi_square_p_values_match_tables() {
-        // Critical values: df 1 at p = 0.05 is 3.841; df 2 at p = 0.001 is 13.816.
-        assert!((chi_square_p(3.841, 1.0) - 0.05).abs() < 1e-3);
-        assert!((chi_square_p(13.816, 2.0) - 0.001).abs() < 1e-4);
-        assert!((chi_square_p(0.5, 3.0) - 0.9189).abs() < 1e-3);
-        assert_eq!(chi_square_p(0.0, 1.0), 1.0);
-    }
-
-    #[test]
-    fn wilson_intervals_cover_the_share() {
-        let (lo, hi) = wilson(900, 1000);
-        assert!(lo < 0.9 && hi > 0.9 && hi - lo < 0.04, "{lo} {hi}");
-        assert_eq!(wilson(0, 0), (0.0, 1.0));
-    }
 
     #[test]
     fn private_and_shared_ranges_are_not_routable() {

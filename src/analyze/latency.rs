@@ -3,16 +3,17 @@
 //! Per check, the target's latency histogram is compared with the baseline
 //! target's on p50, p90, p99 and p99.9: a quantile regresses when it exceeds
 //! both its ratio threshold and the absolute delta. A regression is only
-//! reported when a Mann-Whitney U test (the rank test Kayenta uses) on the two
-//! whole histograms says the target is slower with p below the significance,
-//! so noise raises nothing while a real 10 % shift with enough samples is
-//! caught. Everything works on the recorded HDR histograms (ties are the
+//! reported when a Mann-Whitney U test (the rank test Kayenta uses, in
+//! `stats.rs`) on the two whole histograms says the target is slower with
+//! its two-sided p below the significance, so noise raises nothing while a
+//! real 10 % shift with enough samples is caught. Everything works on the recorded HDR histograms (ties are the
 //! histograms' buckets), so saved reports can be re-analysed.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use super::stats::mann_whitney;
 
 /// Thresholds of the latency comparison.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,44 +128,6 @@ pub fn compare(
         slower,
         n: (target.len(), baseline.len()),
     }
-}
-
-/// Two-sided Mann-Whitney U test with tie correction (normal approximation);
-/// returns the p-value and whether `x` ranks higher than `y`.
-pub fn mann_whitney(x: &Histogram<u64>, y: &Histogram<u64>) -> (f64, bool) {
-    let (nx, ny) = (x.len() as f64, y.len() as f64);
-    if nx == 0.0 || ny == 0.0 {
-        return (1.0, false);
-    }
-    // Both histograms share bounds, so equal values land in equal buckets.
-    let mut groups: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for v in x.iter_recorded() {
-        groups.entry(v.value_iterated_to()).or_default().0 += v.count_at_value();
-    }
-    for v in y.iter_recorded() {
-        groups.entry(v.value_iterated_to()).or_default().1 += v.count_at_value();
-    }
-    let n = nx + ny;
-    let mut rank_sum_x = 0.0;
-    let mut below = 0.0;
-    let mut ties = 0.0;
-    for (a, b) in groups.values() {
-        let t = (*a + *b) as f64;
-        let mean_rank = below + (t + 1.0) / 2.0;
-        rank_sum_x += *a as f64 * mean_rank;
-        below += t;
-        ties += t * t * t - t;
-    }
-    let u = rank_sum_x - nx * (nx + 1.0) / 2.0;
-    let mean = nx * ny / 2.0;
-    let var = nx * ny / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)).max(1.0));
-    if var <= 0.0 {
-        return (1.0, false);
-    }
-    let z = (u - mean) / var.sqrt();
-    // Two-sided: P(|Z| ≥ |z|) = erfc(|z| / √2) = Q(1/2, z² / 2).
-    let p = super::dns::chi_square_p(z * z, 1.0);
-    (p, z > 0.0)
 }
 
 #[cfg(test)]

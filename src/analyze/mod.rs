@@ -14,7 +14,9 @@
 //!   events, thresholds, failed events, a saved baseline;
 //! - [`abort`]: the abort rail, fed one closed second at a time during the
 //!   load;
-//! - [`known`]: the scenario's `known_differences`.
+//! - [`known`]: the scenario's `known_differences`;
+//! - [`stats`]: the statistics they share (chi-square, Wilson interval,
+//!   Mann-Whitney U), tested against reference values from scipy.
 
 pub mod abort;
 pub mod checks;
@@ -28,6 +30,7 @@ pub mod latency;
 pub mod load;
 pub mod parity;
 pub mod spike;
+pub mod stats;
 pub mod verdict;
 
 pub use finding::{Finding, FindingKind, Level};
