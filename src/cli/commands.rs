@@ -280,6 +280,9 @@ async fn check(
         }
     }
     let style = report::terminal::Style::detect(output.quiet);
+    if recorded.load.is_some() && !output.quiet {
+        say!();
+    }
     say_raw(&report::terminal::render(&report, style));
     if !output.quiet {
         say!("report: {}", dir.display());

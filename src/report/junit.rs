@@ -83,7 +83,15 @@ fn cases(r: &Report) -> Vec<Case> {
                         (Verdict::Error, Some(e)) => {
                             Outcome::Failed("error", e.kind.as_str().to_owned(), first, text)
                         }
-                        _ => Outcome::Failed("failure", "expectation".into(), first, text),
+                        _ => Outcome::Failed(
+                            "failure",
+                            fails
+                                .first()
+                                .map_or("expectation", |f| f.kind.as_str())
+                                .to_owned(),
+                            first,
+                            text,
+                        ),
                     }
                 }
             };

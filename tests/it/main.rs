@@ -10,6 +10,8 @@ mod http_checks;
 mod load;
 mod nginx;
 mod powerdns;
+mod render;
 mod scenarios;
 mod support;
+mod verdict;
 mod ws_cors;
