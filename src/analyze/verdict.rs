@@ -186,3 +186,107 @@ pub fn judge(plan: &Plan, recorded: &Recorded, baseline: Option<&Baseline>) -> V
         .collect();
     verdict
 }
+
+#[cfg(test)]
+mod tests {
+    //! The verdict of a synthetic check pass: no sockets, no files, no clock.
+
+    use super::*;
+    use crate::probe::{Origin, ProbeResult, Response, Sample};
+    use crate::run::{CheckPass, Mode};
+
+    fn plan(extra: &str) -> Plan {
+        let yaml = format!(
+            r#"name: synthetic
+host: shop.example.test
+targets:
+  ingress: {{ connect: "192.0.2.10:80" }}
+  gateway: {{ connect: "192.0.2.20:80" }}
+checks:
+  - name: old links
+    http: {{ path: /old }}
+    expect: {{ status: 308 }}
+    parity: [status]
+{extra}"#
+        );
+        crate::scenario::load_str(&yaml, std::path::Path::new("s.yaml"), &|_| None)
+            .unwrap_or_else(|e| panic!("valid scenario: {e}"))
+    }
+
+    fn answer(status: u16, origin: Origin) -> Option<ProbeResult> {
+        Some(ProbeResult::Http(Sample {
+            url: "http://shop.example.test/old".into(),
+            response: Some(Response {
+                status,
+                origin,
+                ..Default::default()
+            }),
+            error: None,
+            latency: std::time::Duration::from_millis(1),
+            ttfb: None,
+        }))
+    }
+
+    fn recorded(samples: Vec<Option<ProbeResult>>) -> Recorded {
+        Recorded {
+            mode: Mode::Check,
+            started: std::time::UNIX_EPOCH,
+            ended: std::time::UNIX_EPOCH,
+            pass: CheckPass {
+                samples: vec![samples],
+                target_addrs: vec![Vec::new(), Vec::new()],
+                interrupted: false,
+            },
+            load: None,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn an_expectation_and_a_parity_failure_on_the_same_status_are_said_once() {
+        let p = plan("");
+        let r = recorded(vec![
+            answer(308, Origin::Ingress),
+            answer(301, Origin::Gateway),
+        ]);
+        let v = judge(&p, &r, None);
+        assert!(!v.passed());
+        assert_eq!(v.findings.len(), 1, "{:#?}", v.findings);
+        assert_eq!(
+            v.findings[0].message,
+            "status 301 where 308 was expected; ingress answered 308"
+        );
+        assert_eq!(
+            v.results[0],
+            vec![(Some(0), CheckVerdict::Pass), (Some(1), CheckVerdict::Fail)]
+        );
+        assert_eq!(v.status, RunStatus::Completed);
+    }
+
+    #[test]
+    fn an_accepted_difference_passes_the_check_and_keeps_the_reason() {
+        let p = plan(
+            "known_differences: [{ check: old links, target: gateway, reason: \"301 is fine\" }]",
+        );
+        let r = recorded(vec![
+            answer(308, Origin::Ingress),
+            answer(301, Origin::Gateway),
+        ]);
+        let v = judge(&p, &r, None);
+        assert!(v.passed(), "{:#?}", v.findings);
+        assert_eq!(v.findings[0].level, crate::analyze::Level::Accepted);
+        assert_eq!(v.findings[0].accepted.as_deref(), Some("301 is fine"));
+        assert_eq!(v.check(0), CheckVerdict::Pass);
+    }
+
+    #[test]
+    fn a_check_not_run_is_skipped_and_an_interrupted_run_says_so() {
+        let p = plan("");
+        let mut r = recorded(vec![answer(308, Origin::Ingress), None]);
+        r.interrupted = true;
+        let v = judge(&p, &r, None);
+        assert_eq!(v.results[0][1], (Some(1), CheckVerdict::Skipped));
+        assert_eq!(v.status, RunStatus::Interrupted);
+        assert!(v.passed());
+    }
+}

@@ -8,7 +8,9 @@
 
 use std::fmt::Write;
 
-use super::model::{Details, Finding, Level, Report, RunStatus, TargetResult, Verdict};
+use super::model::{
+    CheckKind, Details, Finding, Level, Report, RunStatus, TargetResult, Verdict,
+};
 use super::{groups, Headline};
 
 /// Findings in a group beyond which the group is folded.
@@ -54,6 +56,17 @@ pub fn render(r: &Report) -> String {
     out.push('\n');
     for c in &r.checks {
         let _ = write!(out, "| {} `{}` |", cell(&c.name), cell(&c.request));
+        if c.kind == CheckKind::Dns {
+            // One result for the whole split, shown across the targets' columns.
+            if let Some(res) = c.results.first() {
+                let _ = write!(out, " {} |", dns_cell(res));
+            }
+            for _ in 1..r.targets.len() {
+                out.push_str(" ″ |");
+            }
+            out.push('\n');
+            continue;
+        }
         for t in &r.targets {
             match c.results.iter().find(|x| x.target == t.name) {
                 Some(res) => {
@@ -203,6 +216,28 @@ pub fn render(r: &Report) -> String {
         );
     }
     out
+}
+
+fn dns_cell(res: &TargetResult) -> String {
+    let mark = match res.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Skipped => "⏭️",
+        _ => "❌",
+    };
+    match &res.details {
+        Some(Details::Dns(d)) => format!(
+            "{mark} {} of {} answered · split p = {}",
+            d.answered,
+            d.queries,
+            d.p_value
+                .map(|p| format!("{p:.3}"))
+                .unwrap_or_else(|| "n/a".into())
+        ),
+        _ => match &res.error {
+            Some(e) => format!("{mark} {}", e.kind.as_str()),
+            None => format!("{mark} not run"),
+        },
+    }
 }
 
 fn result_cell(res: &TargetResult) -> String {
