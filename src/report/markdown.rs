@@ -8,9 +8,7 @@
 
 use std::fmt::Write;
 
-use super::model::{
-    CheckKind, Details, Finding, Level, Report, RunStatus, TargetResult, Verdict,
-};
+use super::model::{CheckKind, Details, Finding, Level, Report, RunStatus, TargetResult, Verdict};
 use super::{groups, Headline};
 
 /// Findings in a group beyond which the group is folded.

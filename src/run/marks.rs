@@ -70,6 +70,7 @@ pub async fn watch(
                         end_s: None,
                         exit_code: None,
                         output: "marked with `cutover mark`".into(),
+                        output_bytes: 0,
                         error: None,
                     });
                 }

@@ -117,13 +117,16 @@ async fn load_phase(
     };
     let events_task = {
         let plan = plan.clone();
-        let stop = side_stop_rx.clone();
+        let end = side_stop_rx.clone();
+        let stop = stop.subscribe();
         let natural = Shape::new(&load.stages, 1.0, None).total();
         let stretch = match engine_options.duration {
             Some(d) if !natural.is_zero() => d.as_secs_f64() / natural.as_secs_f64(),
             _ => 1.0,
         };
-        tokio::spawn(async move { events::run_events(&plan, load_started, stretch, stop).await })
+        tokio::spawn(
+            async move { events::run_events(&plan, load_started, stretch, end, stop).await },
+        )
     };
     let marks_task = tokio::spawn(marks::watch(
         options.marks.clone(),

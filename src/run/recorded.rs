@@ -99,8 +99,12 @@ pub struct EventRecord {
     pub at_s: f64,
     pub end_s: Option<f64>,
     pub exit_code: Option<i32>,
-    /// Combined stdout and stderr, truncated to 4 KiB.
+    /// Combined stdout and stderr: the first and last KiB, with the count of
+    /// what was left out between them.
     pub output: String,
+    /// Bytes of output the command wrote in all.
+    #[serde(default)]
+    pub output_bytes: u64,
     /// Why the command could not run or did not finish.
     pub error: Option<String>,
 }

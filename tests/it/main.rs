@@ -6,6 +6,7 @@ mod analysis;
 mod cli;
 mod diagnostics;
 mod dns;
+mod hardening;
 mod http_checks;
 mod load;
 mod nginx;

@@ -1,0 +1,159 @@
+//! Hardening: cutover is pointed at production during incidents, so it never
+//! loses what it measured and never outlives its welcome. Signals during an
+//! event, events that overrun, event output that floods.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{lab, report_in};
+
+fn scenario(ingress: &str, gateway: &str, load: &str, events: &str) -> String {
+    format!(
+        r#"name: hardening
+host: shop.example.test
+defaults: {{ timeout: 2s }}
+targets:
+  ingress: {{ connect: "{ingress}" }}
+  gateway: {{ connect: "{gateway}" }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+load: {load}
+events: {events}
+"#
+    )
+}
+
+/// Processes whose command line contains `needle` (from /proc).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmdline = entry.path().join("cmdline");
+        if let Ok(bytes) = std::fs::read(&cmdline) {
+            let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+            if text.contains(needle) && !text.contains("bash -c") {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
+async fn wait_for_file(path: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn signal_during_event(signal: &str, marker: &str) {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Regression guard: the run waited for the command (up to its 60 s timeout)
+    // before honouring the signal.
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "{ stages: [{ rate: 20/s, for: 30s }] }",
+        &format!(
+            r#"[{{ at: 0s, name: slow deploy, timeout: 60s, run: "touch started; sleep {marker}; echo never" }}]"#
+        ),
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let child = std::process::Command::new(crate::support::bin())
+        .args(["run", "s.yaml", "--out", "out"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for_file(&dir.path().join("started"), Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let took = signalled.elapsed();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+    let report = report_in(dir.path(), "out");
+    assert_eq!(report["status"], "interrupted");
+    let event = &report["load"]["events"][0];
+    assert_eq!(event["name"], "slow deploy");
+    assert!(
+        event["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("process group was ended")),
+        "{event}"
+    );
+    // The shell's child (the sleep) went with its group.
+    assert!(processes_with(&format!("sleep {marker}")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_an_event_stops_the_run_at_once_ends_the_command_and_writes_the_report() {
+    signal_during_event("-INT", "37.25").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_event_stops_the_run_at_once_ends_the_command_and_writes_the_report() {
+    signal_during_event("-TERM", "37.75").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_past_its_timeout_is_ended_with_its_children() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "{ stages: [{ rate: 10/s, for: 2s }] }",
+        r#"[{ at: 0s, name: stuck, timeout: 500ms, run: "sleep 41.5; echo never" }]"#,
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    assert_eq!(out.status.code(), Some(0), "a failed event is a warning");
+    let report = report_in(dir.path(), "out");
+    let event = &report["load"]["events"][0];
+    assert!(
+        event["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not finish within 500ms")),
+        "{event}"
+    );
+    assert!(processes_with("sleep 41.5").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_output_is_kept_as_its_first_and_last_kib_and_counted() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "{ stages: [{ rate: 10/s, for: 1s }] }",
+        r#"[{ at: 0s, name: chatty, run: "echo first; head -c 5000000 /dev/zero | tr '\\0' x; echo; echo last" }]"#,
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let report = report_in(dir.path(), "out");
+    let event = &report["load"]["events"][0];
+    assert_eq!(event["exit_code"], 0, "{event}");
+    assert_eq!(event["output_bytes"], 5_000_012);
+    let text = event["output"].as_str().unwrap_or("");
+    assert!(text.starts_with("first\nxxx"), "{text:.80}");
+    assert!(text.ends_with("xx\nlast\n"), "{}", &text[text.len() - 20..]);
+    assert!(text.len() < 2200, "{}", text.len());
+    assert!(text.contains("bytes left out"));
+}
