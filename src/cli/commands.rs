@@ -207,7 +207,20 @@ async fn check(
     output: &OutputArgs,
     load_args: Option<&LoadArgs>,
 ) -> (Exit, Option<(Report, PathBuf)>) {
-    // Inputs are read before the first request is sent.
+    // Inputs are read and outputs proven writable before the first request.
+    let outputs = match report::outputs::prepare(
+        output.out.as_deref(),
+        output.junit.as_deref(),
+        &plan.name,
+        std::time::SystemTime::now(),
+        output.force,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return (Exit::Usage, None);
+        }
+    };
     let baseline = match load_args.and_then(|a| a.baseline.as_ref()) {
         Some(path) => match report::read_baseline(path) {
             Ok(b) => Some(b),
@@ -262,10 +275,7 @@ async fn check(
             return (Exit::ReportWrite, None);
         }
     };
-    let dir = output
-        .out
-        .clone()
-        .unwrap_or_else(|| report::run_dir(Path::new("reports"), &plan.name, recorded.started));
+    let dir = outputs.dir;
     if let Err(e) = report::write_all(&report, &dir) {
         eprintln!(
             "error: {e}; the run's verdict was: {}",
@@ -273,7 +283,7 @@ async fn check(
         );
         return (Exit::ReportWrite, None);
     }
-    if let Some(junit) = &output.junit {
+    if let Some(junit) = &outputs.junit {
         if let Err(e) = report::write_junit(&report, junit) {
             eprintln!("error: {e}");
             return (Exit::ReportWrite, None);

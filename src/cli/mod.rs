@@ -119,6 +119,9 @@ pub struct OutputArgs {
     /// Also write the JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Overwrite a report already in `--out`.
+    #[arg(long)]
+    pub force: bool,
     /// Print only the verdict line (the report files are written as always).
     #[arg(short, long)]
     pub quiet: bool,

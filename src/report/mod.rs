@@ -12,6 +12,7 @@ pub mod build;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod outputs;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -247,13 +247,22 @@ checks:
         .expect("spawn");
     // Deterministic: wait until the hanging request is in flight, then signal.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while silent.accepted() == 0 {
+    // The fast check must have its answer too: it runs beside the hanging one.
+    while silent.accepted() == 0
+        || lab
+            .counters
+            .responses
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "the run never reached the silent server"
+            "the run never reached both servers"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    // The answer is sent; give the client a moment to read it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
