@@ -13,7 +13,7 @@ use bytes::Bytes;
 use regex::Regex;
 
 use super::model::*;
-use super::units::{parse_duration, parse_rate, parse_size, Rate};
+use super::units::{parse_duration, parse_rate, parse_size};
 use super::yaml::{did_you_mean, unknown_message, At, Entries, Lenient, Loc, Sink};
 use crate::analyze::cors::CorsExpect;
 use crate::analyze::dns::DnsExpect;
@@ -22,6 +22,12 @@ use crate::probe::dns::DnsSpec;
 use crate::probe::http::HttpSpec;
 use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::target::{Connect, Proxy, Role, Scheme, Target, Tls};
+
+// The rule types live beside the analyzers that apply them, the load plan in
+// `load`; re-exported so `scenario::plan::…` paths keep working.
+pub use crate::analyze::expect::{Expect, HeaderRule, StatusPattern};
+pub use crate::analyze::parity::{BodyParity, Parity, PROXY_HEADERS};
+pub use crate::load::plan::{ConnectionPolicy, LoadPlan, Rate, Stage};
 
 /// A validated scenario, ready to run.
 #[derive(Clone, Debug)]
@@ -134,135 +140,6 @@ impl ProbeSpec {
             ProbeSpec::Dns(_) => None,
         }
     }
-}
-
-/// What each target's response must satisfy on its own.
-#[derive(Clone, Debug, Default)]
-pub struct Expect {
-    pub status: Vec<StatusPattern>,
-    pub headers: Vec<(String, HeaderRule)>,
-    pub body_contains: Vec<String>,
-    /// JSON pointer → expected value.
-    pub json: Vec<(String, serde_json::Value)>,
-    pub max_latency: Option<Duration>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusPattern {
-    Exact(u16),
-    /// `2xx` is `Class(2)`.
-    Class(u16),
-}
-
-impl StatusPattern {
-    pub fn matches(self, status: u16) -> bool {
-        match self {
-            StatusPattern::Exact(s) => s == status,
-            StatusPattern::Class(c) => status / 100 == c,
-        }
-    }
-}
-
-impl std::fmt::Display for StatusPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StatusPattern::Exact(s) => write!(f, "{s}"),
-            StatusPattern::Class(c) => write!(f, "{c}xx"),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub enum HeaderRule {
-    Equals(String),
-    Contains(String),
-    Regex(Regex),
-    Absent,
-}
-
-/// What must be equal between a check's targets.
-#[derive(Clone, Debug, Default)]
-pub struct Parity {
-    pub status: bool,
-    /// Named headers (lowercase).
-    pub headers: Vec<String>,
-    /// Compare every header except `ignore_headers` and the proxy-specific defaults.
-    pub all_headers: bool,
-    pub ignore_headers: Vec<String>,
-    pub body: Option<BodyParity>,
-}
-
-impl Parity {
-    pub fn is_empty(&self) -> bool {
-        !self.status && self.headers.is_empty() && !self.all_headers && self.body.is_none()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyParity {
-    Exact,
-    /// Parse both as JSON and compare values (key order and whitespace do not matter).
-    Json,
-}
-
-/// Headers that differ between any two proxies and are never compared by `headers`.
-pub const PROXY_HEADERS: &[&str] = &[
-    "date",
-    "server",
-    "x-envoy-upstream-service-time",
-    "x-request-id",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "content-length",
-    "age",
-    "via",
-    "alt-svc",
-];
-
-/// The load section, validated (driven by the load engine).
-#[derive(Clone, Debug)]
-pub struct LoadPlan {
-    pub stages: Vec<Stage>,
-    /// Check index and its weight.
-    pub mix: Vec<(usize, f64)>,
-    pub max_in_flight: u64,
-    /// Connections per target (requests beyond wait for one, and that wait counts as latency).
-    pub connections: u64,
-    pub targets: Vec<usize>,
-    pub connection: ConnectionPolicy,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Stage {
-    Constant {
-        rate: Rate,
-        duration: Duration,
-    },
-    Ramp {
-        from: Rate,
-        to: Rate,
-        duration: Duration,
-    },
-    Closed {
-        concurrency: u64,
-        duration: Duration,
-    },
-    /// `sockets` WebSockets of check `check` per target, opened evenly over
-    /// `ramp`, each sending its message every `interval`, for `duration`.
-    Sockets {
-        sockets: u64,
-        ramp: Duration,
-        interval: Duration,
-        check: usize,
-        duration: Duration,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectionPolicy {
-    KeepAlive,
-    Fresh,
 }
 
 const SENSITIVE_HEADERS: &[&str] = &[
