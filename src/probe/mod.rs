@@ -2,8 +2,10 @@
 //!
 //! A probe knows nothing of load, reports or other targets. Every outcome is a
 //! `Sample`: a response (status, headers, body digest, timings, and which
-//! component produced it, see [`classify`]) or a typed [`ErrorKind`]. A probe
-//! never panics on what a network peer does.
+//! component produced it, see [`classify`]) or a typed [`ErrorKind`] (see
+//! [`error`]). A probe never panics on what a network peer does. Probes depend
+//! on `target` and the `hdr` leaf only: never on load, record, analysis or
+//! reports.
 
 pub mod classify;
 pub mod cors;

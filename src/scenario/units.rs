@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+// `Rate` belongs to the load plan; parsed here with the other units.
 pub use crate::load::plan::Rate;
 
 /// Parses `250ms`, `30s`, `5m`, `1h`, `1m30s`. A bare number is rejected: the unit matters.

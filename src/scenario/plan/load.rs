@@ -320,3 +320,57 @@ fn ratio(cx: &Ctx, v: &At<f64>) -> Option<f64> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::load::plan::{ConnectionPolicy, Rate, Stage};
+    use crate::scenario::load_str;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load_section(load: &str) -> Result<crate::load::plan::LoadPlan, String> {
+        let yaml = format!(
+            "host: shop.example.test\ntargets:\n  ingress: {{ connect: 127.0.0.1:9 }}\nchecks:\n  - name: a\n    http: {{ path: /a }}\n  - name: chat\n    websocket: {{ path: /ws }}\n{load}"
+        );
+        load_str(&yaml, Path::new("t.yaml"), &|_| None)
+            .map(|p| p.load.expect("a load section"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unnamed_mix_weighs_every_check_and_socket_stage_takes_the_first_websocket_check() {
+        let load = load_section(
+            "load:\n  stages:\n    - { rate: 5/s, for: 2s }\n    - { sockets: 3, for: 4s }\n",
+        )
+        .unwrap();
+        assert_eq!(load.mix, vec![(0, 1.0), (1, 1.0)]);
+        assert_eq!(
+            load.stages,
+            vec![
+                Stage::Constant {
+                    rate: Rate(5.0),
+                    duration: Duration::from_secs(2)
+                },
+                Stage::Sockets {
+                    sockets: 3,
+                    ramp: Duration::ZERO,
+                    interval: Duration::from_secs(1),
+                    check: 1,
+                    duration: Duration::from_secs(4)
+                },
+            ]
+        );
+        assert_eq!(load.connection, ConnectionPolicy::KeepAlive);
+        assert_eq!((load.max_in_flight, load.connections), (1024, 256));
+    }
+
+    #[test]
+    fn limits_below_one_name_their_field() {
+        let err = load_section(
+            "load:\n  stages: [ { rate: 5/s, for: 2s } ]\n  max_in_flight: 0\n  connections: 0\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("`max_in_flight` must be at least 1"), "{err}");
+        assert!(err.contains("`connections` must be at least 1"), "{err}");
+    }
+}
