@@ -60,6 +60,7 @@
 
 pub mod analyze;
 pub mod cli;
+pub mod hdr;
 pub mod lab;
 pub mod load;
 pub mod probe;

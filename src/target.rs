@@ -6,6 +6,9 @@
 //! and builds reqwest clients pinned to it with `ClientBuilder::resolve_to_addrs`
 //! and the target's trust settings. A target whose address does not resolve is
 //! still a [`Connector`]: every probe through it ends as a classified `dns` error.
+//!
+//! A leaf of the crate: targets know nothing of probes. Why a connector is not
+//! ready is a [`ConnectError`]; probes turn it into their own typed error.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +18,40 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::{ErrorKind, ProbeError};
+/// Why a target could not be made ready to send. Probes turn it into their
+/// own error (`dns` or `tls`); the target module depends on no probe type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectError {
+    pub failure: ConnectFailure,
+    /// A full sentence naming the address or the TLS setting at fault.
+    pub message: String,
+}
+
+/// Which step of getting a target ready failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The connect address did not resolve.
+    Resolve,
+    /// The TLS client could not be set up from the target's trust settings.
+    TlsSetup,
+}
+
+impl ConnectError {
+    fn new(failure: ConnectFailure, message: impl Into<String>) -> Self {
+        ConnectError {
+            failure,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// Which path a target is in the migration; decides what a proxy signature means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,7 +195,7 @@ pub fn init_tls() {
 #[derive(Clone)]
 pub struct Connector {
     pub target: Arc<Target>,
-    resolved: Result<Vec<SocketAddr>, ProbeError>,
+    resolved: Result<Vec<SocketAddr>, ConnectError>,
     plain: Option<reqwest::Client>,
     following: Option<reqwest::Client>,
 }
@@ -194,7 +230,7 @@ impl Target {
         }
     }
 
-    async fn resolve(&self) -> Result<Vec<SocketAddr>, ProbeError> {
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, ConnectError> {
         if let Ok(ip) = self.connect.host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, self.connect.port)]);
         }
@@ -202,16 +238,16 @@ impl Target {
             Ok(addrs) => {
                 let addrs: Vec<SocketAddr> = addrs.collect();
                 if addrs.is_empty() {
-                    Err(ProbeError::new(
-                        ErrorKind::Dns,
+                    Err(ConnectError::new(
+                        ConnectFailure::Resolve,
                         format!("`{}` resolved to no address", self.connect.host),
                     ))
                 } else {
                     Ok(addrs)
                 }
             }
-            Err(e) => Err(ProbeError::new(
-                ErrorKind::Dns,
+            Err(e) => Err(ConnectError::new(
+                ConnectFailure::Resolve,
                 format!("could not resolve `{}`: {e}", self.connect.host),
             )),
         }
@@ -256,14 +292,14 @@ impl Target {
 
 impl Connector {
     /// The resolved addresses, or why there are none.
-    pub fn addrs(&self) -> Result<&[SocketAddr], &ProbeError> {
+    pub fn addrs(&self) -> Result<&[SocketAddr], &ConnectError> {
         self.resolved.as_deref()
     }
 
     /// A rustls client configuration with this target's trust settings (for
     /// the load engine, which drives TLS itself); HTTP/1.1 over ALPN.
-    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
-        let tls_err = |e: String| ProbeError::new(ErrorKind::Tls, e);
+    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+        let tls_err = |e: String| ConnectError::new(ConnectFailure::TlsSetup, e);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -294,7 +330,7 @@ impl Connector {
     }
 
     /// The client for a request, or the reason none can be sent.
-    pub fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, ProbeError> {
+    pub fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, ConnectError> {
         if let Err(e) = &self.resolved {
             return Err(e.clone());
         }
@@ -304,8 +340,8 @@ impl Connector {
             self.plain.as_ref()
         };
         c.ok_or_else(|| {
-            ProbeError::new(
-                ErrorKind::Tls,
+            ConnectError::new(
+                ConnectFailure::TlsSetup,
                 format!("could not set up TLS for target `{}`", self.target.name),
             )
         })

@@ -3,9 +3,59 @@
 //! Every failed rule is one sentence naming what was expected and what came.
 //! Without a `status` rule, any status below 400 passes: a check that expects
 //! an error must say so.
+//!
+//! Owns the expectation rules ([`Expect`], [`StatusPattern`], [`HeaderRule`]):
+//! the scenario builds them, this module applies them.
+
+use std::time::Duration;
+
+use regex::Regex;
 
 use crate::probe::Sample;
-use crate::scenario::plan::{Expect, HeaderRule};
+
+/// What each target's response must satisfy on its own.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    pub status: Vec<StatusPattern>,
+    pub headers: Vec<(String, HeaderRule)>,
+    pub body_contains: Vec<String>,
+    /// JSON pointer → expected value.
+    pub json: Vec<(String, serde_json::Value)>,
+    pub max_latency: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusPattern {
+    Exact(u16),
+    /// `2xx` is `Class(2)`.
+    Class(u16),
+}
+
+impl StatusPattern {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusPattern::Exact(s) => s == status,
+            StatusPattern::Class(c) => status / 100 == c,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusPattern::Exact(s) => write!(f, "{s}"),
+            StatusPattern::Class(c) => write!(f, "{c}xx"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum HeaderRule {
+    Equals(String),
+    Contains(String),
+    Regex(Regex),
+    Absent,
+}
 
 /// The failed rules, as sentences; empty when the sample passes.
 pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
@@ -110,7 +160,6 @@ pub fn fmt_ms(d: std::time::Duration) -> String {
 mod tests {
     use super::*;
     use crate::probe::{Body, ErrorKind, ProbeError, Response};
-    use crate::scenario::plan::StatusPattern;
     use std::time::Duration;
 
     fn sample(status: u16, headers: &[(&str, &str)], body: &str) -> Sample {

@@ -4,9 +4,51 @@
 //! headers but the proxy-specific ones, body bytes (by hash, so it works past
 //! the body cap) or body JSON (parsed, so key order and whitespace do not
 //! matter). Each difference is one sentence naming both targets and values.
+//!
+//! Owns the parity rules ([`Parity`], [`BodyParity`], [`PROXY_HEADERS`]): the
+//! scenario builds them, this module applies them.
 
 use crate::probe::Sample;
-use crate::scenario::plan::{BodyParity, Parity, PROXY_HEADERS};
+
+/// What must be equal between a check's targets.
+#[derive(Clone, Debug, Default)]
+pub struct Parity {
+    pub status: bool,
+    /// Named headers (lowercase).
+    pub headers: Vec<String>,
+    /// Compare every header except `ignore_headers` and the proxy-specific defaults.
+    pub all_headers: bool,
+    pub ignore_headers: Vec<String>,
+    pub body: Option<BodyParity>,
+}
+
+impl Parity {
+    pub fn is_empty(&self) -> bool {
+        !self.status && self.headers.is_empty() && !self.all_headers && self.body.is_none()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyParity {
+    Exact,
+    /// Parse both as JSON and compare values (key order and whitespace do not matter).
+    Json,
+}
+
+/// Headers that differ between any two proxies and are never compared by `headers`.
+pub const PROXY_HEADERS: &[&str] = &[
+    "date",
+    "server",
+    "x-envoy-upstream-service-time",
+    "x-request-id",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "age",
+    "via",
+    "alt-svc",
+];
 
 /// Differences between `other` and `base`; empty when they agree or either failed.
 pub fn compare(parity: &Parity, base: (&str, &Sample), other: (&str, &Sample)) -> Vec<String> {

@@ -11,8 +11,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::hdr::histogram;
 use crate::load::schedule::Shape;
-use crate::record::{histogram, Aggregator, Finished};
+use crate::record::{Aggregator, Finished};
 
 struct Line {
     name: String,

@@ -227,7 +227,7 @@ fn worker_plan(
             let target = Arc::clone(&conn.target);
             let (addr, resolve_error) = match conn.addrs() {
                 Ok(a) => (a.first().copied(), None),
-                Err(e) => (None, Some(e.clone())),
+                Err(e) => (None, Some(e.clone().into())),
             };
             let mut checks = Vec::new();
             let mut cumulative = Vec::new();

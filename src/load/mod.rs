@@ -1,7 +1,9 @@
-//! Load: intended start times (`schedule.rs`) and the engine that keeps them
-//! (`engine.rs`). See DESIGN.md: open model by default, latency from the
-//! intended time, dropped arrivals counted, one engine for every shape.
+//! Load: its plan (`plan.rs`, built by the scenario), intended start times
+//! (`schedule.rs`) and the engine that keeps them (`engine.rs`). See
+//! DESIGN.md: open model by default, latency from the intended time, dropped
+//! arrivals counted, one engine for every shape.
 
 pub mod engine;
 pub mod pacing;
+pub mod plan;
 pub mod schedule;

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::scenario::plan::Stage;
+use super::plan::Stage;
 
 /// One stage, placed on the run's timeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -270,7 +270,7 @@ impl Iterator for Arrivals<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::units::Rate;
+    use crate::load::plan::Rate;
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)

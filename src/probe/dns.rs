@@ -18,8 +18,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::http::from_error;
-use super::{ErrorKind, ProbeError};
+use super::error::{from_error, ErrorKind, ProbeError};
 
 /// A fully resolved DNS check.
 #[derive(Clone, Debug)]

@@ -6,7 +6,6 @@
 //! endless body never exhausts memory: past the cap it is counted until the
 //! timeout, which then ends the sample as `body_too_large`.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,10 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::classify::classify;
-use super::{Body, ErrorKind, ProbeError, Response, Sample};
+use super::error::{ErrorKind, ProbeError};
+use super::{Body, Response, Sample};
+// The load engine reaches these through here; `probe::error` is their home.
+pub use super::error::{from_error, timeout_error};
 use crate::target::{Connector, Proxy, Role};
 
 /// A fully resolved HTTP request of a check.
@@ -59,7 +61,7 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     let start = Instant::now();
     let client = match conn.client(spec.follow_redirects) {
         Ok(c) => c,
-        Err(e) => return Sample::failed(url, e, start.elapsed()),
+        Err(e) => return Sample::failed(url, e.into(), start.elapsed()),
     };
     let mut req = client.request(spec.method.clone(), &*url);
     for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
@@ -87,14 +89,6 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
         target.role,
     )
     .await
-}
-
-/// The error for a request that outlived its timeout.
-pub fn timeout_error(timeout: Duration) -> ProbeError {
-    ProbeError::new(
-        ErrorKind::Timeout,
-        format!("no response within {}", humantime::format_duration(timeout)),
-    )
 }
 
 /// Reads a response head and body into a classified [`Sample`]; shared by the
@@ -220,91 +214,4 @@ where
 /// Lowercase hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Maps a reqwest/hyper/io/rustls error chain to an [`ErrorKind`] and a sentence.
-pub fn from_error(e: &(dyn std::error::Error + 'static)) -> ProbeError {
-    match e.downcast_ref::<reqwest::Error>() {
-        Some(r) => from_reqwest(r),
-        None => from_chain(e, None),
-    }
-}
-
-fn from_reqwest(e: &reqwest::Error) -> ProbeError {
-    let fallback = if e.is_timeout() {
-        if e.is_connect() {
-            ErrorKind::ConnectTimeout
-        } else {
-            ErrorKind::Timeout
-        }
-    } else if e.is_redirect() {
-        ErrorKind::Protocol
-    } else {
-        ErrorKind::Other
-    };
-    let mut p = match e.source() {
-        Some(src) => from_chain(src, Some(fallback)),
-        None => ProbeError::new(fallback, e.to_string()),
-    };
-    if p.kind == ErrorKind::Timeout && e.is_connect() {
-        p.kind = ErrorKind::ConnectTimeout;
-    }
-    p
-}
-
-fn from_chain(e: &(dyn std::error::Error + 'static), fallback: Option<ErrorKind>) -> ProbeError {
-    let mut kind = None;
-    let mut parts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&text)) {
-            parts.push(text);
-        }
-        if kind.is_none() {
-            kind = kind_of(err);
-        }
-        cur = err.source();
-    }
-    let kind = kind.or(fallback).unwrap_or(ErrorKind::Other);
-    let message = if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    };
-    ProbeError::new(kind, message)
-}
-
-fn kind_of(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    if err.downcast_ref::<rustls::Error>().is_some() {
-        return Some(ErrorKind::Tls);
-    }
-    if let Some(io) = err.downcast_ref::<std::io::Error>() {
-        // hyper-util and tokio-rustls nest io::Errors: look inside first.
-        if let Some(kind) = io.get_ref().and_then(|inner| kind_of(inner)) {
-            return Some(kind);
-        }
-        use std::io::ErrorKind as K;
-        return match io.kind() {
-            K::ConnectionRefused => Some(ErrorKind::ConnectRefused),
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                Some(ErrorKind::Reset)
-            }
-            K::TimedOut => Some(ErrorKind::Timeout),
-            K::InvalidData => Some(ErrorKind::Protocol),
-            _ => None,
-        };
-    }
-    if let Some(h) = err.downcast_ref::<hyper::Error>() {
-        if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-            return Some(ErrorKind::Reset);
-        }
-        if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
-            return Some(ErrorKind::Protocol);
-        }
-        if h.is_timeout() {
-            return Some(ErrorKind::Timeout);
-        }
-    }
-    None
 }

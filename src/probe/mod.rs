@@ -2,92 +2,24 @@
 //!
 //! A probe knows nothing of load, reports or other targets. Every outcome is a
 //! `Sample`: a response (status, headers, body digest, timings, and which
-//! component produced it, see [`classify`]) or a typed [`ErrorKind`]. A probe
-//! never panics on what a network peer does.
+//! component produced it, see [`classify`]) or a typed [`ErrorKind`] (see
+//! [`error`]). A probe never panics on what a network peer does. Probes depend
+//! on `target` and the `hdr` leaf only: never on load, record, analysis or
+//! reports.
 
 pub mod classify;
 pub mod cors;
 pub mod dns;
+pub mod error;
 pub mod http;
 pub mod websocket;
 
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
 pub use classify::Origin;
-
-/// Why a probe got no (complete) response. Counted by kind, never by message text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The connect address did not resolve.
-    Dns,
-    /// Nothing listens there (TCP RST on connect).
-    ConnectRefused,
-    /// The TCP connect did not finish in time.
-    ConnectTimeout,
-    /// The TLS handshake failed (untrusted certificate, wrong name, protocol).
-    Tls,
-    /// The peer reset or closed the connection before the response was complete.
-    Reset,
-    /// No complete response within the check's timeout.
-    Timeout,
-    /// The peer answered something that is not valid HTTP (or WebSocket, …).
-    Protocol,
-    /// The body kept coming past the cap until the timeout.
-    BodyTooLarge,
-    /// Anything else the transport reported.
-    Other,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Dns => "dns",
-            ErrorKind::ConnectRefused => "connect_refused",
-            ErrorKind::ConnectTimeout => "connect_timeout",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::BodyTooLarge => "body_too_large",
-            ErrorKind::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A classified failure with a sentence for people.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl ProbeError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProbeError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
-    }
-}
-
-impl std::error::Error for ProbeError {}
+pub use error::{ErrorKind, ProbeError};
 
 /// What was read of a response body.
 #[derive(Clone, Debug, Default)]

@@ -24,9 +24,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::classify::classify;
-use super::http::from_error;
-use super::{Body, ErrorKind, ProbeError, Response, Sample};
-use crate::record::histogram;
+use super::error::{from_error, ErrorKind, ProbeError};
+use super::{Body, Response, Sample};
+use crate::hdr::histogram;
 use crate::target::{Connector, Scheme};
 
 /// A fully resolved WebSocket check.
@@ -291,7 +291,7 @@ pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
 async fn open(conn: &Connector, host: &str) -> Result<Box<dyn Io>, ProbeError> {
     let addr = *conn
         .addrs()
-        .map_err(Clone::clone)?
+        .map_err(|e| ProbeError::from(e.clone()))?
         .first()
         .ok_or_else(|| ProbeError::new(ErrorKind::Dns, "the target resolved to no address"))?;
     let tcp = tokio::net::TcpStream::connect(addr)
@@ -301,7 +301,7 @@ async fn open(conn: &Connector, host: &str) -> Result<Box<dyn Io>, ProbeError> {
     match conn.target.scheme {
         Scheme::Http => Ok(Box::new(tcp)),
         Scheme::Https => {
-            let config = conn.tls_config()?;
+            let config = conn.tls_config().map_err(ProbeError::from)?;
             let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
                 ProbeError::new(
                     ErrorKind::Tls,

@@ -15,16 +15,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+// The histogram helpers live in the leaf `hdr` (probes build histograms too);
+// re-exported so `record::histogram` and friends keep working.
+pub use crate::hdr::{decode, encode, histogram, micros, MAX_US};
 use crate::probe::{ErrorKind, Origin, Sample};
-
-/// Highest latency a histogram tracks, in microseconds (100 s).
-pub const MAX_US: u64 = 100_000_000;
-const SIGFIG: u8 = 3;
 
 const KINDS: [ErrorKind; 9] = [
     ErrorKind::Dns,
@@ -43,29 +40,6 @@ const ORIGINS: [Origin; 4] = [
     Origin::App,
     Origin::Unknown,
 ];
-
-/// A new, empty latency histogram (µs, 3 significant digits, 1 µs–100 s).
-pub fn histogram() -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts.
-    Histogram::new_with_bounds(1, MAX_US, SIGFIG)
-        .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
-}
-
-/// Serializes a histogram losslessly: HdrHistogram V2, then base64.
-pub fn encode(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
-    // Serializing into a Vec cannot fail for a valid histogram.
-    let _ = V2Serializer::new().serialize(h, &mut buf);
-    base64::engine::general_purpose::STANDARD.encode(buf)
-}
-
-/// Reads a histogram written by [`encode`].
-pub fn decode(text: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()?;
-    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
-}
 
 /// Everything recorded for one key in one second (or in total).
 #[derive(Clone, Debug)]
@@ -141,11 +115,6 @@ impl Default for Bucket {
             s503: [0; ORIGINS.len()],
         }
     }
-}
-
-/// A duration in whole microseconds, at least 1 (what the histograms record).
-pub fn micros(d: std::time::Duration) -> u64 {
-    (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
 }
 
 impl Bucket {
@@ -564,15 +533,6 @@ mod tests {
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(merged.value_at_quantile(q), whole.value_at_quantile(q));
         }
-    }
-
-    #[test]
-    fn serialization_is_lossless() {
-        let mut h = histogram();
-        for v in values(10_000, 7) {
-            h.record(v).unwrap();
-        }
-        assert_eq!(decode(&encode(&h)).unwrap(), h);
     }
 
     #[test]

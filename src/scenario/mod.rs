@@ -2,8 +2,8 @@
 //!
 //! `yaml.rs` parses with locations and collects deserialization errors,
 //! `model.rs` is the raw shape of the file, `units.rs` parses durations, rates
-//! and sizes, `plan.rs` validates and resolves. Errors print as
-//! `file:line:col: message`, sorted by position, all of them at once.
+//! and sizes, `plan/` validates and resolves (one file per section). Errors
+//! print as `file:line:col: message`, sorted by position, all of them at once.
 
 pub mod model;
 pub mod plan;

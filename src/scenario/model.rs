@@ -4,7 +4,7 @@
 //! `yaml.rs`), every value validation may reject is wrapped in [`At`] so its
 //! error points at the file, and every section or list element that may fail on
 //! its own is [`Lenient`], so one broken part does not hide errors elsewhere.
-//! Nothing here is trusted: `plan.rs` turns it into a validated `Plan`.
+//! Nothing here is trusted: `plan/` turns it into a validated `Plan`.
 
 use std::fmt;
 

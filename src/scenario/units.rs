@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+// `Rate` belongs to the load plan; parsed here with the other units.
+pub use crate::load::plan::Rate;
+
 /// Parses `250ms`, `30s`, `5m`, `1h`, `1m30s`. A bare number is rejected: the unit matters.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -14,10 +17,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(t).map_err(|_| bad())
 }
-
-/// An arrival rate in requests per second.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Rate(pub f64);
 
 /// Parses `200/s`, `30/m`, `3600/h`. The rate must be positive and finite.
 pub fn parse_rate(text: &str) -> Result<Rate, String> {

@@ -1,0 +1,59 @@
+//! The load plan: what the engine drives, as a value the scenario builds.
+//!
+//! Load owns its plan: the scenario validates the `load:` section into a
+//! [`LoadPlan`] and nothing here parses text. What a validated plan
+//! guarantees: at least one stage, rates positive and finite,
+//! `max_in_flight` and `connections` at least 1, mix weights finite and
+//! non-negative (every check at weight 1 when the scenario names none), and
+//! check and target indices valid for the scenario plan it came with.
+
+use std::time::Duration;
+
+/// An arrival rate in requests per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate(pub f64);
+
+/// The load section, validated (driven by the load engine).
+#[derive(Clone, Debug)]
+pub struct LoadPlan {
+    pub stages: Vec<Stage>,
+    /// Check index and its weight.
+    pub mix: Vec<(usize, f64)>,
+    pub max_in_flight: u64,
+    /// Connections per target (requests beyond wait for one, and that wait counts as latency).
+    pub connections: u64,
+    pub targets: Vec<usize>,
+    pub connection: ConnectionPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stage {
+    Constant {
+        rate: Rate,
+        duration: Duration,
+    },
+    Ramp {
+        from: Rate,
+        to: Rate,
+        duration: Duration,
+    },
+    Closed {
+        concurrency: u64,
+        duration: Duration,
+    },
+    /// `sockets` WebSockets of check `check` per target, opened evenly over
+    /// `ramp`, each sending its message every `interval`, for `duration`.
+    Sockets {
+        sockets: u64,
+        ramp: Duration,
+        interval: Duration,
+        check: usize,
+        duration: Duration,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionPolicy {
+    KeepAlive,
+    Fresh,
+}

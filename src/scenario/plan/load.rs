@@ -1,0 +1,376 @@
+//! The sections that shape a run over time: `load` (stages, mix, targets,
+//! connection policy, limits), `events` and `analysis`.
+//!
+//! Invariants: every stage has a duration; a stage is exactly one of
+//! open (`rate`, or `from`/`to`), closed (`concurrency`) or sockets; a
+//! socket stage names (or defaults to) a `websocket:` check; a mix names
+//! known checks with finite non-negative weights, and an empty mix weighs
+//! every check 1; counts that bound concurrency are at least 1; events are
+//! sorted by time; ratios are finite and non-negative.
+
+use std::time::Duration;
+
+use super::ctx::Ctx;
+use super::targets::TargetNames;
+use super::{AnalysisPlan, EventPlan, Thresholds};
+use crate::analyze::latency::LatencyRules;
+use crate::analyze::spike::SpikeRules;
+use crate::load::plan::{ConnectionPolicy, LoadPlan, Stage};
+use crate::scenario::model::{RawAnalysis, RawEvent, RawLatency, RawLoad, RawSpike, RawStage};
+use crate::scenario::yaml::{unknown_message, At, Entries, Lenient, Loc};
+
+/// The load section. `checks` are the declared check names, `websocket_checks`
+/// the indices of the built `websocket:` checks.
+pub(super) fn build_load(
+    cx: &Ctx,
+    l: &RawLoad,
+    checks: &[&str],
+    websocket_checks: &[usize],
+    targets: &TargetNames,
+) -> LoadPlan {
+    let stages = build_stages(cx, l.stages.as_ref(), checks, websocket_checks);
+    let mix = build_mix(cx, l.mix.as_ref(), checks);
+    let targets = match &l.targets {
+        Some(list) => list.iter().filter_map(|r| targets.resolve(cx, r)).collect(),
+        None => (0..targets.len()).collect(),
+    };
+    let connection = connection_policy(cx, l.connection.as_ref());
+    let max_in_flight = at_least_one(cx, l.max_in_flight.as_ref(), "max_in_flight", 1024);
+    let connections = at_least_one(cx, l.connections.as_ref(), "connections", 256);
+    LoadPlan {
+        stages,
+        mix,
+        max_in_flight,
+        connections,
+        targets,
+        connection,
+    }
+}
+
+fn build_stages(
+    cx: &Ctx,
+    raw: Option<&At<Vec<Lenient<At<RawStage>>>>>,
+    checks: &[&str],
+    websocket_checks: &[usize],
+) -> Vec<Stage> {
+    let mut stages = Vec::new();
+    let Some(list) = raw else {
+        cx.err(Loc { line: 1, col: 1 }, "`load` needs `stages:`");
+        return stages;
+    };
+    if list.is_empty() {
+        cx.err(
+            list.loc,
+            "`stages` is empty: add at least one stage, like {rate: 50/s, for: 1m}",
+        );
+    }
+    for Lenient(st) in list.iter() {
+        let Some(st) = st else { continue };
+        let Some(dur) = &st.duration else {
+            cx.err(
+                st.loc,
+                "a stage needs `for:` (how long it lasts), like {rate: 50/s, for: 1m}",
+            );
+            continue;
+        };
+        let Some(duration) = cx.duration(dur) else {
+            continue;
+        };
+        let stage = if st.sockets.is_some() {
+            socket_stage(cx, st, duration, checks, websocket_checks)
+        } else {
+            request_stage(cx, st, duration)
+        };
+        stages.extend(stage);
+    }
+    stages
+}
+
+/// `{sockets, for, ramp, message_rate, check}`: WebSockets held open.
+fn socket_stage(
+    cx: &Ctx,
+    st: &At<RawStage>,
+    duration: Duration,
+    checks: &[&str],
+    websocket_checks: &[usize],
+) -> Option<Stage> {
+    let n = st.sockets.as_ref()?;
+    if st.rate.is_some() || st.from.is_some() || st.concurrency.is_some() {
+        cx.err(st.loc, "a socket stage takes {sockets, for, ramp, message_rate, check}, not rates or concurrency");
+        return None;
+    }
+    if n.value == 0 {
+        cx.err(n.loc, "`sockets` must be at least 1");
+        return None;
+    }
+    let ramp = st
+        .ramp
+        .as_ref()
+        .and_then(|r| cx.duration(r))
+        .unwrap_or_default();
+    if ramp > duration {
+        if let Some(r) = &st.ramp {
+            cx.err(r.loc, "the ramp is longer than the stage");
+        }
+    }
+    let interval = match &st.message_rate {
+        Some(r) => cx.rate(r).map(|r| Duration::from_secs_f64(1.0 / r.0)),
+        None => Some(Duration::from_secs(1)),
+    };
+    let check = match &st.check {
+        Some(c) => match checks.iter().position(|n| *n == c.value) {
+            Some(i) if websocket_checks.contains(&i) => Some(i),
+            Some(_) => {
+                cx.err(
+                    c.loc,
+                    format!("check `{}` is not a `websocket:` check", c.value),
+                );
+                None
+            }
+            None => {
+                cx.err(c.loc, unknown_message("check", &c.value, checks));
+                None
+            }
+        },
+        None => match websocket_checks.first() {
+            Some(i) => Some(*i),
+            None => {
+                cx.err(
+                    n.loc,
+                    "a socket stage needs a `websocket:` check (name it with `check:`)",
+                );
+                None
+            }
+        },
+    };
+    Some(Stage::Sockets {
+        sockets: n.value,
+        ramp,
+        interval: interval?,
+        check: check?,
+        duration,
+    })
+}
+
+/// `{rate, for}`, `{from, to, for}` or `{concurrency, for}`.
+fn request_stage(cx: &Ctx, st: &At<RawStage>, duration: Duration) -> Option<Stage> {
+    match (&st.rate, &st.from, &st.to, &st.concurrency) {
+        (Some(r), None, None, None) => cx.rate(r).map(|rate| Stage::Constant { rate, duration }),
+        (None, Some(f), Some(t), None) => match (cx.rate(f), cx.rate(t)) {
+            (Some(from), Some(to)) => Some(Stage::Ramp { from, to, duration }),
+            _ => None,
+        },
+        (None, None, None, Some(c)) if c.value > 0 => Some(Stage::Closed {
+            concurrency: c.value,
+            duration,
+        }),
+        (None, None, None, Some(c)) => {
+            cx.err(c.loc, "`concurrency` must be at least 1");
+            None
+        }
+        _ => {
+            cx.err(
+                st.loc,
+                "a stage is one of {rate, for}, {from, to, for} or {concurrency, for}",
+            );
+            None
+        }
+    }
+}
+
+/// Check index and weight; every check at weight 1 when none is named.
+fn build_mix(cx: &Ctx, raw: Option<&Entries<At<f64>>>, checks: &[&str]) -> Vec<(usize, f64)> {
+    let mut mix = Vec::new();
+    for (name, w) in raw.map(|m| m.0.as_slice()).unwrap_or_default() {
+        match checks.iter().position(|c| *c == name.value) {
+            None => cx.err(name.loc, unknown_message("check", &name.value, checks)),
+            Some(_) if !(w.value.is_finite() && w.value >= 0.0) => {
+                cx.err(w.loc, "a mix weight is a number of 0 or more")
+            }
+            Some(i) => mix.push((i, w.value)),
+        }
+    }
+    if mix.is_empty() {
+        mix = (0..checks.len()).map(|i| (i, 1.0)).collect();
+    }
+    mix
+}
+
+fn connection_policy(cx: &Ctx, raw: Option<&At<String>>) -> ConnectionPolicy {
+    match raw {
+        None => ConnectionPolicy::KeepAlive,
+        Some(c) => match c.value.as_str() {
+            "keepalive" | "keep-alive" => ConnectionPolicy::KeepAlive,
+            "fresh" => ConnectionPolicy::Fresh,
+            other => {
+                cx.err(
+                    c.loc,
+                    unknown_message("connection policy", other, &["keepalive", "fresh"]),
+                );
+                ConnectionPolicy::KeepAlive
+            }
+        },
+    }
+}
+
+/// A count that must be at least 1 (`field` names it in the error), else `default`.
+fn at_least_one(cx: &Ctx, raw: Option<&At<u64>>, field: &str, default: u64) -> u64 {
+    match raw {
+        Some(m) if m.value == 0 => {
+            cx.err(m.loc, format!("`{field}` must be at least 1"));
+            1
+        }
+        Some(m) => m.value,
+        None => default,
+    }
+}
+
+/// The events, in time order; one with a bad time is reported and left out.
+pub(super) fn build_events(cx: &Ctx, raw: Option<&Vec<Lenient<At<RawEvent>>>>) -> Vec<EventPlan> {
+    let mut events = Vec::new();
+    for Lenient(e) in raw.into_iter().flatten() {
+        let Some(e) = e else { continue };
+        let (Some(at), timeout) = (
+            cx.duration(&e.at),
+            e.timeout.as_ref().map(|t| cx.duration(t)),
+        ) else {
+            continue;
+        };
+        events.push(EventPlan {
+            at,
+            name: e.name.value.clone(),
+            run: e.run.clone(),
+            timeout: timeout.flatten().unwrap_or(Duration::from_secs(300)),
+        });
+    }
+    events.sort_by_key(|e| e.at);
+    events
+}
+
+/// The analysis section; what it leaves out keeps the analyzers' defaults.
+pub(super) fn build_analysis(cx: &Ctx, a: &RawAnalysis) -> AnalysisPlan {
+    let mut out = AnalysisPlan::default();
+    if let Some(s) = &a.spike_503 {
+        spike_rules(cx, s, &mut out.spike);
+    }
+    if let Some(l) = &a.latency {
+        latency_rules(cx, l, &mut out.latency);
+    }
+    if let Some(t) = &a.thresholds {
+        out.thresholds = Thresholds {
+            error_ratio: t.error_ratio.as_ref().and_then(|r| ratio(cx, r)),
+            server_error_ratio: t.server_error_ratio.as_ref().and_then(|r| ratio(cx, r)),
+            p99: t.p99.as_ref().and_then(|d| cx.duration(d)),
+        };
+    }
+    if let Some(ab) = &a.abort {
+        if let (Some(r), Some(d)) = (ratio(cx, &ab.error_ratio), cx.duration(&ab.duration)) {
+            out.abort = Some((r, d));
+        }
+    }
+    out
+}
+
+fn spike_rules(cx: &Ctx, s: &RawSpike, out: &mut SpikeRules) {
+    if let Some(d) = s.after_event.as_ref().and_then(|d| cx.duration(d)) {
+        out.after = d.as_secs();
+    }
+    if let Some(d) = s.before_event.as_ref().and_then(|d| cx.duration(d)) {
+        out.before = d.as_secs();
+    }
+    if let Some(r) = s.max_ratio.as_ref().and_then(|r| ratio(cx, r)) {
+        out.max_ratio = r;
+    }
+}
+
+fn latency_rules(cx: &Ctx, l: &RawLatency, out: &mut LatencyRules) {
+    for (q, v) in [
+        (0.5, &l.p50_max_ratio),
+        (0.9, &l.p90_max_ratio),
+        (0.99, &l.p99_max_ratio),
+        (0.999, &l.p999_max_ratio),
+    ] {
+        if let Some(r) = v.as_ref().and_then(|r| ratio(cx, r)) {
+            if let Some(slot) = out.ratios.iter_mut().find(|(x, _)| *x == q) {
+                slot.1 = r;
+            }
+        }
+    }
+    if let Some(d) = l.min_delta.as_ref().and_then(|d| cx.duration(d)) {
+        out.min_delta = d;
+    }
+    if let Some(s) = &l.significance {
+        if s.value > 0.0 && s.value < 1.0 {
+            out.significance = s.value;
+        } else {
+            cx.err(
+                s.loc,
+                "`significance` is a p-value between 0 and 1, like 0.001",
+            );
+        }
+    }
+}
+
+/// A finite ratio of 0 or more, like 0.01 for 1 %.
+fn ratio(cx: &Ctx, v: &At<f64>) -> Option<f64> {
+    if v.value.is_finite() && v.value >= 0.0 {
+        Some(v.value)
+    } else {
+        cx.err(v.loc, "a ratio is a number of 0 or more, like 0.01 for 1 %");
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load::plan::{ConnectionPolicy, Rate, Stage};
+    use crate::scenario::load_str;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load_section(load: &str) -> Result<crate::load::plan::LoadPlan, String> {
+        let yaml = format!(
+            "host: shop.example.test\ntargets:\n  ingress: {{ connect: 127.0.0.1:9 }}\nchecks:\n  - name: a\n    http: {{ path: /a }}\n  - name: chat\n    websocket: {{ path: /ws }}\n{load}"
+        );
+        load_str(&yaml, Path::new("t.yaml"), &|_| None)
+            .map(|p| p.load.expect("a load section"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unnamed_mix_weighs_every_check_and_socket_stage_takes_the_first_websocket_check() {
+        let load = load_section(
+            "load:\n  stages:\n    - { rate: 5/s, for: 2s }\n    - { sockets: 3, for: 4s }\n",
+        )
+        .unwrap();
+        assert_eq!(load.mix, vec![(0, 1.0), (1, 1.0)]);
+        assert_eq!(
+            load.stages,
+            vec![
+                Stage::Constant {
+                    rate: Rate(5.0),
+                    duration: Duration::from_secs(2)
+                },
+                Stage::Sockets {
+                    sockets: 3,
+                    ramp: Duration::ZERO,
+                    interval: Duration::from_secs(1),
+                    check: 1,
+                    duration: Duration::from_secs(4)
+                },
+            ]
+        );
+        assert_eq!(load.connection, ConnectionPolicy::KeepAlive);
+        assert_eq!((load.max_in_flight, load.connections), (1024, 256));
+    }
+
+    #[test]
+    fn limits_below_one_name_their_field() {
+        let err = load_section(
+            "load:\n  stages: [ { rate: 5/s, for: 2s } ]\n  max_in_flight: 0\n  connections: 0\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("`max_in_flight` must be at least 1"), "{err}");
+        assert!(err.contains("`connections` must be at least 1"), "{err}");
+    }
+}

@@ -1,0 +1,452 @@
+//! The probe of each check: `http:`, `websocket:`, `cors:` or `dns:`, validated
+//! into the spec its probe runs.
+//!
+//! Invariants: a check has exactly one probe (a second is reported, the first
+//! is built); every spec has its timeout resolved (the check's, else the
+//! scenario default) and its path starting with `/`; a spec is only returned
+//! when none of its values was reported.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use regex::Regex;
+
+use super::ctx::{regex_reason, Ctx};
+use super::targets::validate_host;
+use super::{Defaults, ProbeSpec};
+use crate::probe::cors::CorsSpec;
+use crate::probe::dns::DnsSpec;
+use crate::probe::http::HttpSpec;
+use crate::probe::websocket::{Reply, WsMessage, WsSpec};
+use crate::scenario::model::{RawCheck, RawCors, RawDns, RawHttp, RawWebSocket, RawWsMessage};
+use crate::scenario::yaml::{unknown_message, At, Entries, Loc};
+
+/// The check's one probe, or `None` (with the reason reported).
+pub(super) fn build_probe(
+    cx: &mut Ctx,
+    rc: &RawCheck,
+    defaults: &Defaults,
+    host: &str,
+) -> Option<ProbeSpec> {
+    let kinds: Vec<(&str, Loc)> = [
+        rc.http.as_ref().map(|h| ("http", h.loc)),
+        rc.websocket.as_ref().map(|w| ("websocket", w.loc)),
+        rc.cors.as_ref().map(|c| ("cors", c.loc)),
+        rc.dns.as_ref().map(|d| ("dns", d.loc)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if kinds.len() > 1 {
+        cx.err(
+            kinds[1].1,
+            format!(
+                "check `{}` has more than one probe ({}): give each its own check",
+                rc.name.value,
+                kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if let Some(http) = &rc.http {
+        build_http(
+            cx,
+            http,
+            defaults.timeout,
+            defaults.body_cap,
+            defaults.follow_redirects,
+        )
+        .map(ProbeSpec::Http)
+    } else if let Some(ws) = &rc.websocket {
+        build_websocket(cx, ws, defaults.timeout).map(ProbeSpec::WebSocket)
+    } else if let Some(c) = &rc.cors {
+        build_cors(cx, c, defaults.timeout, defaults.body_cap).map(ProbeSpec::Cors)
+    } else if let Some(d) = &rc.dns {
+        build_dns(cx, d, host).map(ProbeSpec::Dns)
+    } else {
+        cx.err(
+            rc.name.loc,
+            format!(
+                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`",
+                rc.name.value
+            ),
+        );
+        None
+    }
+}
+
+fn build_http(
+    cx: &mut Ctx,
+    http: &At<RawHttp>,
+    default_timeout: Duration,
+    default_cap: u64,
+    follow_default: bool,
+) -> Option<HttpSpec> {
+    let mut ok = true;
+    let method = match &http.method {
+        Some(m) => match reqwest::Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                cx.err(m.loc, format!("invalid HTTP method `{}`", m.value));
+                ok = false;
+                reqwest::Method::GET
+            }
+        },
+        None => reqwest::Method::GET,
+    };
+    let path_and_query = path_and_query(cx, http.path.as_ref(), http.query.as_ref())
+        .unwrap_or_else(|| {
+            ok = false;
+            String::new()
+        });
+    let host = http.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    // Check headers are validated even when targets repeat them.
+    let mut headers = Vec::new();
+    for (n, v) in cx.headers(http.headers.as_ref()) {
+        headers.push((n, v));
+    }
+    let sources = [
+        http.body.is_some(),
+        http.body_file.is_some(),
+        http.json.is_some(),
+    ];
+    if sources.iter().filter(|b| **b).count() > 1 {
+        cx.err(
+            http.loc,
+            "give at most one of `body`, `body_file` and `json`",
+        );
+        ok = false;
+    }
+    let body = if let Some(b) = &http.body {
+        Some(Bytes::from(b.clone()))
+    } else if let Some(f) = &http.body_file {
+        match cx.file(f, "body file") {
+            Some((_, bytes)) => Some(Bytes::from(bytes)),
+            None => {
+                ok = false;
+                None
+            }
+        }
+    } else if let Some(j) = &http.json {
+        if !headers.iter().any(|(n, _)| n == "content-type") {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Some(Bytes::from(serde_json::to_vec(j).ok()?))
+    } else {
+        None
+    };
+    let timeout = match &http.timeout {
+        Some(t) => cx.duration(t).or_else(|| {
+            ok = false;
+            None
+        }),
+        None => Some(default_timeout),
+    };
+    let body_cap = match &http.body_cap {
+        Some(s) => cx.size(s).or_else(|| {
+            ok = false;
+            None
+        }),
+        None => Some(default_cap),
+    };
+    if !ok {
+        return None;
+    }
+    Some(HttpSpec {
+        method,
+        path_and_query,
+        host,
+        headers,
+        body,
+        timeout: timeout?,
+        follow_redirects: http.follow_redirects.unwrap_or(follow_default),
+        body_cap: body_cap?,
+    })
+}
+
+/// Builds path and query from a `path` and a `query` mapping.
+fn path_and_query(
+    cx: &Ctx,
+    path: Option<&At<String>>,
+    query: Option<&Entries<At<String>>>,
+) -> Option<String> {
+    let mut out = path.map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+    if let Some(p) = path {
+        if !p.starts_with('/') {
+            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
+            return None;
+        }
+    }
+    if let Some(q) = query {
+        let mut ser = reqwest::Url::parse("http://x/").ok()?;
+        {
+            let mut pairs = ser.query_pairs_mut();
+            for (k, v) in &q.0 {
+                pairs.append_pair(&k.value, &v.value);
+            }
+        }
+        let sep = if out.contains('?') { '&' } else { '?' };
+        if let Some(qs) = ser.query() {
+            out = format!("{out}{sep}{qs}");
+        }
+    }
+    Some(out)
+}
+
+fn optional_duration(
+    cx: &Ctx,
+    v: Option<&At<String>>,
+    default: Duration,
+    ok: &mut bool,
+) -> Duration {
+    match v {
+        Some(t) => cx.duration(t).unwrap_or_else(|| {
+            *ok = false;
+            default
+        }),
+        None => default,
+    }
+}
+
+fn build_websocket(
+    cx: &mut Ctx,
+    ws: &At<RawWebSocket>,
+    default_timeout: Duration,
+) -> Option<WsSpec> {
+    use base64::Engine as _;
+    let mut ok = true;
+    let pq = path_and_query(cx, ws.path.as_ref(), ws.query.as_ref());
+    ok &= pq.is_some();
+    let host = ws.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    let headers = cx.headers(ws.headers.as_ref());
+    let mut send = Vec::new();
+    for m in ws.send.iter().flatten() {
+        match &m.value {
+            RawWsMessage::Text(t) => send.push(WsMessage::Text(t.clone())),
+            RawWsMessage::Binary(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
+                Ok(bytes) => send.push(WsMessage::Binary(Bytes::from(bytes))),
+                Err(e) => {
+                    cx.err(m.loc, format!("invalid base64 in a binary message: {e}"));
+                    ok = false;
+                }
+            },
+        }
+    }
+    let given = [
+        ws.expect_echo == Some(true),
+        ws.expect_regex.is_some(),
+        ws.expect_json.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        cx.err(
+            ws.loc,
+            "give at most one of `expect_echo`, `expect_regex` and `expect_json`",
+        );
+        ok = false;
+    }
+    let reply = if ws.expect_echo == Some(true) {
+        Reply::Echo
+    } else if let Some(r) = &ws.expect_regex {
+        match Regex::new(r) {
+            Ok(re) => Reply::Regex(re),
+            Err(e) => {
+                cx.err(
+                    r.loc,
+                    format!("invalid regex `{}`: {}", r.value, regex_reason(&e)),
+                );
+                ok = false;
+                Reply::Any
+            }
+        }
+    } else if let Some(j) = &ws.expect_json {
+        let mut rules = Vec::new();
+        for (ptr, v) in &j.0 {
+            if !ptr.value.is_empty() && !ptr.starts_with('/') {
+                cx.err(
+                    ptr.loc,
+                    format!(
+                        "invalid JSON pointer `{}`: it starts with `/`, like /items/0/id",
+                        ptr.value
+                    ),
+                );
+                ok = false;
+            }
+            rules.push((ptr.value.clone(), v.clone()));
+        }
+        Reply::Json(rules)
+    } else {
+        Reply::Any
+    };
+    let timeout = optional_duration(cx, ws.timeout.as_ref(), default_timeout, &mut ok);
+    let ping_interval = optional_duration(
+        cx,
+        ws.ping_interval.as_ref(),
+        Duration::from_secs(5),
+        &mut ok,
+    );
+    let hold = ws.hold.as_ref().and_then(|h| {
+        let d = cx.duration(h);
+        ok &= d.is_some();
+        d
+    });
+    if !ok {
+        return None;
+    }
+    Some(WsSpec {
+        path_and_query: pq?,
+        host,
+        headers,
+        origin: ws.origin.as_ref().map(|o| o.value.clone()),
+        subprotocols: ws.subprotocols.clone().unwrap_or_default(),
+        send,
+        reply,
+        hold,
+        ping_interval,
+        timeout,
+    })
+}
+
+fn build_cors(
+    cx: &mut Ctx,
+    c: &At<RawCors>,
+    default_timeout: Duration,
+    body_cap: u64,
+) -> Option<CorsSpec> {
+    let mut ok = true;
+    let pq = path_and_query(cx, c.path.as_ref(), None);
+    ok &= pq.is_some();
+    let host = c.host.as_ref().and_then(|h| {
+        let v = validate_host(cx, h);
+        ok &= v.is_some();
+        v
+    });
+    let origin = match &c.origin {
+        Some(o) if o.contains("://") => Some(o.value.clone()),
+        Some(o) => {
+            cx.err(
+                o.loc,
+                format!(
+                    "origin `{}` needs a scheme, like https://{}",
+                    o.value, o.value
+                ),
+            );
+            None
+        }
+        None => {
+            cx.err(
+                c.loc,
+                "a `cors:` check needs `origin:`, the browser origin that must be allowed",
+            );
+            None
+        }
+    };
+    let method = |m: &At<String>, cx: &Ctx| match reqwest::Method::from_bytes(
+        m.value.to_ascii_uppercase().as_bytes(),
+    ) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            cx.err(m.loc, format!("invalid HTTP method `{}`", m.value));
+            None
+        }
+    };
+    let asked = match &c.method {
+        Some(m) => method(m, cx),
+        None => Some(reqwest::Method::GET),
+    };
+    let actual = match &c.actual {
+        None => Some(Some(reqwest::Method::GET)),
+        Some(a) => match a.value.as_str() {
+            "true" => Some(Some(reqwest::Method::GET)),
+            "false" => Some(None),
+            _ => method(a, cx).map(Some),
+        },
+    };
+    let timeout = optional_duration(cx, c.timeout.as_ref(), default_timeout, &mut ok);
+    let headers = cx.headers(c.headers.as_ref());
+    Some(CorsSpec {
+        path_and_query: pq?,
+        host,
+        headers,
+        origin: origin?,
+        method: asked?,
+        request_headers: c
+            .request_headers
+            .iter()
+            .flatten()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
+        disallowed_origin: c.disallowed_origin.as_ref().map(|o| o.value.clone()),
+        actual: actual?,
+        timeout,
+        body_cap,
+    })
+    .filter(|_| ok)
+}
+
+fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
+    let mut ok = true;
+    let nameservers: Vec<String> = d
+        .nameservers
+        .iter()
+        .flatten()
+        .map(|n| n.value.trim().to_owned())
+        .collect();
+    if nameservers.is_empty() {
+        cx.err(d.loc, "a `dns:` check needs `nameservers:`, the zone's authoritative servers (IP or name, optional :port)");
+        ok = false;
+    }
+    let record = match d.record.as_ref().map(|r| r.value.to_ascii_uppercase()) {
+        None => hickory_proto::rr::RecordType::A,
+        Some(r) if r == "A" => hickory_proto::rr::RecordType::A,
+        Some(r) if r == "AAAA" => hickory_proto::rr::RecordType::AAAA,
+        Some(r) => {
+            if let Some(at) = &d.record {
+                cx.err(at.loc, unknown_message("record type", &r, &["A", "AAAA"]));
+            }
+            ok = false;
+            hickory_proto::rr::RecordType::A
+        }
+    };
+    let rate = match &d.rate {
+        Some(r) => cx.rate(r).map(|r| r.0).unwrap_or_else(|| {
+            ok = false;
+            50.0
+        }),
+        None => 50.0,
+    };
+    let timeout = optional_duration(cx, d.timeout.as_ref(), Duration::from_secs(2), &mut ok);
+    let every = optional_duration(cx, d.every.as_ref(), Duration::from_secs(30), &mut ok);
+    let samples = d.samples.as_ref().map(|s| s.value).unwrap_or(400);
+    if samples == 0 || samples > 1_000_000 {
+        if let Some(s) = &d.samples {
+            cx.err(s.loc, "`samples` is between 1 and 1000000");
+        }
+        ok = false;
+    }
+    let name = d
+        .name
+        .as_ref()
+        .map(|n| n.value.trim_end_matches('.').to_owned())
+        .unwrap_or_else(|| host.to_owned());
+    ok.then(|| DnsSpec {
+        name,
+        nameservers,
+        record,
+        samples: samples as u32,
+        rate,
+        concurrency: d
+            .concurrency
+            .as_ref()
+            .map(|c| c.value.max(1) as usize)
+            .unwrap_or(16),
+        timeout,
+        every,
+    })
+}
