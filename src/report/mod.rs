@@ -13,6 +13,7 @@ pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod outputs;
+pub mod redact;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -240,33 +241,12 @@ pub enum ReportError {
     Serialize(#[from] serde_json::Error),
 }
 
-/// Replaces every occurrence of a secret in every string of the report.
+/// Replaces every secret, in every encoding it may have taken, in every
+/// string of the report (see [`redact::Redactor`]).
 pub fn redact(report: &Report, secrets: &[String]) -> Result<Report, ReportError> {
     let mut value = serde_json::to_value(report)?;
-    let mut secrets: Vec<&str> = secrets
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-        .collect();
-    // Longest first, so a token inside a longer secret is replaced as part of it.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    scrub(&mut value, &secrets);
+    redact::Redactor::new(secrets).scrub_json(&mut value);
     Ok(serde_json::from_value(value)?)
-}
-
-fn scrub(v: &mut serde_json::Value, secrets: &[&str]) {
-    match v {
-        serde_json::Value::String(s) => {
-            for secret in secrets {
-                if s.contains(secret) {
-                    *s = s.replace(secret, "[redacted]");
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub(i, secrets)),
-        _ => {}
-    }
 }
 
 /// The directory a run writes to: `<base>/<scenario-slug>-<UTC timestamp>`.

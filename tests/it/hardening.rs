@@ -157,3 +157,64 @@ async fn event_output_is_kept_as_its_first_and_last_kib_and_counted() {
     assert!(text.len() < 2200, "{}", text.len());
     assert!(text.contains("bytes left out"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_is_redacted_in_every_encoding_in_every_report_file() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Regression guard: a secret with `+ / =` in a query string was
+    // percent-encoded in `request` and `url` and leaked into report.json and
+    // summary.md.
+    let secret = "q+R/s=tU v9";
+    let basic = "ops:pa55/w+rd=";
+    let s = format!(
+        r#"name: secrets
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}" }}
+checks:
+  - name: echo
+    http:
+      path: /echo-headers
+      query: {{ token: "${{TOKEN}}" }}
+      headers: {{ authorization: "Basic ${{BASIC}}", cookie: "session=${{SESSION}}; theme=dark" }}
+    expect: {{ status: 418 }}
+"#,
+        lab.ingress_http
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    use base64::Engine as _;
+    let basic_b64 = base64::engine::general_purpose::STANDARD.encode(basic);
+    let d = dir.path().to_path_buf();
+    let b = basic_b64.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::support::bin())
+            .args(["check", "s.yaml", "--out", "out"])
+            .current_dir(&d)
+            .env("TOKEN", secret)
+            .env("BASIC", b)
+            .env("SESSION", "c00kie-v4lue-123")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for file in ["report.json", "summary.md", "junit.xml"] {
+        let text = crate::support::read(&dir.path().join("out").join(file)) + &stdout;
+        for leaked in [
+            secret,
+            "q%2BR%2Fs%3DtU%20v9",
+            "q%2BR%2Fs%3DtU+v9",
+            "q+R/s=tU%20v9",
+            "pa55/w+rd=",
+            basic_b64.as_str(),
+            "c00kie-v4lue-123",
+        ] {
+            assert!(!text.contains(leaked), "{file} leaks `{leaked}`");
+        }
+    }
+    let report = crate::support::read(&dir.path().join("out/report.json"));
+    assert!(report.contains("[redacted]"));
+}
