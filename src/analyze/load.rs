@@ -50,17 +50,21 @@ pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec
 
 /// Failed requests per status code and error kind, and the origins of the failed answers.
 fn failure_causes(b: &Bucket) -> (u64, BTreeMap<String, u64>, BTreeMap<String, u64>) {
-    let stats = b.stats();
+    let c = b.compact();
     let mut causes = BTreeMap::new();
-    for (code, n) in stats.statuses.iter().filter(|(c, _)| c.starts_with('5')) {
-        causes.insert(code.clone(), *n);
+    for (code, n) in c.statuses.iter().filter(|(s, _)| *s >= 500) {
+        causes.insert(code.to_string(), *n);
     }
-    for (kind, n) in &stats.error_kinds {
-        causes.insert(kind.clone(), *n);
+    for (kind, n) in &c.error_kinds {
+        causes.insert(kind.as_str().to_owned(), *n);
     }
     let failed = b.errors + b.server_errors();
     // Origins of the 503s (the only failed answers recorded by origin).
-    let origins = stats.s503_origins.clone();
+    let origins = c
+        .s503_origins
+        .iter()
+        .map(|(o, n)| (o.as_str().to_owned(), *n))
+        .collect();
     (failed, causes, origins)
 }
 
@@ -277,9 +281,9 @@ fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
                 });
                 e.requests += s.stats.requests;
                 for (origin, n) in &s.stats.s503_origins {
-                    match e.s503.iter_mut().find(|(x, _)| x == origin) {
+                    match e.s503.iter_mut().find(|(x, _)| x == origin.as_str()) {
                         Some((_, m)) => *m += n,
-                        None => e.s503.push((origin.clone(), *n)),
+                        None => e.s503.push((origin.as_str().to_owned(), *n)),
                     }
                 }
             }

@@ -5,10 +5,11 @@
 //! arrival into the second it was due). When a worker's clock passes a second,
 //! it hands that second's buckets to the [`Aggregator`], which merges the
 //! workers' buckets once all of them have reported the second, keeps a
-//! compact [`SecondStats`] (quantiles, counters and the histograms serialized
-//! losslessly as HdrHistogram V2 + base64) and folds the second into the
-//! totals. Memory therefore depends on the number of seconds and keys, never
-//! on the number of requests.
+//! [`Compact`] record of it (counters, quantiles, and the histograms
+//! serialized losslessly as HdrHistogram V2 + base64) and folds the second
+//! into the totals. Memory therefore depends on the number of seconds and
+//! keys, never on the number of requests. How these are written into a report
+//! is the report model's business (`report::stats`), not this module's.
 //!
 //! Latency is in microseconds, 3 significant digits, from 1 µs to 100 s;
 //! longer values are clamped to 100 s (and counted in `clamped`).
@@ -16,7 +17,6 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 // The histogram helpers live in the leaf `hdr` (probes build histograms too);
 // re-exported so `record::histogram` and friends keep working.
@@ -88,13 +88,13 @@ impl Default for Messages {
     }
 }
 
-/// The serializable view of [`Messages`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MessageStats {
+/// The compact view of [`Messages`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompactMessages {
     pub replies: u64,
     pub failures: u64,
     pub dropped: u64,
-    pub rtt: Quantiles,
+    pub rtt: Spread,
     /// HdrHistogram V2, base64 (µs).
     pub rtt_hist: String,
 }
@@ -211,50 +211,53 @@ impl Bucket {
             .sum()
     }
 
-    /// The compact, serializable view of this bucket.
-    pub fn stats(&self) -> Stats {
+    /// The compact view of this bucket: counters by typed key, quantiles,
+    /// and the histograms encoded.
+    pub fn compact(&self) -> Compact {
         let mut statuses: Vec<_> = self.statuses.clone();
         statuses.sort_unstable();
-        Stats {
+        Compact {
             requests: self.requests,
             errors: self.errors,
             dropped: self.dropped,
             clamped: self.clamped,
-            statuses: statuses
-                .into_iter()
-                .map(|(c, n)| (c.to_string(), n))
-                .collect(),
+            statuses,
             error_kinds: KINDS
                 .iter()
+                .copied()
                 .zip(self.error_kinds)
                 .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (k.as_str().to_owned(), n))
                 .collect(),
             origins: ORIGINS
                 .iter()
+                .copied()
                 .zip(self.origins)
                 .filter(|(_, n)| *n > 0)
-                .map(|(o, n)| (o.as_str().to_owned(), n))
                 .collect(),
-            s503_origins: self.s503_by_origin().into_iter().collect(),
-            latency: Quantiles::of(&self.latency),
-            service: Quantiles::of(&self.service),
+            s503_origins: ORIGINS
+                .iter()
+                .copied()
+                .zip(self.s503)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            latency: Spread::of(&self.latency),
+            service: Spread::of(&self.service),
             latency_hist: encode(&self.latency),
             service_hist: encode(&self.service),
-            messages: self.messages.as_ref().map(|m| MessageStats {
+            messages: self.messages.as_ref().map(|m| CompactMessages {
                 replies: m.replies,
                 failures: m.failures,
                 dropped: m.dropped,
-                rtt: Quantiles::of(&m.rtt),
+                rtt: Spread::of(&m.rtt),
                 rtt_hist: encode(&m.rtt),
             }),
         }
     }
 }
 
-/// Latency quantiles in milliseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
+/// Latency quantiles of one histogram, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spread {
     pub min: f64,
     pub mean: f64,
     pub p50: f64,
@@ -264,13 +267,13 @@ pub struct Quantiles {
     pub max: f64,
 }
 
-impl Quantiles {
-    pub fn of(h: &Histogram<u64>) -> Quantiles {
+impl Spread {
+    pub fn of(h: &Histogram<u64>) -> Spread {
         if h.is_empty() {
-            return Quantiles::default();
+            return Spread::default();
         }
         let ms = |us: u64| us as f64 / 1000.0;
-        Quantiles {
+        Spread {
             min: ms(h.min()),
             mean: h.mean() / 1000.0,
             p50: ms(h.value_at_quantile(0.5)),
@@ -282,36 +285,34 @@ impl Quantiles {
     }
 }
 
-/// A bucket as the report carries it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
+/// A closed bucket kept compactly: what one key saw in one second (or in all).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Compact {
     pub requests: u64,
     pub errors: u64,
     pub dropped: u64,
     pub clamped: u64,
-    pub statuses: BTreeMap<String, u64>,
-    pub error_kinds: BTreeMap<String, u64>,
-    pub origins: BTreeMap<String, u64>,
+    /// `(status, count)`, by status.
+    pub statuses: Vec<(u16, u64)>,
+    pub error_kinds: Vec<(ErrorKind, u64)>,
+    pub origins: Vec<(Origin, u64)>,
     /// 503 answers by origin.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub s503_origins: BTreeMap<String, u64>,
-    pub latency: Quantiles,
-    pub service: Quantiles,
+    pub s503_origins: Vec<(Origin, u64)>,
+    pub latency: Spread,
+    pub service: Spread,
     /// HdrHistogram V2, base64: merge and re-analyse later without loss.
     pub latency_hist: String,
     pub service_hist: String,
     /// Messages of held WebSockets (socket stages only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub messages: Option<MessageStats>,
+    pub messages: Option<CompactMessages>,
 }
 
 /// One second of one key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SecondStats {
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecondRecord {
     /// Seconds since the load started.
     pub second: u64,
-    #[serde(flatten)]
-    pub stats: Stats,
+    pub stats: Compact,
 }
 
 /// A worker's buckets for one second, handed to the aggregator.
@@ -408,7 +409,7 @@ pub struct Aggregator {
     /// Per second: how many workers reported it, and the merged buckets so far.
     pending: BTreeMap<u64, (usize, Buckets)>,
     /// Per key: one entry per finished second that saw anything.
-    pub series: Vec<Vec<SecondStats>>,
+    pub series: Vec<Vec<SecondRecord>>,
     /// Per key: everything.
     pub totals: Vec<Bucket>,
     /// Seconds finished so far (all workers reported them).
@@ -473,9 +474,9 @@ impl Aggregator {
         for (k, b) in buckets.iter().enumerate() {
             if let Some(b) = b {
                 self.totals[k].merge(b);
-                self.series[k].push(SecondStats {
+                self.series[k].push(SecondRecord {
                     second,
-                    stats: b.stats(),
+                    stats: b.compact(),
                 });
             }
         }
@@ -599,9 +600,9 @@ mod tests {
             all_requests += agg.totals[k].requests;
         }
         assert_eq!(all_requests, 3001);
-        let t0 = agg.totals[0].stats();
+        let t0 = agg.totals[0].compact();
         assert_eq!(t0.errors, 1);
-        assert_eq!(t0.error_kinds.get("reset"), Some(&1));
+        assert_eq!(t0.error_kinds, vec![(ErrorKind::Reset, 1)]);
         assert_eq!(
             agg.totals.iter().map(|t| t.server_errors()).sum::<u64>(),
             300

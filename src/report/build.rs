@@ -11,12 +11,13 @@ use super::model::{
     Header, LoadReport, Report, ScenarioInfo, StageInfo, TargetInfo, TargetLoad, TargetResult,
     Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
 };
+use super::stats::{Quantiles, SecondStats, Stats};
 use crate::analyze::cors::CorsHeaders;
 use crate::analyze::{CheckVerdict, Finding, Verdict};
 use crate::load::schedule::Phase;
 use crate::probe::websocket::describe_end;
 use crate::probe::{ProbeResult, Sample};
-use crate::record::{Bucket, Quantiles};
+use crate::record::Bucket;
 use crate::run::{LoadRecord, Recorded};
 use crate::scenario::plan::{ConnectionPolicy, Plan, ProbeSpec};
 
@@ -285,8 +286,11 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
             checks.push(CheckLoad {
                 check: check.name.clone(),
                 achieved_rate: bucket.requests as f64 / secs,
-                totals: bucket.stats(),
-                series: outcome.aggregator.series[key].clone(),
+                totals: Stats::from(bucket),
+                series: outcome.aggregator.series[key]
+                    .iter()
+                    .map(SecondStats::from)
+                    .collect(),
             });
         }
         targets.push(TargetLoad {
@@ -294,7 +298,7 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
             intended,
             intended_rate: intended as f64 / elapsed_in_shape.as_secs_f64().max(1e-9),
             achieved_rate: total.requests as f64 / secs,
-            totals: total.stats(),
+            totals: Stats::from(&total),
             checks,
         });
     }

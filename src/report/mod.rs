@@ -14,6 +14,7 @@ pub mod markdown;
 pub mod model;
 pub mod outputs;
 pub mod redact;
+pub mod stats;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

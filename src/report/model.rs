@@ -12,12 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::stats::{MessageStats, Quantiles, SecondStats, Stats};
 pub use crate::analyze::cors::CorsHeaders;
 pub use crate::analyze::dns::Split;
 pub use crate::analyze::finding::{Evidence, Finding, FindingKind, Level};
 pub use crate::analyze::verdict::{CheckVerdict as Verdict, RunStatus};
 use crate::probe::{ErrorKind, Origin};
-use crate::record::Quantiles;
 pub use crate::run::recorded::{EventRecord, Mode};
 use crate::target::{Proxy, Role, Scheme};
 
@@ -103,7 +103,7 @@ pub struct TargetLoad {
     pub intended_rate: f64,
     /// Completed requests per second over the load's duration.
     pub achieved_rate: f64,
-    pub totals: crate::record::Stats,
+    pub totals: Stats,
     pub checks: Vec<CheckLoad>,
 }
 
@@ -111,9 +111,9 @@ pub struct TargetLoad {
 pub struct CheckLoad {
     pub check: String,
     pub achieved_rate: f64,
-    pub totals: crate::record::Stats,
+    pub totals: Stats,
     /// One entry per second that saw a request or a drop.
-    pub series: Vec<crate::record::SecondStats>,
+    pub series: Vec<SecondStats>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -268,7 +268,7 @@ impl LoadReport {
 }
 
 /// Requests that failed under load: transport errors and 5xx answers.
-pub fn failed(stats: &crate::record::Stats) -> u64 {
+pub fn failed(stats: &Stats) -> u64 {
     stats.errors
         + stats
             .statuses

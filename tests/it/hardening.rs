@@ -218,3 +218,16 @@ checks:
     let report = crate::support::read(&dir.path().join("out/report.json"));
     assert!(report.contains("[redacted]"));
 }
+
+#[test]
+fn ci_never_stops_processes_it_did_not_start() {
+    // Regression guard: `.ci/run` ran `pkill -x nginx`, which killed a
+    // developer's own nginx along with the distro service.
+    let script = crate::support::read(&crate::support::root().join(".ci/run"));
+    for forbidden in ["pkill", "killall", "systemctl stop", "service nginx stop"] {
+        assert!(
+            !script.contains(forbidden),
+            ".ci/run must not use `{forbidden}`"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The load numbers as the report writes them: per target and check, in
+//! total and per second.
+//!
+//! These are the report model's types; the recorder keeps its own compact
+//! form ([`crate::record::Compact`]) and knows nothing of them. Keys are the
+//! stable names (`"503"`, `"connect_refused"`, `"gateway"`), latencies are in
+//! milliseconds, and every histogram is kept losslessly (HdrHistogram V2,
+//! base64), so a saved run can be merged and re-analysed later.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Bucket, Compact, CompactMessages, SecondRecord, Spread};
+
+/// Latency quantiles in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Quantiles {
+    pub fn of(h: &Histogram<u64>) -> Quantiles {
+        Quantiles::from(Spread::of(h))
+    }
+}
+
+impl From<Spread> for Quantiles {
+    fn from(s: Spread) -> Quantiles {
+        Quantiles {
+            min: s.min,
+            mean: s.mean,
+            p50: s.p50,
+            p90: s.p90,
+            p99: s.p99,
+            p999: s.p999,
+            max: s.max,
+        }
+    }
+}
+
+/// What one target × check saw, in total or in one second.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub requests: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    pub clamped: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub error_kinds: BTreeMap<String, u64>,
+    pub origins: BTreeMap<String, u64>,
+    /// 503 answers by origin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub s503_origins: BTreeMap<String, u64>,
+    pub latency: Quantiles,
+    pub service: Quantiles,
+    /// HdrHistogram V2, base64: merge and re-analyse later without loss.
+    pub latency_hist: String,
+    pub service_hist: String,
+    /// Messages of held WebSockets (socket stages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<MessageStats>,
+}
+
+/// What held WebSockets exchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageStats {
+    pub replies: u64,
+    pub failures: u64,
+    pub dropped: u64,
+    pub rtt: Quantiles,
+    /// HdrHistogram V2, base64 (µs).
+    pub rtt_hist: String,
+}
+
+/// One second of one target × check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    /// Seconds since the load started.
+    pub second: u64,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+impl From<&CompactMessages> for MessageStats {
+    fn from(m: &CompactMessages) -> MessageStats {
+        MessageStats {
+            replies: m.replies,
+            failures: m.failures,
+            dropped: m.dropped,
+            rtt: m.rtt.into(),
+            rtt_hist: m.rtt_hist.clone(),
+        }
+    }
+}
+
+impl From<&Compact> for Stats {
+    fn from(c: &Compact) -> Stats {
+        Stats {
+            requests: c.requests,
+            errors: c.errors,
+            dropped: c.dropped,
+            clamped: c.clamped,
+            statuses: c
+                .statuses
+                .iter()
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect(),
+            error_kinds: c
+                .error_kinds
+                .iter()
+                .map(|(k, n)| (k.as_str().to_owned(), *n))
+                .collect(),
+            origins: c
+                .origins
+                .iter()
+                .map(|(o, n)| (o.as_str().to_owned(), *n))
+                .collect(),
+            s503_origins: c
+                .s503_origins
+                .iter()
+                .map(|(o, n)| (o.as_str().to_owned(), *n))
+                .collect(),
+            latency: c.latency.into(),
+            service: c.service.into(),
+            latency_hist: c.latency_hist.clone(),
+            service_hist: c.service_hist.clone(),
+            messages: c.messages.as_ref().map(MessageStats::from),
+        }
+    }
+}
+
+impl From<&Bucket> for Stats {
+    fn from(b: &Bucket) -> Stats {
+        Stats::from(&b.compact())
+    }
+}
+
+impl From<&SecondRecord> for SecondStats {
+    fn from(s: &SecondRecord) -> SecondStats {
+        SecondStats {
+            second: s.second,
+            stats: Stats::from(&s.stats),
+        }
+    }
+}
