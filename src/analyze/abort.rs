@@ -2,8 +2,9 @@
 //!
 //! `analysis.abort: {error_ratio, for}` is judged on each closed second (a
 //! second every load worker has flushed): a loaded target whose failed share
-//! (transport errors and 5xx) exceeds `error_ratio` for `for` seconds in a
-//! row trips the rail. The rail is a small state machine fed one second at a
+//! (transport errors, 5xx, and arrivals dropped because the target did not
+//! take them) exceeds `error_ratio` for `for` seconds in a row trips the
+//! rail. The rail is a small state machine fed one second at a
 //! time, with no clock and no I/O, so the same code judges a live run and a
 //! synthetic series. The run stops the load on the trip and records it;
 //! [`finding`] turns the record into the `aborted` finding.
@@ -54,8 +55,9 @@ impl Rail {
                 .flatten()
                 .flatten()
             {
-                requests += b.requests;
-                failed += b.errors + b.server_errors();
+                // A dropped arrival is a request the target did not take.
+                requests += b.requests + b.dropped;
+                failed += b.errors + b.server_errors() + b.dropped;
             }
             let over = requests > 0 && failed as f64 / requests as f64 > self.ratio;
             self.streak[ti] = if over { self.streak[ti] + 1 } else { 0 };
@@ -158,6 +160,23 @@ mod tests {
         assert_eq!((trip.failed, trip.requests), (50, 100));
         // It trips once.
         assert_eq!(rail.second(&second(3, &[(100, 0), (50, 50)])), None);
+    }
+
+    #[test]
+    fn seconds_where_every_arrival_was_dropped_count_as_failing() {
+        // Regression guard: such seconds counted as "no requests" and never tripped.
+        let mut rail = Rail::new((0.1, Duration::from_secs(2)), &[0], 1);
+        let dropped = |n: u64| {
+            let mut b = Bucket::default();
+            b.dropped = 50;
+            Finished {
+                second: n,
+                buckets: vec![Some(Box::new(b))],
+            }
+        };
+        assert_eq!(rail.second(&dropped(0)), None);
+        let trip = rail.second(&dropped(1)).expect("trips");
+        assert_eq!((trip.failed, trip.requests), (50, 50));
     }
 
     #[test]
