@@ -177,7 +177,7 @@ pub async fn run(
                     let local = tokio::task::LocalSet::new();
                     let start = Instant::from_std(std_start);
                     local.block_on(&rt, async move {
-                        let sender = Rc::new(Hyper::new(Arc::clone(&wp)).await);
+                        let sender = Rc::new(NetworkSender::new(Arc::clone(&wp)).await);
                         worker_main(w, wp, keys, start, tx, stop, sender).await
                     });
                 }),
@@ -349,7 +349,7 @@ fn worker_plan(
 type Recorder = Rc<RefCell<WorkerRecorder>>;
 type Pool = Rc<RefCell<Vec<SendRequest<Full<Bytes>>>>>;
 
-async fn worker_main<S: Send>(
+async fn worker_main<S: RequestSender>(
     worker: usize,
     wp: Arc<WorkerPlan>,
     keys: usize,
@@ -393,7 +393,7 @@ async fn worker_main<S: Send>(
 }
 
 /// Runs every phase of the shape for one target on one worker.
-async fn drive<S: Send>(
+async fn drive<S: RequestSender>(
     worker: usize,
     wp: &Arc<WorkerPlan>,
     t: usize,
@@ -587,9 +587,9 @@ impl XorShift {
 }
 
 /// How a worker sends one request of check `c` to target `t`. The engine
-/// has one implementation, [`Hyper`]; tests drive the schedule with a
+/// has one implementation, [`NetworkSender`]; tests drive the schedule with a
 /// synthetic one under paused time.
-pub(crate) trait Send: 'static {
+pub(crate) trait RequestSender: 'static {
     fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
 
     /// Holds one WebSocket of a socket stage until `socket.until`.
@@ -617,7 +617,7 @@ pub(crate) struct Socket {
 
 /// Real requests over hyper's HTTP/1 connection API, pooled per target, at
 /// most `connections` at a time per target (a request waits for a free one).
-struct Hyper {
+struct NetworkSender {
     wp: Arc<WorkerPlan>,
     pools: Vec<Pool>,
     permits: Vec<Rc<tokio::sync::Semaphore>>,
@@ -626,7 +626,7 @@ struct Hyper {
     connectors: Vec<Connector>,
 }
 
-impl Hyper {
+impl NetworkSender {
     async fn new(wp: Arc<WorkerPlan>) -> Self {
         let mut connectors = Vec::new();
         for t in &wp.targets {
@@ -646,7 +646,7 @@ impl Hyper {
             .iter()
             .map(|t| Rc::new(tokio::sync::Semaphore::new(t.connections as usize)))
             .collect();
-        Hyper {
+        NetworkSender {
             wp,
             pools,
             permits,
@@ -655,7 +655,7 @@ impl Hyper {
     }
 }
 
-impl Send for Hyper {
+impl RequestSender for NetworkSender {
     fn socket(
         &self,
         socket: Socket,
@@ -954,9 +954,9 @@ mod tests {
     use super::*;
     use crate::probe::{Origin, Response};
 
-    struct Synthetic(Duration);
+    struct SyntheticSender(Duration);
 
-    impl Send for Synthetic {
+    impl RequestSender for SyntheticSender {
         fn send(
             &self,
             _t: usize,
@@ -1023,7 +1023,7 @@ mod tests {
                 start,
                 tx.clone(),
                 stop_rx.clone(),
-                Rc::new(Synthetic(service)),
+                Rc::new(SyntheticSender(service)),
             ));
         }
         drop(tx);
