@@ -190,7 +190,7 @@ impl run::Observer for Watcher {
     }
 }
 
-/// The exit code of a judged run (DESIGN.md): interrupted, aborted, fail, pass.
+/// The exit code of a judged run: interrupted, aborted, fail, pass.
 pub fn exit_code(verdict: &crate::analyze::Verdict) -> Exit {
     match verdict.status {
         RunStatus::Interrupted => Exit::Interrupted,

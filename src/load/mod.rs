@@ -1,6 +1,7 @@
 //! Load: its plan (`plan.rs`, built by the scenario), intended start times
-//! (`schedule.rs`) and the engine that keeps them (`engine.rs`). See
-//! DESIGN.md: open model by default, latency from the intended time, dropped
+//! (`schedule.rs`), waiting for them precisely (`pacing.rs`) and the engine
+//! that keeps them (`engine/`, whose `mod.rs` says where each of its parts
+//! lives): open model by default, latency from the intended time, dropped
 //! arrivals counted, one engine for every shape.
 
 pub mod engine;

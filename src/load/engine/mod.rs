@@ -1,0 +1,179 @@
+//! The load engine: one engine for every load shape.
+//!
+//! `workers` OS threads each run a current-thread tokio runtime with its own
+//! connections and its own [`WorkerRecorder`], so the hot path takes no lock
+//! and crosses no thread. Every loaded target gets, on every worker, a driver
+//! that walks the [`Shape`]'s phases: in an open phase it dispatches this
+//! worker's share of the arrivals (`i ≡ worker mod workers`) at their intended
+//! times, in a closed phase it runs this worker's share of the clients. Both
+//! send through the same request sender, which runs the same response reader
+//! as `check` ([`crate::probe::http::finish`]) over hyper's HTTP/1 connection
+//! API.
+//!
+//! Latency is measured from the intended time (coordinated-omission
+//! corrected); service time from the actual send. When a target's
+//! `max_in_flight` is reached, an arrival is counted as dropped in its
+//! second, never sent late and never backfilled. On stop, no new request
+//! starts; in-flight ones get `grace` to finish, then are cancelled
+//! uncounted.
+//!
+//! Where each part lives, in the order a request meets them:
+//!
+//! - this file: [`Options`], [`Outcome`] and [`run`], which starts one thread
+//!   per worker and merges their recorders' flushes until the last one ends.
+//! - `worker_plan.rs`: the `WorkerPlan`, the plan cut down to one worker's
+//!   share (read-only once the threads start), with each HTTP request prebuilt.
+//! - `worker.rs`: what a worker thread runs: its ticker, and one driver per
+//!   target walking the phases (open arrivals and drops, closed clients,
+//!   socket stages, the grace after a stop); the engine's paused-time tests.
+//! - `mix.rs`: picking each request's check by the mix's weights.
+//! - `sender.rs`: the `RequestSender` seam through which a driver sends one
+//!   request, and `NetworkSender`, the real one (tests use a synthetic one).
+//! - `http1.rs`: the per-target HTTP/1 connection pool and the request hot
+//!   path.
+//! - `sockets.rs`: one held WebSocket of a socket stage.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use super::pacing::Pacing;
+use super::schedule::Shape;
+use crate::record::{Aggregator, Finished, Flush, WorkerRecorder};
+use crate::scenario::plan::{LoadPlan, Plan};
+use crate::target::Connector;
+
+mod http1;
+mod mix;
+mod sender;
+mod sockets;
+mod worker;
+mod worker_plan;
+
+use sender::NetworkSender;
+use worker::worker_main;
+use worker_plan::WorkerPlan;
+
+/// A worker's recorder, shared by that worker's tasks (one thread: no lock).
+type Recorder = Rc<RefCell<WorkerRecorder>>;
+
+/// Run-time options from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub rate_scale: f64,
+    pub duration: Option<Duration>,
+    pub workers: usize,
+    pub pacing: Pacing,
+    /// How long in-flight requests may finish after a stop.
+    pub grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate_scale: 1.0,
+            duration: None,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            pacing: Pacing::Precise,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a load run recorded.
+pub struct Outcome {
+    pub shape: Shape,
+    pub started: SystemTime,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    /// Loaded targets (indices into `Plan::targets`).
+    pub targets: Vec<usize>,
+    /// `key = target * checks + check`.
+    pub checks: usize,
+    pub aggregator: Aggregator,
+}
+
+impl Outcome {
+    pub fn key(&self, target: usize, check: usize) -> usize {
+        target * self.checks + check
+    }
+}
+
+/// Drives the plan's load against its targets until done or until `stop` turns true.
+/// `on_second` sees every finished second (for progress).
+pub async fn run(
+    plan: &Plan,
+    load: &LoadPlan,
+    connectors: &[Connector],
+    options: &Options,
+    mut stop: watch::Receiver<bool>,
+    mut on_second: impl FnMut(&Finished, &Aggregator),
+) -> Outcome {
+    let workers = options.workers.max(1);
+    let shape = Shape::new(&load.stages, options.rate_scale, options.duration);
+    let checks = plan.checks.len();
+    let keys = plan.targets.len() * checks;
+    let plans: Vec<Arc<WorkerPlan>> = (0..workers)
+        .map(|w| {
+            Arc::new(WorkerPlan::new(
+                plan, load, connectors, &shape, options, workers, w,
+            ))
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Flush>();
+    let started = SystemTime::now();
+    // Workers start their clocks together, a little ahead, so none starts late.
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut handles = Vec::new();
+    for (w, wp) in plans.into_iter().enumerate() {
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let std_start = start.into_std();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("cutover-load-{w}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    let Ok(rt) = rt else { return };
+                    let local = tokio::task::LocalSet::new();
+                    let start = Instant::from_std(std_start);
+                    local.block_on(&rt, async move {
+                        let sender = Rc::new(NetworkSender::new(Arc::clone(&wp)).await);
+                        worker_main(w, wp, keys, start, tx, stop, sender).await
+                    });
+                }),
+        );
+    }
+    drop(tx);
+    let mut aggregator = Aggregator::new(workers, keys);
+    // Workers watch `stop` themselves; the channel closes when the last one is done.
+    while let Some(flush) = rx.recv().await {
+        for done in aggregator.add(flush) {
+            on_second(&done, &aggregator);
+        }
+    }
+    for done in aggregator.drain() {
+        on_second(&done, &aggregator);
+    }
+    for h in handles.into_iter().flatten() {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+    let interrupted = *stop.borrow_and_update();
+    Outcome {
+        shape,
+        started,
+        elapsed: start.elapsed(),
+        interrupted,
+        targets: load.targets.clone(),
+        checks,
+        aggregator,
+    }
+}

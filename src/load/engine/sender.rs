@@ -1,0 +1,154 @@
+//! The seam through which a driver sends one request, and the real sender.
+//!
+//! Drivers know when to send and what to record; a [`RequestSender`] knows
+//! how to send. The engine has one implementation, [`NetworkSender`], built
+//! per worker on that worker's runtime: HTTP checks go over the worker's
+//! [`Http1Pool`] for the target (the hot path), WebSocket and CORS checks run
+//! their own probe once per arrival (summarised as one sample), and sockets
+//! of socket stages are held by [`hold_socket`]. Tests implement the trait
+//! with a fixed service time and no network, which lets paused-time tests
+//! assert the schedule exactly. A sender's futures are `'static` (they are
+//! spawned as local tasks), so they own what they borrow: an `Arc` of the
+//! worker plan and an `Rc` of the pool.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::http1::Http1Pool;
+use super::sockets::{hold_socket, Socket};
+use super::worker_plan::{CheckKind, WorkerPlan};
+use super::Recorder;
+use crate::probe::websocket::End;
+use crate::probe::{ErrorKind, ProbeError, Sample};
+use crate::scenario::plan::ProbeSpec;
+use crate::target::Connector;
+
+/// How a worker sends one request of check `c` to target `t`. The engine
+/// has one implementation, [`NetworkSender`]; tests drive the schedule with a
+/// synthetic one under paused time.
+pub(super) trait RequestSender: 'static {
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
+
+    /// Holds one WebSocket of a socket stage until `socket.until`.
+    fn socket(
+        &self,
+        _socket: Socket,
+        _rec: Recorder,
+        _stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        async {}
+    }
+}
+
+/// Real requests: HTTP over a pool of hyper HTTP/1 connections per target,
+/// at most `connections` at a time per target (a request waits for a free
+/// one); WebSocket and CORS checks through their probes.
+pub(super) struct NetworkSender {
+    wp: Arc<WorkerPlan>,
+    /// Per target of `wp`.
+    pools: Vec<Rc<Http1Pool>>,
+    /// This worker's own connectors (clients bound to this thread's runtime),
+    /// for the checks that run their probe.
+    connectors: Vec<Connector>,
+}
+
+impl NetworkSender {
+    pub(super) async fn new(wp: Arc<WorkerPlan>) -> Self {
+        let mut connectors = Vec::new();
+        for t in &wp.targets {
+            connectors.push(
+                Arc::clone(&t.target)
+                    .connector(&wp.extra_hosts, wp.connect_timeout)
+                    .await,
+            );
+        }
+        let pools = wp
+            .targets
+            .iter()
+            .map(|t| Rc::new(Http1Pool::new(t.connections)))
+            .collect();
+        NetworkSender {
+            wp,
+            pools,
+            connectors,
+        }
+    }
+}
+
+impl RequestSender for NetworkSender {
+    fn socket(
+        &self,
+        socket: Socket,
+        rec: Recorder,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let conn = self.connectors[socket.t].clone();
+        let spec = self.wp.ws_specs.get(socket.check).cloned().flatten();
+        async move {
+            if let Some(spec) = spec {
+                hold_socket(&conn, &spec, socket, &rec, stop).await;
+            }
+        }
+    }
+
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static {
+        let (wp, pool) = (Arc::clone(&self.wp), Rc::clone(&self.pools[t]));
+        // Only checks that run their own probe need the connector.
+        let conn = match &wp.targets[t].checks[c].kind {
+            CheckKind::Http(_) => None,
+            CheckKind::Probe(_) => Some(self.connectors[t].clone()),
+        };
+        async move {
+            let ctx = &wp.targets[t];
+            match (&ctx.checks[c].kind, conn) {
+                (CheckKind::Http(request), _) => pool.fire(ctx, request).await,
+                (CheckKind::Probe(spec), Some(conn)) => probe_sample(&conn, spec).await,
+                (CheckKind::Probe(_), None) => {
+                    let e = ProbeError::new(
+                        ErrorKind::Other,
+                        "the load engine had no connector for this check",
+                    );
+                    Sample::failed("".into(), e, Duration::ZERO)
+                }
+            }
+        }
+    }
+}
+
+/// A WebSocket or CORS check under load: its own probe, summarised as one
+/// sample (the handshake or preflight, with the whole exchange's duration,
+/// and a failed message or leak as its error).
+async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
+    let start = Instant::now();
+    let (mut sample, failure) = match spec {
+        ProbeSpec::WebSocket(w) => {
+            let r = crate::probe::websocket::probe(conn, w).await;
+            let failure = r
+                .exchanges
+                .iter()
+                .find_map(|x| x.failure.clone())
+                .or_else(|| match &r.ended {
+                    Some((_, end)) if w.hold.is_some() && *end != End::Held => {
+                        Some(crate::probe::websocket::describe_end(end))
+                    }
+                    _ => None,
+                });
+            (r.handshake, failure)
+        }
+        ProbeSpec::Cors(c) => (crate::probe::cors::probe(conn, c).await.preflight, None),
+        ProbeSpec::Http(h) => (crate::probe::http::probe(conn, h).await, None),
+        ProbeSpec::Dns(_) => {
+            let e = ProbeError::new(ErrorKind::Other, "DNS checks are sampled, not loaded");
+            (Sample::failed("".into(), e, Duration::ZERO), None)
+        }
+    };
+    if let (None, Some(f)) = (&sample.error, failure) {
+        sample.error = Some(ProbeError::new(ErrorKind::Protocol, f));
+    }
+    sample.latency = start.elapsed();
+    sample
+}

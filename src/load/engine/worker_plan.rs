@@ -1,0 +1,261 @@
+//! What each worker is given: the resolved plan cut down to one worker.
+//!
+//! A [`WorkerPlan`] holds, per loaded target, everything the hot path would
+//! otherwise work out per request: the address (or why there is none), the
+//! TLS connector, each HTTP check's request prebuilt ([`HttpRequest`]:
+//! headers, URI, URL), the check mix, and this worker's share of
+//! `max_in_flight`, of the connections and of every closed stage's clients.
+//! A count `n` is shared by [`share_of`]: shares differ by at most one, the
+//! first `n mod workers` workers taking the extra, so the shares add up to
+//! `n` exactly. Plans are built before the worker threads start and are
+//! read-only afterwards (shared as `Arc<WorkerPlan>`).
+//!
+//! DNS checks are not load (they sample the zone once per run) and checks
+//! with a weight of 0 are never picked: neither is in a target's `checks`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::mix::Mix;
+use super::{Options, Pacing};
+use crate::load::schedule::{Phase, Shape};
+use crate::probe::http::HttpSpec;
+use crate::probe::websocket::WsSpec;
+use crate::probe::ProbeError;
+use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
+use crate::target::{Connector, Scheme, Target};
+
+/// Everything a worker needs, shared read-only.
+pub(super) struct WorkerPlan {
+    pub(super) shape: Shape,
+    pub(super) targets: Vec<TargetCtx>,
+    /// Per check of the plan: its WebSocket spec, for socket stages.
+    pub(super) ws_specs: Vec<Option<WsSpec>>,
+    /// Hosts the checks send (for the per-worker connectors).
+    pub(super) extra_hosts: Vec<String>,
+    pub(super) connect_timeout: Duration,
+    pub(super) workers: usize,
+    pub(super) pacing: Pacing,
+    pub(super) grace: Duration,
+}
+
+/// One loaded target as a worker sees it.
+pub(super) struct TargetCtx {
+    pub(super) target: Arc<Target>,
+    pub(super) addr: Option<SocketAddr>,
+    pub(super) resolve_error: Option<ProbeError>,
+    pub(super) tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    pub(super) checks: Vec<CheckCtx>,
+    /// The weights of `checks`, in the same order.
+    pub(super) mix: Mix,
+    pub(super) policy: ConnectionPolicy,
+    /// This worker's share of `max_in_flight`.
+    pub(super) cap: u64,
+    /// This worker's share of the connections (at least its share of any closed stage's clients).
+    pub(super) connections: u64,
+    /// `key = key_base + check index in the plan`.
+    pub(super) key_base: usize,
+}
+
+/// One check as the engine sends it through one target.
+pub(super) struct CheckCtx {
+    pub(super) key: usize,
+    pub(super) kind: CheckKind,
+}
+
+pub(super) enum CheckKind {
+    /// Sent by the engine over hyper's HTTP/1 connection API (the hot path).
+    Http(HttpRequest),
+    /// WebSocket and CORS checks: the check's own probe, once per arrival.
+    Probe(ProbeSpec),
+}
+
+/// An HTTP check's request through one target, built once: each send clones
+/// the headers into a fresh request.
+pub(super) struct HttpRequest {
+    pub(super) spec: HttpSpec,
+    pub(super) url: Arc<str>,
+    pub(super) uri: http::Uri,
+    pub(super) headers: http::HeaderMap,
+}
+
+impl WorkerPlan {
+    /// Worker `worker`'s share (of `workers`) of the plan's load.
+    pub(super) fn new(
+        plan: &Plan,
+        load: &LoadPlan,
+        connectors: &[Connector],
+        shape: &Shape,
+        options: &Options,
+        workers: usize,
+        worker: usize,
+    ) -> WorkerPlan {
+        let targets = load
+            .targets
+            .iter()
+            .map(|&ti| TargetCtx::new(plan, load, &connectors[ti], ti, shape, workers, worker))
+            .collect();
+        let mut extra_hosts: Vec<String> = plan
+            .checks
+            .iter()
+            .filter_map(|c| c.probe.host().map(str::to_owned))
+            .collect();
+        extra_hosts.sort();
+        extra_hosts.dedup();
+        let ws_specs = plan
+            .checks
+            .iter()
+            .map(|c| match &c.probe {
+                ProbeSpec::WebSocket(w) => Some(w.clone()),
+                _ => None,
+            })
+            .collect();
+        WorkerPlan {
+            shape: shape.clone(),
+            targets,
+            ws_specs,
+            extra_hosts,
+            connect_timeout: plan.timeout,
+            workers,
+            pacing: options.pacing,
+            grace: options.grace,
+        }
+    }
+}
+
+impl TargetCtx {
+    /// Target `ti` (reached through `conn`) as worker `worker` sees it.
+    fn new(
+        plan: &Plan,
+        load: &LoadPlan,
+        conn: &Connector,
+        ti: usize,
+        shape: &Shape,
+        workers: usize,
+        worker: usize,
+    ) -> TargetCtx {
+        let n_checks = plan.checks.len();
+        let target = Arc::clone(&conn.target);
+        let (addr, resolve_error) = match conn.addrs() {
+            Ok(a) => (a.first().copied(), None),
+            Err(e) => (None, Some(e.clone().into())),
+        };
+        let mut checks = Vec::new();
+        let mut mix = Mix::default();
+        for &(ci, weight) in &load.mix {
+            let check = &plan.checks[ci];
+            if weight <= 0.0 || !check.targets.contains(&ti) {
+                continue;
+            }
+            let kind = match &check.probe {
+                // DNS checks sample the zone once per run; they are not load.
+                ProbeSpec::Dns(_) => continue,
+                ProbeSpec::Http(spec) => CheckKind::Http(HttpRequest::new(&target, spec)),
+                probe => CheckKind::Probe(probe.clone()),
+            };
+            mix.push(weight);
+            checks.push(CheckCtx {
+                key: ti * n_checks + ci,
+                kind,
+            });
+        }
+        let tls = match target.scheme {
+            Scheme::Https => conn.tls_config().ok().and_then(|cfg| {
+                let name = rustls::pki_types::ServerName::try_from(target.host.clone()).ok()?;
+                Some((tokio_rustls::TlsConnector::from(cfg), name))
+            }),
+            Scheme::Http => None,
+        };
+        let share = |n: u64| share_of(n, workers, worker);
+        let clients = shape
+            .phases
+            .iter()
+            .map(|p| match *p {
+                Phase::Closed { concurrency, .. } => share(concurrency),
+                Phase::Open { .. } | Phase::Sockets { .. } => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        TargetCtx {
+            target,
+            addr,
+            resolve_error,
+            tls,
+            checks,
+            mix,
+            policy: load.connection,
+            cap: share(load.max_in_flight).max(1),
+            connections: share(load.connections).max(clients).max(1),
+            key_base: ti * n_checks,
+        }
+    }
+}
+
+impl HttpRequest {
+    /// `spec`'s request through `target`: the target's headers, then the
+    /// check's, then `Host` (the check's or the target's) and a default
+    /// `User-Agent`. A header that is not valid HTTP is skipped.
+    fn new(target: &Target, spec: &HttpSpec) -> HttpRequest {
+        let host = spec.host.as_deref().unwrap_or(&target.host);
+        let mut headers = http::HeaderMap::new();
+        for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(n.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        if let Ok(h) = http::HeaderValue::from_str(host) {
+            headers.insert(http::header::HOST, h);
+        }
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(concat!(
+                "cutover/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        let uri = spec
+            .path_and_query
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        HttpRequest {
+            spec: spec.clone(),
+            url: target.url(host, &spec.path_and_query).into(),
+            uri,
+            headers,
+        }
+    }
+}
+
+/// Worker `worker`'s share of `n` (clients, in-flight slots, connections)
+/// over `workers` workers.
+pub(super) fn share_of(n: u64, workers: usize, worker: usize) -> u64 {
+    n / workers as u64 + u64::from((worker as u64) < n % workers as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+
+    #[test]
+    fn shares_add_up_and_differ_by_at_most_one() {
+        for workers in 1..=5 {
+            for n in 0..=12 {
+                let shares: Vec<u64> = (0..workers).map(|w| share_of(n, workers, w)).collect();
+                assert_eq!(shares.iter().sum::<u64>(), n, "{n} over {workers}");
+                let (min, max) = (shares.iter().min(), shares.iter().max());
+                assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{shares:?}");
+            }
+        }
+        // The first `n mod workers` workers take the extra one.
+        assert_eq!(
+            (0..3).map(|w| share_of(7, 3, w)).collect::<Vec<_>>(),
+            [3, 2, 2]
+        );
+    }
+}
