@@ -4,12 +4,17 @@
 //! second every load worker has flushed): a loaded target whose failed share
 //! (transport errors, 5xx, and arrivals dropped because the target did not
 //! take them) exceeds `error_ratio` for `for` seconds in a row trips the
-//! rail. The rail is a small state machine fed one second at a
+//! rail. Requests still unanswered [`LATE_AFTER`] after they were sent (or
+//! three times the target's own p99, if that is longer) count as failing in
+//! every second they stay so: a target that stops answering trips the rail
+//! within `for` + 1 s, whatever the request timeout. The rail is a small state machine fed one second at a
 //! time, with no clock and no I/O, so the same code judges a live run and a
 //! synthetic series. The run stops the load on the trip and records it;
 //! [`finding`] turns the record into the `aborted` finding.
 
 use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 use super::finding::{Evidence, Finding, FindingKind, Level};
 use crate::record::Finished;
@@ -24,8 +29,14 @@ pub struct Rail {
     checks: usize,
     /// Consecutive breaching seconds per target index.
     streak: Vec<u64>,
+    /// Latencies of every answered request so far, per target index.
+    answered: Vec<Histogram<u64>>,
     tripped: bool,
 }
+
+/// A request outstanding this long is late (unless the target's own p99 says
+/// it is slower than that: then three times its p99).
+pub const LATE_AFTER: Duration = Duration::from_secs(1);
 
 impl Rail {
     /// A rail for `(error_ratio, for)` over the loaded `targets`, with
@@ -38,8 +49,20 @@ impl Rail {
             targets: targets.to_vec(),
             checks,
             streak: vec![0; width],
+            answered: (0..width).map(|_| crate::hdr::histogram()).collect(),
             tripped: false,
         }
+    }
+
+    /// Whole seconds after which an unanswered request of target `ti` is late.
+    fn late_after(&self, ti: usize) -> u64 {
+        let h = &self.answered[ti];
+        let p99 = if h.is_empty() {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(h.value_at_quantile(0.99))
+        };
+        (p99 * 3).max(LATE_AFTER).as_secs_f64().ceil() as u64
     }
 
     /// Judges one closed second; returns the trip the first time the rule holds.
@@ -58,6 +81,23 @@ impl Rail {
                 // A dropped arrival is a request the target did not take.
                 requests += b.requests + b.dropped;
                 failed += b.errors + b.server_errors() + b.dropped;
+                let _ = self.answered[ti].add(&b.latency);
+            }
+            // Requests still unanswered well past what this target takes are
+            // failing now, whatever their timeout.
+            let late_after = self.late_after(ti);
+            for list in done
+                .outstanding
+                .get(from..from + self.checks)
+                .into_iter()
+                .flatten()
+            {
+                for &(started, n) in list {
+                    if done.second >= started + late_after {
+                        requests += n;
+                        failed += n;
+                    }
+                }
             }
             let over = requests > 0 && failed as f64 / requests as f64 > self.ratio;
             self.streak[ti] = if over { self.streak[ti] + 1 } else { 0 };
@@ -145,6 +185,7 @@ mod tests {
                 .iter()
                 .map(|&(ok, bad)| bucket(ok, bad))
                 .collect(),
+            outstanding: vec![Vec::new(); per_target.len()],
         }
     }
 
@@ -172,11 +213,60 @@ mod tests {
             Finished {
                 second: n,
                 buckets: vec![Some(Box::new(b))],
+                outstanding: vec![Vec::new()],
             }
         };
         assert_eq!(rail.second(&dropped(0)), None);
         let trip = rail.second(&dropped(1)).expect("trips");
         assert_eq!((trip.failed, trip.requests), (50, 50));
+    }
+
+    #[test]
+    fn a_target_that_stops_answering_trips_the_rail_before_any_timeout() {
+        // Regression guard: errors were counted only when requests completed
+        // (at their timeout), so a black hole went unnoticed for the timeout.
+        let mut rail = Rail::new((0.5, Duration::from_secs(2)), &[0], 1);
+        let silent = |n: u64| Finished {
+            second: n,
+            buckets: vec![None],
+            // 20 requests sent in every second so far, none answered.
+            outstanding: vec![(0..=n).map(|s| (s, 20)).collect()],
+        };
+        assert_eq!(rail.second(&silent(0)), None, "nothing is late yet");
+        assert_eq!(rail.second(&silent(1)), None, "one breaching second");
+        let trip = rail.second(&silent(2)).expect("trips at for + 1 s");
+        assert_eq!(trip.second, 2);
+        assert_eq!(trip.failed, trip.requests);
+    }
+
+    #[test]
+    fn a_slow_but_answering_target_is_not_late() {
+        let mut rail = Rail::new((0.5, Duration::from_secs(2)), &[0], 1);
+        let mut answered = Bucket::default();
+        let d = std::time::Duration::from_millis(1500);
+        let ok = Sample {
+            url: "http://x/".into(),
+            response: Some(Response {
+                status: 200,
+                origin: Origin::App,
+                ..Default::default()
+            }),
+            error: None,
+            latency: d,
+            ttfb: None,
+        };
+        for _ in 0..100 {
+            answered.record(&ok, d, d);
+        }
+        for n in 0..10 {
+            let f = Finished {
+                second: n,
+                buckets: vec![Some(Box::new(answered.clone()))],
+                // Requests take 1.5 s: those sent one second ago are still out.
+                outstanding: vec![vec![(n.saturating_sub(1), 60), (n, 60)]],
+            };
+            assert_eq!(rail.second(&f), None, "second {n}");
+        }
     }
 
     #[test]

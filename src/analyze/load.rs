@@ -333,7 +333,8 @@ fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
         for ci in 0..plan.checks.len() {
             total.merge(&o.aggregator.totals[o.key(ti, ci)]);
         }
-        let n = total.requests;
+        // A request cancelled at the stop was never answered: it counts.
+        let n = total.requests + total.cancelled;
         let server = total.server_errors();
         let mut breach = |metric: &str, observed: f64, limit: f64, what: String| {
             out.push(
@@ -353,7 +354,7 @@ fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
             )
         };
         if let Some(max) = t.error_ratio {
-            let failed = total.errors + server;
+            let failed = total.errors + server + total.cancelled;
             let r = failed as f64 / n.max(1) as f64;
             if r > max {
                 breach(

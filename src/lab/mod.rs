@@ -151,6 +151,8 @@ impl Switches {
 pub struct Counters {
     /// TCP connections accepted.
     pub connections: AtomicU64,
+    /// Requests received by a front (answered or not yet).
+    pub requests: AtomicU64,
     /// Responses produced (by a front or the app).
     pub responses: AtomicU64,
     /// `101 Switching Protocols` responses sent, i.e. WebSocket upgrades.
@@ -357,8 +359,9 @@ where
     let service = service_fn(move |req| {
         let (front, conn, counters) = (front.clone(), conn.clone(), counters.clone());
         async move {
-            let resp = front.handle(&conn, req).await;
             let relaxed = std::sync::atomic::Ordering::Relaxed;
+            counters.requests.fetch_add(1, relaxed);
+            let resp = front.handle(&conn, req).await;
             counters.responses.fetch_add(1, relaxed);
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                 counters.upgrades.fetch_add(1, relaxed);

@@ -54,6 +54,9 @@ pub struct Bucket {
     pub errors: u64,
     /// Arrivals not sent because `max_in_flight` was reached.
     pub dropped: u64,
+    /// Requests still in flight when the grace after a stop ran out: sent,
+    /// never answered, counted in the second they were given up.
+    pub cancelled: u64,
     /// Latencies above the histogram's range, clamped to it.
     pub clamped: u64,
     pub statuses: Vec<(u16, u64)>,
@@ -107,6 +110,7 @@ impl Default for Bucket {
             requests: 0,
             errors: 0,
             dropped: 0,
+            cancelled: 0,
             clamped: 0,
             statuses: Vec::new(),
             error_kinds: [0; KINDS.len()],
@@ -162,6 +166,7 @@ impl Bucket {
         self.requests += other.requests;
         self.errors += other.errors;
         self.dropped += other.dropped;
+        self.cancelled += other.cancelled;
         self.clamped += other.clamped;
         for &(code, n) in &other.statuses {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
@@ -220,6 +225,7 @@ impl Bucket {
             requests: self.requests,
             errors: self.errors,
             dropped: self.dropped,
+            cancelled: self.cancelled,
             clamped: self.clamped,
             statuses,
             error_kinds: KINDS
@@ -291,6 +297,7 @@ pub struct Compact {
     pub requests: u64,
     pub errors: u64,
     pub dropped: u64,
+    pub cancelled: u64,
     pub clamped: u64,
     /// `(status, count)`, by status.
     pub statuses: Vec<(u16, u64)>,
@@ -322,6 +329,9 @@ pub struct Flush {
     pub second: u64,
     /// `(key, bucket)` for the keys that saw anything in that second.
     pub buckets: Vec<(usize, Box<Bucket>)>,
+    /// `(key, [(second it started, count)])`: requests still in flight when
+    /// the second ended, for the keys that have any.
+    pub outstanding: Vec<(usize, Vec<(u64, u64)>)>,
 }
 
 /// The per-thread recorder of a load worker.
@@ -329,7 +339,12 @@ pub struct WorkerRecorder {
     worker: usize,
     second: u64,
     buckets: Vec<Option<Box<Bucket>>>,
+    /// Per key: requests in flight, by the second they started.
+    outstanding: Vec<BTreeMap<u64, u64>>,
     out: tokio::sync::mpsc::UnboundedSender<Flush>,
+    /// After [`WorkerRecorder::finish`], late completions are ignored: they
+    /// were counted as cancelled.
+    finished: bool,
 }
 
 impl WorkerRecorder {
@@ -338,7 +353,9 @@ impl WorkerRecorder {
             worker,
             second: 0,
             buckets: (0..keys).map(|_| None).collect(),
+            outstanding: vec![BTreeMap::new(); keys],
             out,
+            finished: false,
         }
     }
 
@@ -356,7 +373,31 @@ impl WorkerRecorder {
         latency: std::time::Duration,
         service: std::time::Duration,
     ) {
+        if self.finished {
+            return;
+        }
         self.bucket(key, second).record(sample, latency, service);
+    }
+
+    /// A request of `key` was sent in second `started`; it is outstanding
+    /// until [`WorkerRecorder::answered`].
+    pub fn sent(&mut self, key: usize, started: u64) {
+        *self.outstanding[key].entry(started).or_insert(0) += 1;
+    }
+
+    /// The request of `key` sent in second `started` is no longer outstanding.
+    pub fn answered(&mut self, key: usize, started: u64) {
+        if let Some(n) = self.outstanding[key].get_mut(&started) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.outstanding[key].remove(&started);
+            }
+        }
+    }
+
+    /// Requests still in flight, over every key.
+    pub fn in_flight(&self) -> u64 {
+        self.outstanding.iter().flat_map(|m| m.values()).sum()
     }
 
     /// The bucket of `key` in `second`, for counters the engine keeps itself.
@@ -384,18 +425,35 @@ impl WorkerRecorder {
             .enumerate()
             .filter_map(|(k, b)| b.take().map(|b| (k, b)))
             .collect();
+        let outstanding = self
+            .outstanding
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(k, m)| (k, m.iter().map(|(s, n)| (*s, *n)).collect()))
+            .collect();
         // The aggregator outlives the workers; a closed channel means the run is over.
         let _ = self.out.send(Flush {
             worker: self.worker,
             second: self.second,
             buckets,
+            outstanding,
         });
     }
 
-    /// Flushes the current second; the worker is done.
+    /// The worker is done: requests still in flight are counted as
+    /// cancelled in the current second, which is flushed.
     pub fn finish(&mut self) {
+        let second = self.second;
+        for key in 0..self.outstanding.len() {
+            let n: u64 = std::mem::take(&mut self.outstanding[key]).values().sum();
+            if n > 0 {
+                self.bucket(key, second).cancelled += n;
+            }
+        }
         self.flush();
         self.second += 1;
+        self.finished = true;
     }
 }
 
@@ -406,8 +464,9 @@ pub type Buckets = Vec<Option<Box<Bucket>>>;
 pub struct Aggregator {
     workers: usize,
     keys: usize,
-    /// Per second: how many workers reported it, and the merged buckets so far.
-    pending: BTreeMap<u64, (usize, Buckets)>,
+    /// Per second: how many workers reported it, the merged buckets and
+    /// outstanding requests so far.
+    pending: BTreeMap<u64, (usize, Buckets, Outstanding)>,
     /// Per key: one entry per finished second that saw anything.
     pub series: Vec<Vec<SecondRecord>>,
     /// Per key: everything.
@@ -416,10 +475,15 @@ pub struct Aggregator {
     pub finished: u64,
 }
 
+/// Per key: requests in flight at the end of a second, `(second it started, count)`.
+pub type Outstanding = Vec<Vec<(u64, u64)>>;
+
 /// A second all workers have reported, merged per key.
 pub struct Finished {
     pub second: u64,
     pub buckets: Vec<Option<Box<Bucket>>>,
+    /// Per key: what was still in flight when the second ended, by start second.
+    pub outstanding: Outstanding,
 }
 
 impl Aggregator {
@@ -440,7 +504,7 @@ impl Aggregator {
         let entry = self
             .pending
             .entry(flush.second)
-            .or_insert_with(|| (0, (0..keys).map(|_| None).collect()));
+            .or_insert_with(|| (0, (0..keys).map(|_| None).collect(), vec![Vec::new(); keys]));
         entry.0 += 1;
         for (k, b) in flush.buckets {
             match &mut entry.1[k] {
@@ -448,14 +512,26 @@ impl Aggregator {
                 slot @ None => *slot = Some(b),
             }
         }
+        for (k, list) in flush.outstanding {
+            for (started, n) in list {
+                match entry.2[k].iter_mut().find(|(s, _)| *s == started) {
+                    Some((_, m)) => *m += n,
+                    None => entry.2[k].push((started, n)),
+                }
+            }
+        }
         let mut done = Vec::new();
         while let Some(entry) = self.pending.first_entry() {
             if entry.get().0 < self.workers || *entry.key() != self.finished {
                 break;
             }
-            let (second, (_, buckets)) = entry.remove_entry();
+            let (second, (_, buckets, outstanding)) = entry.remove_entry();
             self.close(second, &buckets);
-            done.push(Finished { second, buckets });
+            done.push(Finished {
+                second,
+                buckets,
+                outstanding,
+            });
         }
         done
     }
@@ -463,9 +539,13 @@ impl Aggregator {
     /// Closes every pending second (workers that stopped early report no more).
     pub fn drain(&mut self) -> Vec<Finished> {
         let mut done = Vec::new();
-        while let Some((second, (_, buckets))) = self.pending.pop_first() {
+        while let Some((second, (_, buckets, outstanding))) = self.pending.pop_first() {
             self.close(second, &buckets);
-            done.push(Finished { second, buckets });
+            done.push(Finished {
+                second,
+                buckets,
+                outstanding,
+            });
         }
         done
     }

@@ -279,7 +279,7 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
         for (ci, check) in plan.checks.iter().enumerate() {
             let key = outcome.key(ti, ci);
             let bucket = &outcome.aggregator.totals[key];
-            if bucket.requests == 0 && bucket.dropped == 0 {
+            if bucket.requests == 0 && bucket.dropped == 0 && bucket.cancelled == 0 {
                 continue;
             }
             total.merge(bucket);

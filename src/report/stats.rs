@@ -52,6 +52,9 @@ pub struct Stats {
     pub requests: u64,
     pub errors: u64,
     pub dropped: u64,
+    /// Sent, still unanswered when the grace after a stop ran out.
+    #[serde(default)]
+    pub cancelled: u64,
     pub clamped: u64,
     pub statuses: BTreeMap<String, u64>,
     pub error_kinds: BTreeMap<String, u64>,
@@ -107,6 +110,7 @@ impl From<&Compact> for Stats {
             requests: c.requests,
             errors: c.errors,
             dropped: c.dropped,
+            cancelled: c.cancelled,
             clamped: c.clamped,
             statuses: c
                 .statuses

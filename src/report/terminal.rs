@@ -230,11 +230,16 @@ pub fn load_table(load: &LoadReport) -> String {
     for t in &load.targets {
         let _ = writeln!(
             out,
-            "{}: {:.1} req/s achieved of {:.1} intended, {} dropped{}",
+            "{}: {:.1} req/s achieved of {:.1} intended, {} dropped{}{}",
             t.target,
             t.achieved_rate,
             t.intended_rate,
             t.totals.dropped,
+            if t.totals.cancelled > 0 {
+                format!(", {} cancelled at the stop", t.totals.cancelled)
+            } else {
+                String::new()
+            },
             if load.interrupted {
                 " (interrupted)"
             } else {

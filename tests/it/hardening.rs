@@ -231,3 +231,119 @@ fn ci_never_stops_processes_it_did_not_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_at_a_signal_are_counted_as_cancelled_not_lost() {
+    // Regression guard: the server saw 321 requests, the report said 65 and
+    // 0 errors: those still in flight after the grace vanished.
+    use std::sync::atomic::Ordering::Relaxed;
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "{ stages: [{ rate: 40/s, for: 60s }], targets: [gateway] }",
+        "[]",
+    )
+    .replace("timeout: 2s", "timeout: 60s");
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let child = std::process::Command::new(crate::support::bin())
+        .args(["run", "s.yaml", "--out", "out"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // After the check pass (one answer per target), the gateway stops answering.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lab.counters.responses.load(Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "the check pass never ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lab.switches
+        .gateway_extra_latency_ms
+        .store(600_000, Relaxed);
+    while lab.counters.requests.load(Relaxed) < lab.counters.responses.load(Relaxed) + 30 {
+        assert!(
+            Instant::now() < deadline,
+            "the load never reached the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let signalled = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        signalled.elapsed()
+    );
+    let report = report_in(dir.path(), "out");
+    let gateway = &report["load"]["targets"][0];
+    assert_eq!(gateway["target"], "gateway");
+    let cancelled = gateway["totals"]["cancelled"].as_u64().unwrap_or(0);
+    let answered = gateway["totals"]["requests"].as_u64().unwrap_or(0);
+    // Every request the gateway received is in the report: answered before the
+    // stall, or cancelled at the stop.
+    let received = lab.counters.requests.load(Relaxed) - 2;
+    assert!(cancelled >= 30, "{gateway}");
+    assert_eq!(answered + cancelled, received, "{gateway}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stops_answering_trips_the_abort_rule_within_for_plus_a_second() {
+    // Regression guard: errors were counted when requests completed, so with
+    // a 10 s timeout the load stopped 12.9 s after a black hole began.
+    use std::sync::atomic::Ordering::Relaxed;
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "{ stages: [{ rate: 40/s, for: 60s }] }\nanalysis: { abort: { error_ratio: 0.2, for: 2s } }",
+        "[]",
+    )
+    .replace("timeout: 2s", "timeout: 60s");
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let child = std::process::Command::new(crate::support::bin())
+        .args(["run", "s.yaml", "--out", "out"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Let the load run healthy for a moment, then the gateway goes silent.
+    while lab.counters.responses.load(Relaxed) < 40 {
+        assert!(Instant::now() < deadline, "the load never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lab.switches
+        .gateway_extra_latency_ms
+        .store(600_000, Relaxed);
+    let silent_since = Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let took = silent_since.elapsed();
+    assert_eq!(out.status.code(), Some(3));
+    // for (2 s) + 1 s to be late + the second boundary + the 1 s grace.
+    assert!(
+        took < Duration::from_secs(6),
+        "stopped {took:?} after the gateway went silent"
+    );
+    let report = report_in(dir.path(), "out");
+    assert_eq!(report["status"], "aborted");
+    let aborted = report["findings"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["kind"] == "aborted"))
+        .expect("an aborted finding");
+    assert_eq!(aborted["target"], "gateway", "{aborted}");
+}

@@ -13,9 +13,12 @@
 //! Latency is measured from the intended time (coordinated-omission
 //! corrected); service time from the actual send. When a target's
 //! `max_in_flight` is reached, an arrival is counted as dropped in its
-//! second, never sent late and never backfilled. On stop, no new request
-//! starts; in-flight ones get `grace` to finish, then are cancelled
-//! uncounted.
+//! second, never sent late and never backfilled. On stop (a signal, the
+//! abort rail), no new request starts; in-flight ones get `grace` (1 s) to
+//! finish, then are counted as `cancelled`, so the report holds every request
+//! the targets saw. Each closed second also carries what is still in flight,
+//! by the second it started, so the abort rail sees a target that stopped
+//! answering before any timeout fires.
 //!
 //! Where each part lives, in the order a request meets them:
 //!
@@ -68,7 +71,8 @@ pub struct Options {
     pub duration: Option<Duration>,
     pub workers: usize,
     pub pacing: Pacing,
-    /// How long in-flight requests may finish after a stop.
+    /// How long in-flight requests may finish after a stop (then they are
+    /// counted as cancelled).
     pub grace: Duration,
 }
 
@@ -81,7 +85,7 @@ impl Default for Options {
                 .map(|n| n.get())
                 .unwrap_or(1),
             pacing: Pacing::Precise,
-            grace: Duration::from_secs(5),
+            grace: Duration::from_secs(1),
         }
     }
 }

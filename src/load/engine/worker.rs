@@ -19,7 +19,8 @@
 //!   over the ramp and held until the phase ends (`sockets.rs`).
 //!
 //! After a stop no request or socket starts; those in flight get `grace` to
-//! finish, then are cancelled uncounted. Every request goes through a
+//! finish, then are counted as cancelled in the second they were given up
+//! (the recorder knows every request it was told was sent and not answered). Every request goes through a
 //! [`RequestSender`], so the tests below drive all of this under paused time
 //! with a synthetic sender.
 
@@ -134,19 +135,17 @@ async fn drive<S: RequestSender>(
                         continue;
                     }
                     in_flight.set(in_flight.get() + 1);
+                    rec.borrow_mut().sent(key, second);
                     let (rec, in_flight) = (Rc::clone(rec), Rc::clone(&in_flight));
                     let request = sender.send(t, c);
                     tokio::task::spawn_local(async move {
                         let sample = request.await;
                         let done = Instant::now();
                         let service = sample.latency;
-                        rec.borrow_mut().record(
-                            key,
-                            (done - start).as_secs(),
-                            &sample,
-                            done - due,
-                            service,
-                        );
+                        let mut r = rec.borrow_mut();
+                        r.answered(key, second);
+                        r.record(key, (done - start).as_secs(), &sample, done - due, service);
+                        drop(r);
                         in_flight.set(in_flight.get() - 1);
                     });
                 }
@@ -170,10 +169,15 @@ async fn drive<S: RequestSender>(
                             XorShift::new(0xD1B5_4A32_D192_ED03 ^ client ^ ((worker as u64) << 40));
                         while Instant::now() < end && !*stop.borrow() {
                             let c = ctx.mix.pick(&mut rng);
+                            let key = ctx.checks[c].key;
+                            let sent = (Instant::now() - start).as_secs();
+                            rec.borrow_mut().sent(key, sent);
                             let sample = sender.send(t, c).await;
                             let done = Instant::now();
-                            rec.borrow_mut().record(
-                                ctx.checks[c].key,
+                            let mut r = rec.borrow_mut();
+                            r.answered(key, sent);
+                            r.record(
+                                key,
                                 (done - start).as_secs(),
                                 &sample,
                                 sample.latency,
