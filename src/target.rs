@@ -7,13 +7,22 @@
 //! and the target's trust settings. A target whose address does not resolve is
 //! still a [`Connector`]: every probe through it ends as a classified `dns` error.
 //!
+//! Every client reports how far a request's connection got through a
+//! [`ConnectWatch`] (a connector layer), so a probe whose deadline passes
+//! while the connection is still opening can say `connect_timeout`, not
+//! `timeout`, however the two timers race.
+//!
 //! A leaf of the crate: targets know nothing of probes. Why a connector is not
 //! ready is a [`ConnectError`]; probes turn it into their own typed error.
 
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -268,6 +277,7 @@ impl Target {
         }
         let mut b = b
             .connect_timeout(connect_timeout)
+            .connector_layer(WatchConnects)
             .redirect(if follow_redirects {
                 reqwest::redirect::Policy::limited(10)
             } else {
@@ -344,6 +354,89 @@ impl Connector {
                 ConnectFailure::TlsSetup,
                 format!("could not set up TLS for target `{}`", self.target.name),
             )
+        })
+    }
+}
+
+/// How far the connection of one request got: set by the clients' connector
+/// layer while the request runs inside [`ConnectWatch::watch`].
+///
+/// A pooled connection is never connected again, so the watch stays idle.
+/// When hyper hands the request a pooled connection that freed up while a
+/// new one was still opening, the new one keeps opening in the background
+/// and the watch may still say `opening`: a rare race, and only for requests
+/// that also outlive their deadline.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectWatch(Arc<AtomicU8>);
+
+const IDLE: u8 = 0;
+const OPENING: u8 = 1;
+const OPEN: u8 = 2;
+
+tokio::task_local! {
+    static WATCH: ConnectWatch;
+}
+
+impl ConnectWatch {
+    /// Runs `fut` (a request of a [`Connector`]'s client) under this watch.
+    pub async fn watch<F: Future>(&self, fut: F) -> F::Output {
+        WATCH.scope(self.clone(), fut).await
+    }
+
+    /// True while a connection for the watched request is being opened
+    /// (TCP connect, then the TLS handshake).
+    pub fn opening(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == OPENING
+    }
+
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Relaxed);
+    }
+}
+
+/// The connector layer behind [`ConnectWatch`].
+#[derive(Clone, Copy, Debug)]
+struct WatchConnects;
+
+impl<S> tower_layer::Layer<S> for WatchConnects {
+    type Service = Watched<S>;
+
+    fn layer(&self, inner: S) -> Watched<S> {
+        Watched(inner)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Watched<S>(S);
+
+type Boxed<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, R> tower_service::Service<R> for Watched<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Boxed<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        // hyper calls the connector while polling the request, so inside its watch.
+        let watch = WATCH.try_with(ConnectWatch::clone).ok();
+        if let Some(w) = &watch {
+            w.set(OPENING);
+        }
+        let connecting = self.0.call(req);
+        Box::pin(async move {
+            let result = connecting.await;
+            if let Some(w) = watch {
+                w.set(if result.is_ok() { OPEN } else { IDLE });
+            }
+            result
         })
     }
 }

@@ -8,17 +8,30 @@
 //! the nameservers, over UDP; a truncated answer is retried over TCP. Every
 //! outcome is classified (an answer, NXDOMAIN, SERVFAIL, REFUSED, a timeout, an
 //! I/O error), never a panic. Messages are built and parsed with hickory-proto.
+//!
+//! Only an answer to *this* query counts: a response with our id whose
+//! question is another name or type, or whose answer records are owned by a
+//! name that is neither the asked name nor on its CNAME chain, is a
+//! `protocol` error. Datagrams that are not a response to the query (garbage,
+//! another id, a message that does not parse) do not end the wait; when only
+//! such datagrams arrived by the timeout, the query is `protocol` (saying how
+//! many arrived), not `timeout`. Messages that list records cap the list with
+//! [`summarise`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::error::{from_error, ErrorKind, ProbeError};
+pub use super::error::summarise;
+use super::error::{from_connect_error, from_error, ErrorKind, ProbeError};
+
+/// How many addresses or names a message lists at most.
+pub const RECORDS_SHOWN: usize = 5;
 
 /// A fully resolved DNS check.
 #[derive(Clone, Debug)]
@@ -251,19 +264,16 @@ pub async fn query(ns: SocketAddr, name: &Name, record: RecordType, timeout: Dur
         }
     };
     let deadline = Instant::now() + timeout;
-    let udp = match tokio::time::timeout_at(deadline, udp_exchange(ns, &bytes, id)).await {
-        Err(_) => {
-            return Answer::Failed(ProbeError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no answer from {ns} within {}",
-                    humantime::format_duration(timeout)
-                ),
-            ))
-        }
+    let mut strays = Strays::default();
+    let exchange = udp_exchange(ns, &bytes, id, &mut strays);
+    let udp = match tokio::time::timeout_at(deadline, exchange).await {
+        Err(_) => return Answer::Failed(strays.into_error(ns, timeout)),
         Ok(Err(e)) => return Answer::Failed(e),
         Ok(Ok(m)) => m,
     };
+    if let Err(e) = for_this_query(&udp, name, record, ns) {
+        return Answer::Failed(e);
+    }
     if !udp.metadata.truncation {
         return classify(&udp, record, false);
     }
@@ -273,11 +283,106 @@ pub async fn query(ns: SocketAddr, name: &Name, record: RecordType, timeout: Dur
             format!("no TCP answer from {ns} after a truncated UDP answer"),
         )),
         Ok(Err(e)) => Answer::Failed(e),
-        Ok(Ok(m)) => classify(&m, record, true),
+        Ok(Ok(m)) => match for_this_query(&m, name, record, ns) {
+            Ok(()) => classify(&m, record, true),
+            Err(e) => Answer::Failed(e),
+        },
     }
 }
 
-async fn udp_exchange(ns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, ProbeError> {
+/// Datagrams that arrived but were no response to the query.
+#[derive(Debug, Default)]
+struct Strays {
+    count: u32,
+    /// Why the last one was not a response, as a phrase.
+    last: &'static str,
+}
+
+impl Strays {
+    /// The error when the wait ended without a response: `timeout`, or
+    /// `protocol` when only strays arrived.
+    fn into_error(self, ns: SocketAddr, timeout: Duration) -> ProbeError {
+        let within = humantime::format_duration(timeout);
+        match self.count {
+            0 => ProbeError::new(ErrorKind::Timeout, format!("no answer from {ns} within {within}")),
+            n => ProbeError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "{n} {} arrived from {ns} within {within} but none was a DNS answer to this query (the last {}): check that this address is an authoritative DNS server",
+                    if n == 1 { "datagram" } else { "datagrams" },
+                    self.last
+                ),
+            ),
+        }
+    }
+}
+
+/// Checks that a response answers this query: same question, and answer
+/// records owned by the name asked or a name on its CNAME chain.
+fn for_this_query(
+    m: &Message,
+    name: &Name,
+    record: RecordType,
+    ns: SocketAddr,
+) -> Result<(), ProbeError> {
+    let asked = format!("`{}` {record}", name.to_ascii());
+    let mismatch = |what: String| {
+        Err(ProbeError::new(
+            ErrorKind::Protocol,
+            format!("{ns} answered {what} where {asked} was asked: the server is misconfigured, or something on the path rewrites DNS"),
+        ))
+    };
+    match m.queries.as_slice() {
+        [q] if q.name().eq_ignore_root(name) && q.query_type() == record => {}
+        [q] => {
+            return mismatch(format!(
+                "a question for `{}` {}",
+                q.name().to_ascii(),
+                q.query_type()
+            ))
+        }
+        [] => return mismatch("with no question".to_owned()),
+        qs => return mismatch(format!("{} questions", qs.len())),
+    }
+    // The names the answer may speak of: the name asked and its CNAME chain.
+    let mut chain = vec![name.clone()];
+    loop {
+        let before = chain.len();
+        for r in &m.answers {
+            if let RData::CNAME(c) = &r.data {
+                let owned = chain.iter().any(|n| n.eq_ignore_root(&r.name));
+                if owned && !chain.iter().any(|n| n.eq_ignore_root(&c.0)) {
+                    chain.push(c.0.clone());
+                }
+            }
+        }
+        if chain.len() == before {
+            break;
+        }
+    }
+    let foreign: Vec<String> = m
+        .answers
+        .iter()
+        .filter(|r| !chain.iter().any(|n| n.eq_ignore_root(&r.name)))
+        .map(|r| format!("`{}`", r.name.to_ascii()))
+        .collect();
+    if foreign.is_empty() {
+        Ok(())
+    } else {
+        mismatch(format!(
+            "{} records for other names ({})",
+            foreign.len(),
+            summarise(&foreign, RECORDS_SHOWN)
+        ))
+    }
+}
+
+async fn udp_exchange(
+    ns: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    strays: &mut Strays,
+) -> Result<Message, ProbeError> {
     let bind: SocketAddr = if ns.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -291,18 +396,23 @@ async fn udp_exchange(ns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, 
     let mut buf = vec![0u8; 4096];
     loop {
         let n = sock.recv(&mut buf).await.map_err(|e| from_error(&e))?;
-        match Message::from_vec(&buf[..n]) {
-            // Stray or spoofed datagrams do not end the wait.
-            Ok(m) if m.metadata.id == id => return Ok(m),
-            _ => continue,
-        }
+        // Stray or spoofed datagrams do not end the wait, but are counted.
+        strays.last = match Message::from_vec(&buf[..n]) {
+            Ok(m) if m.metadata.id != id => "had another query id",
+            Ok(m) if m.metadata.message_type != MessageType::Response => {
+                "was a query, not a response"
+            }
+            Ok(m) => return Ok(m),
+            Err(_) => "did not parse as a DNS message",
+        };
+        strays.count += 1;
     }
 }
 
 async fn tcp_exchange(ns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, ProbeError> {
     let mut tcp = tokio::net::TcpStream::connect(ns)
         .await
-        .map_err(|e| from_error(&e))?;
+        .map_err(|e| from_connect_error(ns, &e))?;
     let len = u16::try_from(bytes.len())
         .map_err(|_| ProbeError::new(ErrorKind::Protocol, "query too long"))?;
     let mut framed = Vec::with_capacity(bytes.len() + 2);
@@ -314,12 +424,15 @@ async fn tcp_exchange(ns: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, 
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
     tcp.read_exact(&mut buf).await.map_err(|e| from_error(&e))?;
     let m = Message::from_vec(&buf).map_err(|e| {
-        ProbeError::new(ErrorKind::Protocol, format!("bad DNS answer over TCP: {e}"))
+        ProbeError::new(
+            ErrorKind::Protocol,
+            format!("{ns} sent a TCP answer that is not a DNS message ({e}): check that this address is an authoritative DNS server"),
+        )
     })?;
     if m.metadata.id != id {
         return Err(ProbeError::new(
             ErrorKind::Protocol,
-            "the TCP answer is for another query",
+            format!("{ns} sent a TCP answer with another query id"),
         ));
     }
     Ok(m)
@@ -363,5 +476,36 @@ fn classify(m: &Message, record: RecordType, tcp: bool) -> Answer {
         cnames,
         ttl,
         tcp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::A;
+
+    /// Regression guard: a 4,000-record answer made a 55 KB failure line.
+    #[test]
+    fn a_huge_answer_for_other_names_makes_a_short_message() {
+        let asked = Name::from_ascii("shop.example.test.").expect("name");
+        let mut m = Message::query();
+        m.add_query(Query::query(asked.clone(), RecordType::A));
+        for i in 0..4000u32 {
+            let owner = Name::from_ascii(format!("host{i}.evil.test.")).expect("name");
+            m.add_answer(hickory_proto::rr::Record::from_rdata(
+                owner,
+                60,
+                RData::A(A::new(192, 0, 2, 1)),
+            ));
+        }
+        let ns = SocketAddr::from(([127, 0, 0, 1], 53));
+        let e = for_this_query(&m, &asked, RecordType::A, ns).expect_err("foreign records");
+        assert_eq!(e.kind, ErrorKind::Protocol);
+        assert!(e.message.len() < 600, "{} bytes", e.message.len());
+        assert!(
+            e.message.contains("4000 in all, the first 5"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -5,6 +5,11 @@
 //! hashed in full but only the first `body_cap` bytes are kept, so a huge or
 //! endless body never exhausts memory: past the cap it is counted until the
 //! timeout, which then ends the sample as `body_too_large`.
+//!
+//! A deadline that passes while the connection is still opening is
+//! `connect_timeout` (the client's [`ConnectWatch`] says so), never
+//! `timeout`. A status outside 100–599 (hyper accepts any three digits) is
+//! not a response but a `protocol` error, so no report carries it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +23,8 @@ use super::classify::classify;
 use super::error::{ErrorKind, ProbeError};
 use super::{Body, Response, Sample};
 // The load engine reaches these through here; `probe::error` is their home.
-pub use super::error::{from_error, timeout_error};
-use crate::target::{Connector, Proxy, Role};
+pub use super::error::{connect_timeout_error, from_connect_error, from_error, timeout_error};
+use crate::target::{ConnectWatch, Connector, Proxy, Role};
 
 /// A fully resolved HTTP request of a check.
 #[derive(Clone, Debug)]
@@ -71,8 +76,13 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
         req = req.body(body.clone());
     }
     let deadline = start + spec.timeout;
-    let sent = tokio::time::timeout_at(deadline, req.send()).await;
+    let watch = ConnectWatch::default();
+    let sent = tokio::time::timeout_at(deadline, watch.watch(req.send())).await;
     let resp = match sent {
+        Err(_) if watch.opening() => {
+            let e = connect_timeout_error(&target.connect, spec.timeout);
+            return Sample::failed(url, e, start.elapsed());
+        }
         Err(_) => return Sample::failed(url, timeout_error(spec.timeout), start.elapsed()),
         Ok(Err(e)) => return Sample::failed(url, from_error(&e), start.elapsed()),
         Ok(Ok(r)) => http::Response::<reqwest::Body>::from(r),
@@ -111,6 +121,9 @@ where
     let ttfb = start.elapsed();
     let (parts, body) = resp.into_parts();
     let status = parts.status.as_u16();
+    if let Err(e) = valid_status(status) {
+        return Sample::failed(url, e, start.elapsed());
+    }
     let headers: Vec<(String, String)> = match mode {
         BodyMode::Keep { .. } => parts
             .headers
@@ -208,6 +221,32 @@ where
         error,
         latency: start.elapsed(),
         ttfb: Some(ttfb),
+    }
+}
+
+/// Opens a TCP connection to `addr` by `deadline`: a connect still pending
+/// then is `connect_timeout`, as is the system's own connect timeout.
+pub async fn open_tcp(
+    addr: std::net::SocketAddr,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, ProbeError> {
+    match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
+        Err(_) => Err(connect_timeout_error(addr, timeout)),
+        Ok(Err(e)) => Err(from_connect_error(addr, &e)),
+        Ok(Ok(tcp)) => Ok(tcp),
+    }
+}
+
+/// A status a report may carry (100–599); anything else is a `protocol` error.
+pub fn valid_status(status: u16) -> Result<u16, ProbeError> {
+    if (100..=599).contains(&status) {
+        Ok(status)
+    } else {
+        Err(ProbeError::new(
+            ErrorKind::Protocol,
+            format!("the server answered status {status}, which is not a valid HTTP status (100–599): something other than an HTTP server or proxy may be answering on this address"),
+        ))
     }
 }
 

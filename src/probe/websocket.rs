@@ -10,6 +10,11 @@
 //! open, pinging at an interval, and how it ended is recorded: held to the
 //! end, closed by the server with a code, or dropped without a close frame
 //! (what an idle timeout in nginx or Envoy looks like).
+//!
+//! Opening the connection (TCP connect, then TLS) is bounded by the check's
+//! timeout and classified like the HTTP probe's: `connect_timeout` when it
+//! does not open in time, `tls` with a sentence from `probe::error` when the
+//! handshake fails. A refusal with a status outside 100–599 is `protocol`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,15 +161,9 @@ pub async fn upgrade(conn: &Connector, spec: &WsSpec) -> Result<Upgraded, Sample
     let url: Arc<str> = format!("{scheme}://{host}{}", spec.path_and_query).into();
     let start = Instant::now();
     let failed = |e: ProbeError| Sample::failed(Arc::clone(&url), e, start.elapsed());
-    let stream = match tokio::time::timeout(spec.timeout, open(conn, &host)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(failed(e)),
-        Err(_) => {
-            return Err(failed(ProbeError::new(
-                ErrorKind::ConnectTimeout,
-                "the connection did not open in time",
-            )))
-        }
+    let stream = match open(conn, &host, start + spec.timeout, spec.timeout).await {
+        Ok(s) => s,
+        Err(e) => return Err(failed(e)),
     };
     let request = build_request(
         &url,
@@ -184,6 +183,9 @@ pub async fn upgrade(conn: &Connector, spec: &WsSpec) -> Result<Upgraded, Sample
             // Refused: a real HTTP response, classified like any other.
             let (parts, body) = resp.into_parts();
             let body = body.unwrap_or_default();
+            if let Err(e) = super::http::valid_status(parts.status.as_u16()) {
+                return Err(failed(e));
+            }
             return Err(response_sample(
                 &url,
                 start,
@@ -288,15 +290,19 @@ pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
     }
 }
 
-async fn open(conn: &Connector, host: &str) -> Result<Box<dyn Io>, ProbeError> {
+/// TCP, then TLS for `wss`, both by `deadline` (else `connect_timeout`).
+async fn open(
+    conn: &Connector,
+    host: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Box<dyn Io>, ProbeError> {
     let addr = *conn
         .addrs()
         .map_err(|e| ProbeError::from(e.clone()))?
         .first()
         .ok_or_else(|| ProbeError::new(ErrorKind::Dns, "the target resolved to no address"))?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| from_error(&e))?;
+    let tcp = super::http::open_tcp(addr, deadline, timeout).await?;
     let _ = tcp.set_nodelay(true);
     match conn.target.scheme {
         Scheme::Http => Ok(Box::new(tcp)),
@@ -308,13 +314,37 @@ async fn open(conn: &Connector, host: &str) -> Result<Box<dyn Io>, ProbeError> {
                     format!("`{host}` is not a valid TLS name: {e}"),
                 )
             })?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| ProbeError::new(ErrorKind::Tls, from_error(&e).message))?;
+            let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+            let tls = match tokio::time::timeout_at(deadline, handshake).await {
+                Err(_) => {
+                    return Err(ProbeError::new(
+                        ErrorKind::ConnectTimeout,
+                        format!(
+                            "the TLS handshake with {addr} did not finish within {}: the port may not speak TLS, or the proxy is overloaded",
+                            humantime::format_duration(timeout)
+                        ),
+                    ))
+                }
+                Ok(Err(e)) => return Err(tls_error(&e)),
+                Ok(Ok(tls)) => tls,
+            };
             Ok(Box::new(tls))
         }
     }
+}
+
+/// A failed TLS handshake: rustls' reason as a sentence, or the transport's.
+fn tls_error(e: &std::io::Error) -> ProbeError {
+    let p = from_error(e);
+    let message = match p.kind {
+        ErrorKind::Tls => p.message,
+        ErrorKind::Reset => format!(
+            "the server closed the connection during the TLS handshake ({}): it may not serve the production host (SNI) on this address",
+            p.message
+        ),
+        _ => format!("the TLS handshake failed: {}", p.message),
+    };
+    ProbeError::new(ErrorKind::Tls, message)
 }
 
 fn build_request<'h>(

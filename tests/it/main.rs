@@ -7,6 +7,7 @@ mod cli;
 mod diagnostics;
 mod dns;
 mod hardening;
+mod hostile;
 mod http_checks;
 mod load;
 mod nginx;
