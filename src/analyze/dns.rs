@@ -139,11 +139,8 @@ pub fn analyze(
         {
             Some(i) => counts[i] += 1,
             None => {
-                let shown = addrs
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                // A huge answer is named by its first records and its size.
+                let shown = crate::probe::dns::summarise(addrs, crate::probe::dns::RECORDS_SHOWN);
                 bump(&mut split.unknown, shown);
             }
         }
@@ -227,7 +224,9 @@ pub fn analyze(
             }
         }
     }
-    for (answer, count) in &split.unknown {
+    // One finding per distinct unknown answer, up to a few; the rest summed up.
+    const UNKNOWN_SHOWN: usize = 3;
+    for (answer, count) in split.unknown.iter().take(UNKNOWN_SHOWN) {
         problems.push((
             "dns_unknown_answer",
             format!(
@@ -236,11 +235,25 @@ pub fn analyze(
             ),
         ));
     }
-    for a in &private {
+    if split.unknown.len() > UNKNOWN_SHOWN {
+        let rest = &split.unknown[UNKNOWN_SHOWN..];
         problems.push((
-            "dns_private_answer",
-            format!("{name} answered {a}, a private or non-routable address (a ClusterIP leaked by external-dns?)"),
+            "dns_unknown_answer",
+            format!(
+                "{name}: {} more distinct answers ({} answers) matched no target",
+                rest.len(),
+                rest.iter().map(|(_, n)| n).sum::<u64>()
+            ),
         ));
+    }
+    if !private.is_empty() {
+        let shown = crate::probe::dns::summarise(&private, crate::probe::dns::RECORDS_SHOWN);
+        let message = if private.len() == 1 {
+            format!("{name} answered {shown}, a private or non-routable address (a ClusterIP leaked by external-dns?)")
+        } else {
+            format!("{name} answered {shown}: private or non-routable addresses (ClusterIPs leaked by external-dns?)")
+        };
+        problems.push(("dns_private_answer", message));
     }
     if let (Some(max), Some(&top)) = (expect.max_ttl, split.ttls.last()) {
         if top > max {
@@ -438,6 +451,32 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(split.shares[0].expected, Some(0.5));
+    }
+
+    #[test]
+    fn a_huge_unknown_answer_makes_short_findings() {
+        // Regression guard: a 4,000-record answer made a 55 KB failure line.
+        let addrs: Vec<IpAddr> = (0..4000u32)
+            .map(|i| IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]))
+            .collect();
+        let mut r = result(&[("192.0.2.10", 10)]);
+        r.queries.push(Sampled {
+            answer: Answer::Records {
+                addrs,
+                cnames: Vec::new(),
+                ttl: 60,
+                tcp: true,
+            },
+            ..r.queries[0].clone()
+        });
+        let (_, problems) = analyze("shop", &r, &targets(), &expect(100.0, 0.0));
+        assert!(!problems.is_empty());
+        for (kind, message) in &problems {
+            assert!(message.len() < 600, "{kind}: {} bytes", message.len());
+        }
+        assert!(problems
+            .iter()
+            .any(|(k, m)| *k == "dns_private_answer" && m.contains("4000 in all")));
     }
 
     #[test]

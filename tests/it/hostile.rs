@@ -248,6 +248,36 @@ async fn a_connect_that_never_completes_is_connect_timeout_on_every_path() {
     assert_eq!(e.kind, ErrorKind::ConnectTimeout, "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_a_connect_that_never_completes_is_connect_timeout() {
+    let (addr, _held, _listener) = blackhole().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = format!(
+        r#"name: blackhole
+host: shop.example.test
+defaults: {{ timeout: 500ms }}
+targets:
+  ingress: {{ connect: "{addr}" }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+load: {{ stages: [{{ rate: 10/s, for: 1s }}] }}
+"#
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = crate::support::report_in(dir.path(), "out");
+    let kinds = &report["load"]["targets"][0]["totals"]["error_kinds"];
+    assert_eq!(kinds["connect_timeout"], 10, "{kinds}");
+    assert!(kinds.get("timeout").is_none(), "{kinds}");
+}
+
 #[test]
 fn the_systems_connect_timeout_is_connect_timeout() {
     let io = std::io::Error::from(std::io::ErrorKind::TimedOut);

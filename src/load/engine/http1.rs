@@ -94,7 +94,7 @@ impl Http1Pool {
                         break c;
                     }
                 }
-                None => match connect(ctx).await {
+                None => match connect(ctx, deadline, spec.timeout).await {
                     Ok(c) => break c,
                     Err(e) => return Sample::failed(url, e, start.elapsed()),
                 },
@@ -130,25 +130,41 @@ impl Http1Pool {
     }
 }
 
-/// Opens a new connection to `ctx`'s target (TCP, then TLS for HTTPS).
-async fn connect(ctx: &TargetCtx) -> Result<Connection, ProbeError> {
+/// Opens a new connection to `ctx`'s target (TCP, then TLS for HTTPS). A
+/// connection that is not open by the request's deadline is a
+/// `connect_timeout`, whichever step hung.
+async fn connect(
+    ctx: &TargetCtx,
+    deadline: Instant,
+    timeout: std::time::Duration,
+) -> Result<Connection, ProbeError> {
     if let Some(e) = &ctx.resolve_error {
         return Err(e.clone());
     }
     let addr = ctx
         .addr
         .ok_or_else(|| ProbeError::new(ErrorKind::Dns, "the target resolved to no address"))?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| from_error(&e))?;
+    let tcp = crate::probe::http::open_tcp(addr, deadline, timeout).await?;
     let _ = tcp.set_nodelay(true);
     match (&ctx.target.scheme, &ctx.tls) {
         (Scheme::Https, Some((tls, name))) => {
-            let stream = tls.connect(name.clone(), tcp).await.map_err(|e| {
-                let mut p = from_error(&e);
-                p.kind = ErrorKind::Tls;
-                p
-            })?;
+            let handshake_tls = tls.connect(name.clone(), tcp);
+            let stream = match tokio::time::timeout_at(deadline, handshake_tls).await {
+                Err(_) => {
+                    return Err(ProbeError::new(
+                        ErrorKind::ConnectTimeout,
+                        format!(
+                            "the TLS handshake with {addr} did not finish within {}",
+                            humantime::format_duration(timeout)
+                        ),
+                    ))
+                }
+                Ok(r) => r.map_err(|e| {
+                    let mut p = from_error(&e);
+                    p.kind = ErrorKind::Tls;
+                    p
+                })?,
+            };
             handshake(TokioIo::new(stream)).await
         }
         (Scheme::Https, None) => Err(ProbeError::new(
