@@ -2,9 +2,11 @@
 //!
 //! `analysis.abort: {error_ratio, for}` is judged on each closed second (a
 //! second every load worker has flushed): a loaded target whose failed share
-//! (transport errors, 5xx, and arrivals dropped because the target did not
+//! (transport errors, answers its checks' expectations reject, and arrivals dropped because the target did not
 //! take them) exceeds `error_ratio` for `for` seconds in a row trips the
-//! rail. Requests still unanswered [`LATE_AFTER`] after they were sent (or
+//! rail. A response fails as its check's expectation judged it under load
+//! (a 404 where 200 is expected fails; without `expect.status`, any status
+//! of 400 or more). Requests still unanswered [`LATE_AFTER`] after they were sent (or
 //! three times the target's own p99, if that is longer) count as failing in
 //! every second they stay so: a target that stops answering trips the rail
 //! within `for` + 1 s, whatever the request timeout. The rail is a small state machine fed one second at a
@@ -80,7 +82,7 @@ impl Rail {
             {
                 // A dropped arrival is a request the target did not take.
                 requests += b.requests + b.dropped;
-                failed += b.errors + b.server_errors() + b.dropped;
+                failed += b.failed + b.dropped;
                 let _ = self.answered[ti].add(&b.latency);
             }
             // Requests still unanswered well past what this target takes are

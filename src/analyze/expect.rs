@@ -57,6 +57,46 @@ pub enum HeaderRule {
     Absent,
 }
 
+pub use crate::load::plan::Judge;
+
+impl Expect {
+    /// Whether judging needs the response's headers and body kept.
+    pub fn needs_body(&self, judge: Judge) -> bool {
+        judge == Judge::Full
+            && (!self.headers.is_empty() || !self.body_contains.is_empty() || !self.json.is_empty())
+    }
+}
+
+/// Whether a load response fails its check: a transport error, a status the
+/// expectation does not allow (any status below 400 without one), and with
+/// [`Judge::Full`] a failed header or body rule. Allocates nothing on the
+/// common path (a status rule only).
+pub fn fails(expect: &Expect, sample: &Sample, judge: Judge) -> bool {
+    if sample.error.is_some() {
+        return true;
+    }
+    let Some(resp) = &sample.response else {
+        return true;
+    };
+    let status_ok = if expect.status.is_empty() {
+        resp.status < 400
+    } else {
+        expect.status.iter().any(|p| p.matches(resp.status))
+    };
+    if !status_ok {
+        return true;
+    }
+    if judge == Judge::Status
+        || (expect.headers.is_empty() && expect.body_contains.is_empty() && expect.json.is_empty())
+    {
+        return false;
+    }
+    // The rare, rich case: the same rules as the check pass, latency aside
+    // (under load, latency has rules of its own).
+    let latency_failed = expect.max_latency.is_some_and(|max| sample.latency > max);
+    evaluate(expect, sample).len() > usize::from(latency_failed)
+}
+
 /// The failed rules, as sentences; empty when the sample passes.
 pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
     let mut fails = Vec::new();

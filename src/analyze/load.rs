@@ -48,24 +48,23 @@ pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec
     out
 }
 
-/// Failed requests per status code and error kind, and the origins of the failed answers.
+/// Failed requests, their causes (status or error kind → count) and the
+/// origins of the failed answers: the origins add up to the failed answers.
 fn failure_causes(b: &Bucket) -> (u64, BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let c = b.compact();
     let mut causes = BTreeMap::new();
-    for (code, n) in c.statuses.iter().filter(|(s, _)| *s >= 500) {
-        causes.insert(code.to_string(), *n);
+    let mut origins = BTreeMap::new();
+    for (code, origin, n) in &c.failed_statuses {
+        *causes.entry(code.to_string()).or_insert(0) += n;
+        *origins.entry(origin.as_str().to_owned()).or_insert(0) += n;
     }
     for (kind, n) in &c.error_kinds {
         causes.insert(kind.as_str().to_owned(), *n);
     }
-    let failed = b.errors + b.server_errors();
-    // Origins of the 503s (the only failed answers recorded by origin).
-    let origins = c
-        .s503_origins
-        .iter()
-        .map(|(o, n)| (o.as_str().to_owned(), *n))
-        .collect();
-    (failed, causes, origins)
+    if b.cancelled > 0 {
+        causes.insert("cancelled".into(), b.cancelled);
+    }
+    (b.failed + b.cancelled, causes, origins)
 }
 
 fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
@@ -80,11 +79,7 @@ fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
                 continue;
             }
             let parts: Vec<String> = causes.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-            let made: Vec<String> = origins
-                .iter()
-                .filter(|(o, _)| *o != "app")
-                .map(|(o, n)| format!("{o} {n}"))
-                .collect();
+            let made: Vec<String> = origins.iter().map(|(o, n)| format!("{o} {n}")).collect();
             out.push(
                 Finding::new(
                     FindingKind::LoadErrors,
@@ -99,7 +94,7 @@ fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
                         if made.is_empty() {
                             String::new()
                         } else {
-                            format!(" (503s produced by: {})", made.join(", "))
+                            format!(" (failed answers produced by: {})", made.join(", "))
                         }
                     ),
                 )
@@ -336,6 +331,7 @@ fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
         // A request cancelled at the stop was never answered: it counts.
         let n = total.requests + total.cancelled;
         let server = total.server_errors();
+        let failed_all = total.failed + total.cancelled;
         let mut breach = |metric: &str, observed: f64, limit: f64, what: String| {
             out.push(
                 Finding::new(
@@ -354,7 +350,7 @@ fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
             )
         };
         if let Some(max) = t.error_ratio {
-            let failed = total.errors + server + total.cancelled;
+            let failed = failed_all;
             let r = failed as f64 / n.max(1) as f64;
             if r > max {
                 breach(
@@ -362,7 +358,7 @@ fn thresholds(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
                     r,
                     max,
                     format!(
-                        "error ratio {:.2} % exceeds {:.2} % ({failed} of {n} requests)",
+                        "failed share {:.2} % exceeds {:.2} % ({failed} of {n} requests failed: transport errors and answers their checks' expectations reject)",
                         100.0 * r,
                         100.0 * max
                     ),

@@ -24,6 +24,18 @@ pub struct LoadPlan {
     pub connections: u64,
     pub targets: Vec<usize>,
     pub connection: ConnectionPolicy,
+    /// How much of each check's expectation judges its load responses.
+    pub judge: Judge,
+}
+
+/// How much of a check's expectation judges each load response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Judge {
+    /// Status, headers and body rules (the default).
+    #[default]
+    Full,
+    /// The status only (`load: { judge: status }`): no body is kept.
+    Status,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -57,6 +57,13 @@ pub struct Bucket {
     /// Requests still in flight when the grace after a stop ran out: sent,
     /// never answered, counted in the second they were given up.
     pub cancelled: u64,
+    /// Requests that failed: a transport error, or an answer its check's
+    /// expectation rejects (judged by the engine as it records).
+    pub failed: u64,
+    /// Failed answers by origin (transport errors have none).
+    failed_origins: [u64; ORIGINS.len()],
+    /// `(status, origin, count)` of the failed answers.
+    pub failed_statuses: Vec<(u16, Origin, u64)>,
     /// Latencies above the histogram's range, clamped to it.
     pub clamped: u64,
     pub statuses: Vec<(u16, u64)>,
@@ -111,6 +118,9 @@ impl Default for Bucket {
             errors: 0,
             dropped: 0,
             cancelled: 0,
+            failed: 0,
+            failed_origins: [0; ORIGINS.len()],
+            failed_statuses: Vec::new(),
             clamped: 0,
             statuses: Vec::new(),
             error_kinds: [0; KINDS.len()],
@@ -129,6 +139,35 @@ impl Bucket {
         latency: std::time::Duration,
         service: std::time::Duration,
     ) {
+        // Without a check's expectation: an error, or a status of 400 or more.
+        let failed = sample.error.is_some() || sample.status().is_some_and(|s| s >= 400);
+        self.record_judged(sample, latency, service, failed);
+    }
+
+    /// Records one completed request, `failed` as its check judged it.
+    pub fn record_judged(
+        &mut self,
+        sample: &Sample,
+        latency: std::time::Duration,
+        service: std::time::Duration,
+        failed: bool,
+    ) {
+        if failed {
+            self.failed += 1;
+            if let Some(r) = &sample.response {
+                if let Some(i) = ORIGINS.iter().position(|o| *o == r.origin) {
+                    self.failed_origins[i] += 1;
+                }
+                match self
+                    .failed_statuses
+                    .iter_mut()
+                    .find(|(c, o, _)| *c == r.status && *o == r.origin)
+                {
+                    Some((_, _, n)) => *n += 1,
+                    None => self.failed_statuses.push((r.status, r.origin, 1)),
+                }
+            }
+        }
         self.requests += 1;
         let (l, s) = (micros(latency), micros(service));
         if l > MAX_US {
@@ -167,6 +206,20 @@ impl Bucket {
         self.errors += other.errors;
         self.dropped += other.dropped;
         self.cancelled += other.cancelled;
+        self.failed += other.failed;
+        for (a, b) in self.failed_origins.iter_mut().zip(other.failed_origins) {
+            *a += b;
+        }
+        for &(code, origin, n) in &other.failed_statuses {
+            match self
+                .failed_statuses
+                .iter_mut()
+                .find(|(c, o, _)| *c == code && *o == origin)
+            {
+                Some((_, _, m)) => *m += n,
+                None => self.failed_statuses.push((code, origin, n)),
+            }
+        }
         self.clamped += other.clamped;
         for &(code, n) in &other.statuses {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
@@ -226,6 +279,18 @@ impl Bucket {
             errors: self.errors,
             dropped: self.dropped,
             cancelled: self.cancelled,
+            failed: self.failed,
+            failed_origins: ORIGINS
+                .iter()
+                .copied()
+                .zip(self.failed_origins)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            failed_statuses: {
+                let mut f = self.failed_statuses.clone();
+                f.sort_unstable_by_key(|(c, o, _)| (*c, o.as_str()));
+                f
+            },
             clamped: self.clamped,
             statuses,
             error_kinds: KINDS
@@ -298,6 +363,10 @@ pub struct Compact {
     pub errors: u64,
     pub dropped: u64,
     pub cancelled: u64,
+    pub failed: u64,
+    pub failed_origins: Vec<(Origin, u64)>,
+    /// `(status, origin, count)` of the failed answers, by status.
+    pub failed_statuses: Vec<(u16, Origin, u64)>,
     pub clamped: u64,
     /// `(status, count)`, by status.
     pub statuses: Vec<(u16, u64)>,
@@ -377,6 +446,24 @@ impl WorkerRecorder {
             return;
         }
         self.bucket(key, second).record(sample, latency, service);
+    }
+
+    /// Records a completed request that finished in `second`, `failed` as
+    /// its check judged it.
+    pub fn record_judged(
+        &mut self,
+        key: usize,
+        second: u64,
+        sample: &Sample,
+        latency: std::time::Duration,
+        service: std::time::Duration,
+        failed: bool,
+    ) {
+        if self.finished {
+            return;
+        }
+        self.bucket(key, second)
+            .record_judged(sample, latency, service, failed);
     }
 
     /// A request of `key` was sent in second `started`; it is outstanding

@@ -84,7 +84,7 @@ pub fn render(r: &Report) -> String {
             load.connection,
             load.max_in_flight
         );
-        out.push_str("| check | target | requests | rate/s | p50 | p90 | p99 | p99.9 | max | errors | dropped |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| check | target | requests | rate/s | p50 | p90 | p99 | p99.9 | max | failed | dropped | statuses |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         let checks = load.check_names();
         for check in checks {
             for t in &load.targets {
@@ -95,7 +95,7 @@ pub fn render(r: &Report) -> String {
                 let failed = super::model::failed(s);
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
+                    "| {} | {} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} |",
                     cell(check),
                     cell(&t.target),
                     s.requests,
@@ -106,7 +106,8 @@ pub fn render(r: &Report) -> String {
                     s.latency.p999,
                     s.latency.max,
                     failed,
-                    s.dropped
+                    s.dropped,
+                    cell(&s.breakdown())
                 );
             }
         }

@@ -267,13 +267,8 @@ impl LoadReport {
     }
 }
 
-/// Requests that failed under load: transport errors and 5xx answers.
+/// Requests that failed under load: transport errors and answers the
+/// check's expectation rejects (plus those cancelled at a stop).
 pub fn failed(stats: &Stats) -> u64 {
-    stats.errors
-        + stats
-            .statuses
-            .iter()
-            .filter(|(k, _)| k.starts_with('5'))
-            .map(|(_, n)| n)
-            .sum::<u64>()
+    stats.failed + stats.cancelled
 }

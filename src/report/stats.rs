@@ -55,6 +55,16 @@ pub struct Stats {
     /// Sent, still unanswered when the grace after a stop ran out.
     #[serde(default)]
     pub cancelled: u64,
+    /// Requests that failed: a transport error, or an answer the check's
+    /// expectation rejects.
+    #[serde(default)]
+    pub failed: u64,
+    /// Failed answers by origin (they add up to the failed answers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_origins: BTreeMap<String, u64>,
+    /// Failed answers by status, then origin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_statuses: BTreeMap<String, BTreeMap<String, u64>>,
     pub clamped: u64,
     pub statuses: BTreeMap<String, u64>,
     pub error_kinds: BTreeMap<String, u64>,
@@ -111,6 +121,22 @@ impl From<&Compact> for Stats {
             errors: c.errors,
             dropped: c.dropped,
             cancelled: c.cancelled,
+            failed: c.failed,
+            failed_origins: c
+                .failed_origins
+                .iter()
+                .map(|(o, n)| (o.as_str().to_owned(), *n))
+                .collect(),
+            failed_statuses: {
+                let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+                for (status, origin, n) in &c.failed_statuses {
+                    *m.entry(status.to_string())
+                        .or_default()
+                        .entry(origin.as_str().to_owned())
+                        .or_default() += n;
+                }
+                m
+            },
             clamped: c.clamped,
             statuses: c
                 .statuses
@@ -154,4 +180,45 @@ impl From<&SecondRecord> for SecondStats {
             stats: Stats::from(&s.stats),
         }
     }
+}
+
+impl Stats {
+    /// The statuses, the failed ones with who answered them, then transport
+    /// errors: `200 ×11,491 · 503 ×509 ingress · 429 ×594 gateway`.
+    pub fn breakdown(&self) -> String {
+        let mut parts = Vec::new();
+        for (status, n) in &self.statuses {
+            let failed: u64 = self
+                .failed_statuses
+                .get(status)
+                .map(|m| m.values().sum())
+                .unwrap_or(0);
+            if *n > failed {
+                parts.push(format!("{status} ×{}", thousands(n - failed)));
+            }
+            for (origin, m) in self.failed_statuses.get(status).into_iter().flatten() {
+                parts.push(format!("{status} ×{} {origin}", thousands(*m)));
+            }
+        }
+        for (kind, n) in &self.error_kinds {
+            parts.push(format!("{kind} ×{}", thousands(*n)));
+        }
+        if self.cancelled > 0 {
+            parts.push(format!("cancelled ×{}", thousands(self.cancelled)));
+        }
+        parts.join(" · ")
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -178,7 +178,7 @@ fn table(r: &Report, style: Style) -> String {
 /// Per check, the loaded targets side by side (one row each).
 pub fn load_table(load: &LoadReport) -> String {
     let mut rows: Vec<Vec<String>> = vec![[
-        "LOAD", "TARGET", "REQUESTS", "RATE/S", "P50", "P90", "P99", "P99.9", "MAX", "ERRORS",
+        "LOAD", "TARGET", "REQUESTS", "RATE/S", "P50", "P90", "P99", "P99.9", "MAX", "FAILED",
         "DROPPED",
     ]
     .iter()
@@ -226,6 +226,13 @@ pub fn load_table(load: &LoadReport) -> String {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    for check in load.check_names() {
+        for t in &load.targets {
+            if let Some(c) = t.checks.iter().find(|c| c.check == check) {
+                let _ = writeln!(out, "{check} [{}]: {}", t.target, c.totals.breakdown());
+            }
+        }
     }
     for t in &load.targets {
         let _ = writeln!(

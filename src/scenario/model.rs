@@ -490,6 +490,8 @@ pub struct RawLoad {
     pub connections: Option<At<u64>>,
     pub targets: Option<Vec<At<String>>>,
     pub connection: Option<At<String>>,
+    /// `full` (default) or `status`.
+    pub judge: Option<At<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ mod hardening;
 mod hostile;
 mod http_checks;
 mod load;
+mod load_verdicts;
 mod nginx;
 mod powerdns;
 mod render;

@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::worker_plan::{HttpRequest, TargetCtx};
-use crate::probe::http::{finish, from_error, timeout_error, BodyMode};
+use crate::probe::http::{finish, from_error, timeout_error};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ConnectionPolicy;
 use crate::target::Scheme;
@@ -80,6 +80,7 @@ impl Http1Pool {
         deadline: Instant,
     ) -> Sample {
         let HttpRequest {
+            body,
             spec,
             url,
             uri,
@@ -115,7 +116,7 @@ impl Http1Pool {
             start,
             deadline,
             spec.timeout,
-            BodyMode::Count,
+            *body,
             t.proxy,
             t.role,
         )

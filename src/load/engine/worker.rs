@@ -37,6 +37,7 @@ use super::sender::RequestSender;
 use super::sockets::Socket;
 use super::worker_plan::{share_of, WorkerPlan};
 use super::Recorder;
+use crate::analyze::expect::fails;
 use crate::load::pacing::Pacer;
 use crate::load::schedule::Phase;
 use crate::record::{Flush, WorkerRecorder};
@@ -137,14 +138,23 @@ async fn drive<S: RequestSender>(
                     in_flight.set(in_flight.get() + 1);
                     rec.borrow_mut().sent(key, second);
                     let (rec, in_flight) = (Rc::clone(rec), Rc::clone(&in_flight));
+                    let (expect, judge) = (Arc::clone(&ctx.checks[c].expect), ctx.checks[c].judge);
                     let request = sender.send(t, c);
                     tokio::task::spawn_local(async move {
                         let sample = request.await;
                         let done = Instant::now();
                         let service = sample.latency;
+                        let failed = fails(&expect, &sample, judge);
                         let mut r = rec.borrow_mut();
                         r.answered(key, second);
-                        r.record(key, (done - start).as_secs(), &sample, done - due, service);
+                        r.record_judged(
+                            key,
+                            (done - start).as_secs(),
+                            &sample,
+                            done - due,
+                            service,
+                            failed,
+                        );
                         drop(r);
                         in_flight.set(in_flight.get() - 1);
                     });
@@ -174,14 +184,16 @@ async fn drive<S: RequestSender>(
                             rec.borrow_mut().sent(key, sent);
                             let sample = sender.send(t, c).await;
                             let done = Instant::now();
+                            let failed = fails(&ctx.checks[c].expect, &sample, ctx.checks[c].judge);
                             let mut r = rec.borrow_mut();
                             r.answered(key, sent);
-                            r.record(
+                            r.record_judged(
                                 key,
                                 (done - start).as_secs(),
                                 &sample,
                                 sample.latency,
                                 sample.latency,
+                                failed,
                             );
                         }
                     }));

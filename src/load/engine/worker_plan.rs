@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use super::mix::Mix;
 use super::{Options, Pacing};
+use crate::analyze::expect::{Expect, Judge};
 use crate::load::schedule::{Phase, Shape};
-use crate::probe::http::HttpSpec;
+use crate::probe::http::{BodyMode, HttpSpec};
 use crate::probe::websocket::WsSpec;
 use crate::probe::ProbeError;
 use crate::scenario::plan::{ConnectionPolicy, LoadPlan, Plan, ProbeSpec};
@@ -65,6 +66,9 @@ pub(super) struct TargetCtx {
 pub(super) struct CheckCtx {
     pub(super) key: usize,
     pub(super) kind: CheckKind,
+    /// The check's expectation, judging every response as it is recorded.
+    pub(super) expect: Arc<Expect>,
+    pub(super) judge: Judge,
 }
 
 pub(super) enum CheckKind {
@@ -77,6 +81,8 @@ pub(super) enum CheckKind {
 /// An HTTP check's request through one target, built once: each send clones
 /// the headers into a fresh request.
 pub(super) struct HttpRequest {
+    /// Count the body, or keep it (and every header) when rules need it.
+    pub(super) body: BodyMode,
     pub(super) spec: HttpSpec,
     pub(super) url: Arc<str>,
     pub(super) uri: http::Uri,
@@ -154,13 +160,21 @@ impl TargetCtx {
             let kind = match &check.probe {
                 // DNS checks sample the zone once per run; they are not load.
                 ProbeSpec::Dns(_) => continue,
-                ProbeSpec::Http(spec) => CheckKind::Http(HttpRequest::new(&target, spec)),
+                ProbeSpec::Http(spec) => {
+                    let mut request = HttpRequest::new(&target, spec);
+                    if check.expect.needs_body(load.judge) {
+                        request.body = BodyMode::Keep { cap: spec.body_cap };
+                    }
+                    CheckKind::Http(request)
+                }
                 probe => CheckKind::Probe(probe.clone()),
             };
             mix.push(weight);
             checks.push(CheckCtx {
                 key: ti * n_checks + ci,
                 kind,
+                expect: Arc::new(check.expect.clone()),
+                judge: load.judge,
             });
         }
         let tls = match target.scheme {
@@ -224,6 +238,7 @@ impl HttpRequest {
             .parse()
             .unwrap_or_else(|_| http::Uri::from_static("/"));
         HttpRequest {
+            body: BodyMode::Count,
             spec: spec.clone(),
             url: target.url(host, &spec.path_and_query).into(),
             uri,

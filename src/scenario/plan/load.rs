@@ -15,7 +15,7 @@ use super::targets::TargetNames;
 use super::{AnalysisPlan, EventPlan, Thresholds};
 use crate::analyze::latency::LatencyRules;
 use crate::analyze::spike::SpikeRules;
-use crate::load::plan::{ConnectionPolicy, LoadPlan, Stage};
+use crate::load::plan::{ConnectionPolicy, Judge, LoadPlan, Stage};
 use crate::scenario::model::{RawAnalysis, RawEvent, RawLatency, RawLoad, RawSpike, RawStage};
 use crate::scenario::yaml::{unknown_message, At, Entries, Lenient, Loc};
 
@@ -35,6 +35,7 @@ pub(super) fn build_load(
         None => (0..targets.len()).collect(),
     };
     let connection = connection_policy(cx, l.connection.as_ref());
+    let judge = judge(cx, l.judge.as_ref());
     let max_in_flight = at_least_one(cx, l.max_in_flight.as_ref(), "max_in_flight", 1024);
     let connections = at_least_one(cx, l.connections.as_ref(), "connections", 256);
     LoadPlan {
@@ -44,6 +45,20 @@ pub(super) fn build_load(
         connections,
         targets,
         connection,
+        judge,
+    }
+}
+
+/// `judge: full | status`: how much of each check's expectation judges its
+/// load responses.
+fn judge(cx: &Ctx, raw: Option<&At<String>>) -> Judge {
+    match raw.map(|j| (j, j.value.as_str())) {
+        None | Some((_, "full")) => Judge::Full,
+        Some((_, "status")) => Judge::Status,
+        Some((j, other)) => {
+            cx.err(j.loc, unknown_message("judge", other, &["full", "status"]));
+            Judge::Full
+        }
     }
 }
 
