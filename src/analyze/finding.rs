@@ -58,6 +58,10 @@ pub enum FindingKind {
     /// A run of seconds with 503s above the rule, after an event or unexplained.
     #[serde(rename = "spike_503")]
     Spike503,
+    /// A 503 rate elevated from the start and all along: no spike.
+    SustainedErrors,
+    /// A status class one target answers under load and the other does not.
+    StatusClassDifference,
     /// An `analysis.thresholds` rule was breached.
     Threshold,
     /// The abort rail stopped the load.
@@ -70,7 +74,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 24] = [
+    pub const ALL: [FindingKind; 26] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
@@ -91,6 +95,8 @@ impl FindingKind {
         FindingKind::LatencyRegression,
         FindingKind::BaselineRegression,
         FindingKind::Spike503,
+        FindingKind::SustainedErrors,
+        FindingKind::StatusClassDifference,
         FindingKind::Threshold,
         FindingKind::Aborted,
         FindingKind::EventFailed,
@@ -120,6 +126,8 @@ impl FindingKind {
             FindingKind::LatencyRegression => "latency_regression",
             FindingKind::BaselineRegression => "baseline_regression",
             FindingKind::Spike503 => "spike_503",
+            FindingKind::SustainedErrors => "sustained_errors",
+            FindingKind::StatusClassDifference => "status_class_difference",
             FindingKind::Threshold => "threshold",
             FindingKind::Aborted => "aborted",
             FindingKind::EventFailed => "event_failed",
@@ -141,6 +149,8 @@ impl FindingKind {
                 | FindingKind::LatencyRegression
                 | FindingKind::BaselineRegression
                 | FindingKind::Spike503
+                | FindingKind::SustainedErrors
+                | FindingKind::StatusClassDifference
                 | FindingKind::Threshold
                 | FindingKind::Aborted
                 | FindingKind::EventFailed
@@ -153,6 +163,10 @@ impl FindingKind {
         match self {
             FindingKind::Threshold => ("threshold breached", "thresholds breached"),
             FindingKind::Spike503 => ("503 spike", "503 spikes"),
+            FindingKind::SustainedErrors => ("sustained error rate", "sustained error rates"),
+            FindingKind::StatusClassDifference => {
+                ("status class difference", "status class differences")
+            }
             FindingKind::LatencyRegression => ("latency regression", "latency regressions"),
             FindingKind::BaselineRegression => (
                 "regression against the baseline",
@@ -309,6 +323,8 @@ pub enum Evidence {
         requests: u64,
         peak_ratio: f64,
         baseline_ratio: f64,
+        /// One-sided Poisson p-value of `count` under the baseline rate.
+        p: f64,
         event: Option<String>,
         origins: std::collections::BTreeMap<String, u64>,
     },

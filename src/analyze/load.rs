@@ -253,8 +253,85 @@ fn events(load: &LoadRecord) -> Vec<Finding> {
         .collect()
 }
 
+/// One series for spike detection: the given keys' seconds, summed.
+fn spike_series(load: &LoadRecord, keys: &[usize]) -> Vec<super::spike::Second> {
+    let mut per_second: BTreeMap<u64, super::spike::Second> = BTreeMap::new();
+    for &key in keys {
+        for s in &load.outcome.aggregator.series[key] {
+            let e = per_second
+                .entry(s.second)
+                .or_insert_with(|| super::spike::Second {
+                    second: s.second,
+                    ..Default::default()
+                });
+            e.requests += s.stats.requests;
+            for (origin, n) in &s.stats.s503_origins {
+                match e.s503.iter_mut().find(|(x, _)| x == origin.as_str()) {
+                    Some((_, m)) => *m += n,
+                    None => e.s503.push((origin.as_str().to_owned(), *n)),
+                }
+            }
+        }
+    }
+    per_second.into_values().collect()
+}
+
+fn spike_finding(spike: &super::spike::Spike, check: Option<&str>, target: &str) -> Finding {
+    let gateway_made = spike.origins.first().is_some_and(|(o, _)| o == "gateway");
+    let mut f = Finding::new(
+        FindingKind::Spike503,
+        Level::Warn,
+        check,
+        Some(target),
+        spike.describe(target),
+    )
+    .with_evidence(Evidence::Spike {
+        start_s: spike.start,
+        end_s: spike.end,
+        count: spike.count,
+        requests: spike.requests,
+        peak_ratio: spike.peak_ratio,
+        baseline_ratio: spike.baseline,
+        p: spike.p_value,
+        event: spike.event.clone(),
+        origins: spike.origins.iter().cloned().collect(),
+    });
+    if gateway_made {
+        f.hint = Some(super::spike::POOLED_CONNECTION_HINT.to_owned());
+    }
+    f
+}
+
+fn sustained_finding(st: &super::spike::Sustained, check: Option<&str>, target: &str) -> Finding {
+    let origins: Vec<String> = st.origins.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    Finding::new(
+        FindingKind::SustainedErrors,
+        Level::Warn,
+        check,
+        Some(target),
+        format!(
+            "{target} answered 503s all along: {} of {} requests ({:.2} %), in {} of {} seconds, from the start; produced by {}",
+            st.count,
+            st.requests,
+            100.0 * st.ratio(),
+            st.elevated,
+            st.seconds,
+            origins.join(", ")
+        ),
+    )
+    .with_hint("a steady rate is not a deploy's doing: a rate limit (ingress-nginx answers 503 by default), a backend that sheds load, or a health check that fails some pods")
+    .with_evidence(Evidence::Failures {
+        failed: st.count,
+        requests: st.requests,
+        causes: [("503".to_owned(), st.count)].into_iter().collect(),
+        origins: st.origins.iter().cloned().collect(),
+    })
+}
+
+/// 503 spikes per target × check, and over each target's checks when a
+/// spike is spread too thin for any one check; a sustained rate once.
 fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
-    use super::spike::{detect, Event, Second, POOLED_CONNECTION_HINT};
+    use super::spike::{detect, Event};
     let o = &load.outcome;
     let events: Vec<Event> = load
         .events
@@ -267,52 +344,36 @@ fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
     let rules = &plan.analysis.spike;
     let mut out = Vec::new();
     for &ti in &o.targets {
-        let mut per_second: BTreeMap<u64, Second> = BTreeMap::new();
-        for ci in 0..plan.checks.len() {
-            for s in &o.aggregator.series[o.key(ti, ci)] {
-                let e = per_second.entry(s.second).or_insert_with(|| Second {
-                    second: s.second,
-                    ..Default::default()
-                });
-                e.requests += s.stats.requests;
-                for (origin, n) in &s.stats.s503_origins {
-                    match e.s503.iter_mut().find(|(x, _)| x == origin.as_str()) {
-                        Some((_, m)) => *m += n,
-                        None => e.s503.push((origin.as_str().to_owned(), *n)),
-                    }
-                }
+        let target = &plan.targets[ti].name;
+        let mut per_check_spikes: Vec<(u64, u64)> = Vec::new();
+        let mut any_sustained = false;
+        for (ci, check) in plan.checks.iter().enumerate() {
+            let series = spike_series(load, &[o.key(ti, ci)]);
+            if series.is_empty() {
+                continue;
+            }
+            let d = detect(&series, &events, rules);
+            for spike in &d.spikes {
+                per_check_spikes.push((spike.start, spike.end));
+                out.push(spike_finding(spike, Some(&check.name), target));
+            }
+            if let Some(st) = &d.sustained {
+                any_sustained = true;
+                out.push(sustained_finding(st, Some(&check.name), target));
             }
         }
-        let series: Vec<Second> = per_second.into_values().collect();
-        let target = &plan.targets[ti].name;
-        for spike in detect(&series, &events, rules) {
-            let gateway_made = spike.origins.first().is_some_and(|(o, _)| o == "gateway");
-            let requests = series
+        let keys: Vec<usize> = (0..plan.checks.len()).map(|ci| o.key(ti, ci)).collect();
+        let all = detect(&spike_series(load, &keys), &events, rules);
+        for spike in &all.spikes {
+            let covered = per_check_spikes
                 .iter()
-                .filter(|s| s.second >= spike.start && s.second <= spike.end)
-                .map(|s| s.requests)
-                .sum();
-            let mut f = Finding::new(
-                FindingKind::Spike503,
-                Level::Warn,
-                None,
-                Some(target),
-                spike.describe(target),
-            )
-            .with_evidence(Evidence::Spike {
-                start_s: spike.start,
-                end_s: spike.end,
-                count: spike.count,
-                requests,
-                peak_ratio: spike.peak_ratio,
-                baseline_ratio: spike.baseline,
-                event: spike.event.clone(),
-                origins: spike.origins.iter().cloned().collect(),
-            });
-            if gateway_made {
-                f.hint = Some(POOLED_CONNECTION_HINT.to_owned());
+                .any(|(a, b)| spike.start <= *b && *a <= spike.end);
+            if !covered {
+                out.push(spike_finding(spike, None, target));
             }
-            out.push(f);
+        }
+        if let (Some(st), false) = (&all.sustained, any_sustained) {
+            out.push(sustained_finding(st, None, target));
         }
     }
     out

@@ -66,6 +66,52 @@ pub fn normal_two_sided_p(z: f64) -> f64 {
     chi_square_p(z * z, 1.0)
 }
 
+/// P(X ≥ k) for X ~ Poisson(λ): `scipy.stats.poisson.sf(k - 1, λ)`.
+///
+/// Computed as the regularized lower incomplete gamma P(k, λ) by its series
+/// where that is accurate (λ < k + 1, the small tail a spike test needs),
+/// else as 1 − Q(k, λ).
+pub fn poisson_at_least(k: u64, lambda: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if lambda <= 0.0 {
+        return 0.0;
+    }
+    let a = k as f64;
+    if lambda < a + 1.0 {
+        let mut sum = 1.0 / a;
+        let mut term = sum;
+        let mut ap = a;
+        for _ in 0..max_terms(a) {
+            ap += 1.0;
+            term *= lambda / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        (sum * (-lambda + a * lambda.ln() - ln_gamma(a)).exp()).clamp(0.0, 1.0)
+    } else {
+        (1.0 - gamma_q(a, lambda)).clamp(0.0, 1.0)
+    }
+}
+
+/// Two-sided p-value that two proportions `k1/n1` and `k2/n2` are equal
+/// (pooled z-test, no continuity correction).
+pub fn two_proportions_p(k1: u64, n1: u64, k2: u64, n2: u64) -> f64 {
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let pooled = (k1 + k2) as f64 / (n1 + n2) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    if se == 0.0 {
+        return if p1 == p2 { 1.0 } else { 0.0 };
+    }
+    normal_two_sided_p((p1 - p2) / se)
+}
+
 /// Regularized upper incomplete gamma Q(a, x) (series below a+1, continued fraction above).
 fn gamma_q(a: f64, x: f64) -> f64 {
     let cap = max_terms(a);
@@ -517,6 +563,38 @@ mod tests {
 
     // Q(1/2, z²/2) is the continued fraction for |z| ≥ √3: 1e-13 relative,
     // 1e-12 at z = 37 (p ~ 1e-299, exponent terms ~700).
+    #[test]
+    fn poisson_at_least_matches_scipy() {
+        // scipy.stats.poisson.sf(k - 1, lam) for (k, lam):
+        let cases = [
+            (1u64, 0.5, 0.3934693402873665),
+            (5, 1.0, 0.003659846827343713),
+            (10, 8.0, 0.28337574127298903),
+            (20, 2.0, 6.443731393112101e-14),
+            (50, 40.0, 0.07033506665939494),
+            (3, 10.0, 0.9972306042844884),
+        ];
+        for (k, lam, want) in cases {
+            let got = poisson_at_least(k, lam);
+            assert!(
+                ((got - want) / want).abs() < 1e-9,
+                "k={k} lam={lam}: {got} vs {want}"
+            );
+        }
+        assert_eq!(poisson_at_least(0, 3.0), 1.0);
+        assert_eq!(poisson_at_least(1, 0.0), 0.0);
+    }
+
+    #[test]
+    fn two_proportions_p_matches_the_pooled_z_test() {
+        // Pooled z: 2 * scipy.stats.norm.sf(|p1 - p2| / se), as
+        // statsmodels' proportions_ztest computes it.
+        let p = two_proportions_p(97, 1200, 0, 1200);
+        assert!(((p - 8.809563696737892e-24) / p).abs() < 1e-6, "{p}");
+        let p = two_proportions_p(12, 1000, 10, 1000);
+        assert!((p - 0.6680934023170402).abs() < 1e-9, "{p}");
+    }
+
     #[test]
     fn normal_two_sided_p_matches_scipy_norm_sf() {
         for (z, want, rel, call) in [
