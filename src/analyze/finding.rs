@@ -303,6 +303,8 @@ pub enum Evidence {
         quantiles: Vec<QuantileDelta>,
         /// One-sided p-value that the target is slower.
         p: f64,
+        /// Probability that a target request is slower than a baseline one.
+        superiority: f64,
         n_target: u64,
         n_baseline: u64,
     },

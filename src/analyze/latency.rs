@@ -16,23 +16,51 @@ use hdrhistogram::Histogram;
 use super::stats::mann_whitney;
 
 /// Thresholds of the latency comparison.
+///
+/// Two levels per quantile: above its `allowed` ratio a significant
+/// regression is a warning, above its `critical` ratio it fails the run.
+/// Defaults: allowed p50 1.05, p90 1.1, p99 1.2, p99.9 1.5; critical p50 1.5,
+/// p90 1.5, p99 2, p99.9 3; a quantile must also be `min_delta` (1 ms)
+/// slower, and `critical_delta` (10 ms) to be critical, and is judged only with `min_tail_samples` (10) samples beyond it
+/// on both sides.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatencyRules {
-    /// `(quantile, highest acceptable ratio target/baseline)`.
+    /// `(quantile, highest allowed ratio target/baseline)`: above, a warning.
     pub ratios: Vec<(f64, f64)>,
+    /// `(quantile, critical ratio)`: above (and `critical_delta` slower),
+    /// the run fails.
+    pub critical: Vec<(f64, f64)>,
+    /// A quantile is only critical when it is also this much slower.
+    pub critical_delta: Duration,
     /// A quantile only regresses when it is also this much slower.
     pub min_delta: Duration,
     /// Mann-Whitney p-value below which the difference is real.
     pub significance: f64,
+    /// Samples needed beyond a quantile, on both sides, to judge it.
+    pub min_tail_samples: u64,
 }
 
 impl Default for LatencyRules {
     fn default() -> Self {
         LatencyRules {
             ratios: vec![(0.5, 1.05), (0.9, 1.1), (0.99, 1.2), (0.999, 1.5)],
+            critical: vec![(0.5, 1.5), (0.9, 1.5), (0.99, 2.0), (0.999, 3.0)],
+            critical_delta: Duration::from_millis(10),
             min_delta: Duration::from_millis(1),
             significance: 0.001,
+            min_tail_samples: 10,
         }
+    }
+}
+
+impl LatencyRules {
+    /// Whether `(q, target ms, baseline ms)` crosses its critical ratio.
+    pub fn is_critical(&self, (q, t, b): (f64, f64, f64)) -> bool {
+        self.critical
+            .iter()
+            .find(|(cq, _)| (cq - q).abs() < 1e-9)
+            .is_some_and(|(_, r)| t > b * r)
+            && (t - b) * 1000.0 > self.critical_delta.as_micros() as f64
     }
 }
 
@@ -46,6 +74,9 @@ pub struct Comparison {
     /// True when the target's latencies rank higher than the baseline's.
     pub slower: bool,
     pub n: (u64, u64),
+    /// Probability that a target request is slower than a baseline one
+    /// (½ for ties): the effect size, 0.5 meaning no difference.
+    pub superiority: f64,
 }
 
 impl Comparison {
@@ -69,8 +100,9 @@ impl Comparison {
             })
             .collect();
         format!(
-            "{}, p = {:.2e}, n = {} / {}",
+            "{}, P(slower) = {:.2}, p = {:.2e}, n = {} / {}",
             parts.join("; "),
+            self.superiority,
             self.p_value,
             thousands(self.n.0),
             thousands(self.n.1)
@@ -127,6 +159,7 @@ pub fn compare(
         p_value,
         slower,
         n: (target.len(), baseline.len()),
+        superiority: super::stats::superiority(target, baseline),
     }
 }
 

@@ -7,10 +7,13 @@
 //!
 //! Levels: thresholds, an abort and a regression against a saved baseline
 //! fail the run; failures under load, in-run regressions, spikes and failed
-//! events are warnings. A latency quantile is judged only when both sides
-//! have [`MIN_TAIL`] samples beyond it (20 for p50, 1,000 for p99, 10,000
-//! for p99.9); a regression seen only on quantiles without that much data is
-//! `inconclusive`, with the number of requests it would need.
+//! events are warnings, except an in-run regression past a quantile's
+//! critical ratio, which fails. A latency quantile is judged only when both
+//! sides have `min_tail_samples` (10) samples beyond it (20 for p50, 1,000
+//! for p99, 10,000 for p99.9); a regression seen only on quantiles without
+//! that much data is `inconclusive`, with the number of requests it would
+//! need. The effect size (the probability that a target request is slower
+//! than a baseline one) is given beside the p-value.
 
 use std::collections::BTreeMap;
 
@@ -124,28 +127,26 @@ pub fn latency_evidence(c: &Comparison) -> Evidence {
             })
             .collect(),
         p: c.p_value,
+        superiority: c.superiority,
         n_target: c.n.0,
         n_baseline: c.n.1,
     }
 }
 
-/// Samples a quantile needs beyond it before it is judged: with fewer, a
-/// "p99.9" is just one of the last few samples.
-pub const MIN_TAIL: u64 = 10;
-
-/// How many samples judging quantile `q` needs.
-pub fn samples_needed(q: f64) -> u64 {
-    (MIN_TAIL as f64 / (1.0 - q)).ceil() as u64
+/// How many samples judging quantile `q` needs: `tail` beyond it (with
+/// fewer, a "p99.9" is just one of the last few samples).
+pub fn samples_needed(q: f64, tail: u64) -> u64 {
+    (tail as f64 / (1.0 - q) - 1e-9).ceil() as u64
 }
 
 /// A comparison judged on enough data: the regressed quantiles both sides
 /// have enough samples for, and those they do not.
-pub fn split_by_data(c: &Comparison) -> (Comparison, Vec<(f64, f64, f64)>) {
+pub fn split_by_data(c: &Comparison, tail: u64) -> (Comparison, Vec<(f64, f64, f64)>) {
     let n = c.n.0.min(c.n.1);
     let (judged, thin): (Vec<_>, Vec<_>) = c
         .regressed
         .iter()
-        .partition(|(q, _, _)| n >= samples_needed(*q));
+        .partition(|(q, _, _)| n >= samples_needed(*q, tail));
     (
         Comparison {
             regressed: judged,
@@ -155,7 +156,8 @@ pub fn split_by_data(c: &Comparison) -> (Comparison, Vec<(f64, f64, f64)>) {
     )
 }
 
-/// A regression finding at `level`, or an `inconclusive` one when only
+/// A regression finding at `level` (in-run: `warn` past the allowed ratio,
+/// `fail` past the critical one), or an `inconclusive` one when only
 /// quantiles without enough samples regressed; `None` when nothing did.
 fn regression_finding(
     c: &Comparison,
@@ -166,10 +168,16 @@ fn regression_finding(
     target: &str,
     describe: impl Fn(&Comparison) -> String,
 ) -> Option<Finding> {
-    let (judged, thin) = split_by_data(c);
+    let (judged, thin) = split_by_data(c, rules.min_tail_samples);
     if judged.is_regression(rules) {
+        let critical = judged.regressed.iter().any(|r| rules.is_critical(*r));
+        let level = if critical { Level::Fail } else { level };
+        let mut message = describe(&judged);
+        if critical && kind == FindingKind::LatencyRegression {
+            message.push_str(" (past the critical ratio)");
+        }
         return Some(
-            Finding::new(kind, level, Some(check), Some(target), describe(&judged))
+            Finding::new(kind, level, Some(check), Some(target), message)
                 .with_evidence(latency_evidence(&judged)),
         );
     }
@@ -183,7 +191,7 @@ fn regression_finding(
     let need = looks
         .regressed
         .iter()
-        .map(|(q, _, _)| samples_needed(*q))
+        .map(|(q, _, _)| samples_needed(*q, rules.min_tail_samples))
         .max()
         .unwrap_or(0);
     Some(
@@ -193,10 +201,11 @@ fn regression_finding(
             Some(check),
             Some(target),
             format!(
-                "inconclusive: {}; too few samples to judge these quantiles (n = {} / {}, needs at least {need} on each side, {MIN_TAIL} beyond the quantile)",
+                "inconclusive: {}; too few samples to judge these quantiles (n = {} / {}, needs at least {need} on each side, {} beyond the quantile)",
                 describe(&looks),
                 c.n.0,
-                c.n.1
+                c.n.1,
+                rules.min_tail_samples
             ),
         )
         .with_evidence(latency_evidence(&looks)),
@@ -510,6 +519,7 @@ mod tests {
             p_value: 1e-9,
             slower: true,
             n: (n, n),
+            superiority: 0.7,
         }
     }
 
@@ -533,7 +543,7 @@ mod tests {
 
     #[test]
     fn a_quantile_with_enough_samples_is_judged() {
-        let c = comparison(5_000, vec![(0.5, 3.0, 1.0), (0.999, 30.0, 10.0)]);
+        let c = comparison(5_000, vec![(0.5, 1.2, 1.0), (0.999, 30.0, 10.0)]);
         let f = regression_finding(
             &c,
             &LatencyRules::default(),
@@ -554,8 +564,77 @@ mod tests {
 
     #[test]
     fn samples_needed_per_quantile() {
-        assert_eq!(samples_needed(0.5), 20);
-        assert_eq!(samples_needed(0.99), 1_000);
-        assert_eq!(samples_needed(0.999), 10_000);
+        assert_eq!(samples_needed(0.5, 10), 20);
+        assert_eq!(samples_needed(0.99, 10), 1_000);
+        assert_eq!(samples_needed(0.999, 10), 10_000);
+    }
+
+    #[test]
+    fn a_regression_past_the_critical_ratio_fails_the_run() {
+        let c = comparison(5_000, vec![(0.5, 30.0, 10.0)]);
+        let f = regression_finding(
+            &c,
+            &LatencyRules::default(),
+            FindingKind::LatencyRegression,
+            Level::Warn,
+            "items",
+            "gateway",
+            |c| c.describe("gateway", "ingress"),
+        )
+        .expect("a finding");
+        assert_eq!(f.level, Level::Fail);
+        assert!(f.message.contains("critical"), "{}", f.message);
+        assert!(f.message.contains("P(slower) = 0.70"), "{}", f.message);
+    }
+
+    /// Latencies around `median_us` with ±20 % jitter, from a fixed seed.
+    fn jittered(n: usize, median_us: f64, seed: u64) -> hdrhistogram::Histogram<u64> {
+        let mut h = crate::hdr::histogram();
+        let mut x = seed | 1;
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x % 10_000) as f64 / 10_000.0;
+            h.saturating_record((median_us * (0.8 + 0.4 * u)) as u64);
+        }
+        h
+    }
+
+    #[test]
+    fn a_p999_on_a_thousand_samples_is_inconclusive_and_on_fifty_thousand_it_is_judged() {
+        let rules = LatencyRules {
+            // Judge p99.9 only, with its allowed ratio.
+            ratios: vec![(0.999, 1.1)],
+            ..LatencyRules::default()
+        };
+        let judge = |n: usize| {
+            let target = jittered(n, 13_000.0, 3);
+            let base = jittered(n, 10_000.0, 5);
+            let c = crate::analyze::latency::compare(&target, &base, &rules);
+            regression_finding(
+                &c,
+                &rules,
+                FindingKind::LatencyRegression,
+                Level::Warn,
+                "items",
+                "gateway",
+                |c| c.describe("gateway", "ingress"),
+            )
+            .expect("a finding")
+        };
+        let small = judge(1_000);
+        assert_eq!(small.level, Level::Inconclusive, "{}", small.message);
+        assert!(
+            small.message.contains("needs at least 10000"),
+            "{}",
+            small.message
+        );
+        let large = judge(50_000);
+        assert_eq!(large.level, Level::Warn, "{}", large.message);
+        let Some(Evidence::Latency { superiority, .. }) = large.evidence else {
+            panic!("latency evidence")
+        };
+        assert!(superiority > 0.8, "{superiority}");
     }
 }

@@ -168,7 +168,10 @@ fn origins_of(seconds: &[Second]) -> Vec<(String, u64)> {
 /// event (a whole elevated second ended before the first event).
 fn sustained(series: &[Second], events: &[Event], rules: &SpikeRules) -> Option<Sustained> {
     let active: Vec<&Second> = series.iter().filter(|s| s.requests > 0).collect();
-    let elevated = active.iter().filter(|s| s.ratio() > rules.max_ratio).count();
+    let elevated = active
+        .iter()
+        .filter(|s| s.ratio() > rules.max_ratio)
+        .count();
     let first_elevated = active.iter().find(|s| s.ratio() > rules.max_ratio)?;
     let first_event = events.iter().map(|e| e.at).fold(f64::INFINITY, f64::min);
     if elevated * 2 <= active.len() || first_elevated.second as f64 + 1.0 > first_event {
