@@ -54,13 +54,23 @@ impl Http1Pool {
     /// Sends `request` through `ctx`, on a pooled or new connection.
     /// One timer bounds the whole request (connect, send, body).
     pub(super) async fn fire(&self, ctx: &TargetCtx, request: &HttpRequest) -> Sample {
+        self.fire_with(ctx, request, BodyMode::Count).await
+    }
+
+    /// [`Http1Pool::fire`], reading the body as `mode` says (sampled parity keeps it).
+    pub(super) async fn fire_with(
+        &self,
+        ctx: &TargetCtx,
+        request: &HttpRequest,
+        mode: BodyMode,
+    ) -> Sample {
         let start = Instant::now();
         let timeout = request.spec.timeout;
         let deadline = start + timeout;
         let exchange = async {
             // Waiting for a free connection is part of the latency (and of the timeout).
             let _permit = self.permits.acquire().await;
-            self.exchange(ctx, request, start, deadline).await
+            self.exchange(ctx, request, start, deadline, mode).await
         };
         match tokio::time::timeout_at(deadline, exchange).await {
             Ok(sample) => sample,
@@ -78,6 +88,7 @@ impl Http1Pool {
         request: &HttpRequest,
         start: Instant,
         deadline: Instant,
+        mode: BodyMode,
     ) -> Sample {
         let HttpRequest {
             spec,
@@ -115,7 +126,7 @@ impl Http1Pool {
             start,
             deadline,
             spec.timeout,
-            BodyMode::Count,
+            mode,
             t.proxy,
             t.role,
         )
