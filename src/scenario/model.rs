@@ -401,11 +401,24 @@ impl<'de> Deserialize<'de> for RawHeaderExpect {
 /// headers: [content-type] | all, body: exact | json, ignore_headers: [date],
 /// ignore: ["/served_at", "/items/*/updated_at"], noise: on | off,
 /// noise_samples: 2, noise_unsafe: false}`. Both become located items that
-/// validation checks one by one (map-form pointers as `ignore_pointer:…`).
+/// validation checks one by one (map-form pointers as `ignore_pointer:…`,
+/// an unknown key as `?key`).
 #[derive(Debug, Clone, Default)]
 pub struct RawParity {
     pub items: Vec<At<String>>,
 }
+
+/// The keys of `parity:`'s map form.
+pub const PARITY_KEYS: &[&str] = &[
+    "status",
+    "headers",
+    "body",
+    "ignore_headers",
+    "ignore",
+    "noise",
+    "noise_samples",
+    "noise_unsafe",
+];
 
 /// A scalar of any YAML type, as its text (`on`, `true`, `3`).
 struct Word(String);
@@ -438,16 +451,6 @@ impl<'de> Deserialize<'de> for Word {
 impl<'de> Deserialize<'de> for RawParity {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        const KEYS: &[&str] = &[
-            "status",
-            "headers",
-            "body",
-            "ignore_headers",
-            "ignore",
-            "noise",
-            "noise_samples",
-            "noise_unsafe",
-        ];
         impl<'de> Visitor<'de> for V {
             type Value = RawParity;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -522,12 +525,10 @@ impl<'de> Deserialize<'de> for RawParity {
                                 loc: v.loc,
                             });
                         }
+                        // Reported by validation, at the key.
                         other => {
-                            return Err(de::Error::custom(unknown_message(
-                                "parity field",
-                                other,
-                                KEYS,
-                            )))
+                            map.next_value::<de::IgnoredAny>()?;
+                            items.push(item(format!("?{other}")));
                         }
                     }
                 }

@@ -16,8 +16,10 @@ use crate::analyze::dns::DnsExpect;
 use crate::analyze::expect::{Expect, HeaderRule, StatusPattern};
 use crate::analyze::parity::{BodyParity, Parity};
 use crate::jsondiff::Pattern;
-use crate::scenario::model::{RawCheck, RawDns, RawExpect, RawHeaderExpect, RawParity};
-use crate::scenario::yaml::{did_you_mean, At, Loc};
+use crate::scenario::model::{
+    RawCheck, RawDns, RawExpect, RawHeaderExpect, RawParity, PARITY_KEYS,
+};
+use crate::scenario::yaml::{did_you_mean, unknown_message, At, Loc};
 
 /// Every rule of one check.
 pub(super) struct Rules {
@@ -330,6 +332,9 @@ fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
                     ),
                 ),
             },
+            _ if v.starts_with('?') => {
+                cx.err(loc, unknown_message("parity field", &v[1..], PARITY_KEYS));
+            }
             _ => {
                 let hint = did_you_mean(v, WORDS)
                     .map(|s| format!(", did you mean `{s}`?"))
