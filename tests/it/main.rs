@@ -11,6 +11,7 @@ mod hostile;
 mod http_checks;
 mod load;
 mod nginx;
+mod parity;
 mod powerdns;
 mod render;
 mod scenarios;
