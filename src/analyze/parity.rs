@@ -10,7 +10,9 @@
 //! times). Whatever differs between the baseline's own answers (a pointer, a
 //! header) is noise: it is listed, never a difference. A raw body
 //! (`body: exact`) that differs between the baseline's own answers cannot be
-//! compared at all ([`Compared::exact_unstable`]).
+//! compared at all ([`Compared::exact_unstable`]). A baseline answer with
+//! another status than the first is not used for noise (it is a different
+//! answer, not the same answer varying).
 //!
 //! Owns the parity rules ([`Parity`], [`BodyParity`], [`PROXY_HEADERS`]): the
 //! scenario builds them, this module applies them. Pure: no I/O.
