@@ -57,10 +57,13 @@
 //! - [`load`] uses [`probe`], [`record`] and [`target`]; [`record`] uses
 //!   [`probe`]'s sample types; [`probe`] uses [`target`].
 //! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
+//! - [`hdr`] and [`jsondiff`] (JSON diffs by pointer, pointer patterns) are
+//!   pure leaves that any module may use.
 
 pub mod analyze;
 pub mod cli;
 pub mod hdr;
+pub mod jsondiff;
 pub mod lab;
 pub mod load;
 pub mod probe;

@@ -16,7 +16,8 @@
 use std::net::IpAddr;
 
 use super::dns::{Split, TargetAnswers};
-use super::finding::{Evidence, Finding, FindingKind, Level};
+use super::finding::{Evidence, Finding, FindingKind, Level, PointerDiff, Reproduce};
+use super::parity::{Aspect, Difference};
 use crate::probe::websocket::{describe_end, End, WsResult};
 use crate::probe::{Origin, ProbeResult};
 use crate::run::CheckPass;
@@ -113,6 +114,8 @@ fn judge_one(
         .as_ref()
         .filter(|_| ti != base && check.targets.contains(&base));
     let mut diffs: Vec<(String, Option<Evidence>)> = Vec::new();
+    // Noise listed and bodies too unstable to compare: never failures.
+    let mut noted: Vec<Finding> = Vec::new();
     // Known causes first: a cause says the status once, with its hint.
     let host = check_host(plan, ci, ti);
     let host_routed = routed.contains(&(ti, host.clone()));
@@ -161,18 +164,62 @@ fn judge_one(
                     parity.status = false;
                 }
             }
-            for d in super::parity::compare(
+            let compared = super::parity::compare(
                 &parity,
                 (base_name, base_result.primary()),
                 (&target.name, sample),
-            ) {
-                let evidence = d.starts_with("status differs").then(|| Evidence::Compared {
-                    what: "status".into(),
-                    baseline_target: base_name.clone(),
-                    baseline: bs.map(|s| s.to_string()).unwrap_or_default(),
-                    target: ts.map(|s| s.to_string()).unwrap_or_default(),
-                });
-                diffs.push((d, evidence));
+                pass.noise.get(ci).map(Vec::as_slice).unwrap_or_default(),
+            );
+            let noise = noise_lines(&compared.noise, base_name);
+            for d in compared.differences {
+                let evidence = match d.aspect {
+                    Aspect::Status => Evidence::Compared {
+                        what: "status".into(),
+                        baseline_target: base_name.clone(),
+                        baseline: bs.map(|s| s.to_string()).unwrap_or_default(),
+                        target: ts.map(|s| s.to_string()).unwrap_or_default(),
+                    },
+                    _ => parity_evidence(&d, base_name, &noise),
+                };
+                diffs.push((d.message, Some(evidence)));
+            }
+            if compared.exact_unstable {
+                noted.push(
+                    Finding::new(
+                        FindingKind::ParityNoise,
+                        Level::Inconclusive,
+                        Some(&check.name),
+                        Some(&target.name),
+                        format!(
+                            "the body cannot be compared exactly: {base_name}'s own answers to the same request differ"
+                        ),
+                    )
+                    .with_hint("compare it as JSON (`body: json`) and ignore the fields that change per answer (`ignore: [/served_at]`), or turn noise off (`noise: off`) if the body must be byte for byte the same"),
+                );
+            }
+            if !compared.noise.is_empty() {
+                let names: Vec<&str> = compared.noise.iter().map(String::as_str).collect();
+                let verb = if names.len() == 1 { "varies" } else { "vary" };
+                noted.push(
+                    Finding::new(
+                        FindingKind::ParityNoise,
+                        Level::Info,
+                        Some(&check.name),
+                        Some(&target.name),
+                        format!(
+                            "noise: {} {verb} between {base_name}'s own answers, so {} not compared",
+                            super::parity::name_pointers(names.iter().copied(), names.len()),
+                            if names.len() == 1 { "it is" } else { "they are" }
+                        ),
+                    )
+                    .with_evidence(Evidence::Parity {
+                        what: "noise".into(),
+                        baseline_target: base_name.clone(),
+                        differences: Vec::new(),
+                        unlisted: 0,
+                        noise: noise.clone(),
+                    }),
+                );
             }
         }
     }
@@ -194,6 +241,15 @@ fn judge_one(
             f,
         ));
     }
+    let reproduce: Vec<Reproduce> = [base, ti]
+        .into_iter()
+        .filter_map(|t| {
+            super::reproduce::curl(plan, ci, t).map(|command| Reproduce {
+                target: plan.targets[t].name.clone(),
+                command,
+            })
+        })
+        .collect();
     for (d, evidence) in diffs {
         let mut f = Finding::new(
             FindingKind::Parity,
@@ -203,10 +259,45 @@ fn judge_one(
             d,
         );
         f.evidence = evidence;
+        f.reproduce = reproduce.clone();
+        out.push(f);
+    }
+    for mut f in noted {
+        f.reproduce = reproduce.clone();
         out.push(f);
     }
     out.extend(causes);
     out
+}
+
+/// How many differing leaves a finding's evidence lists.
+const LISTED_LEAVES: usize = 20;
+
+/// `/served_at varies between ingress answers`, one per noisy pointer or header.
+fn noise_lines(noise: &[String], base_name: &str) -> Vec<String> {
+    noise
+        .iter()
+        .map(|n| format!("{n} varies between {base_name} answers"))
+        .collect()
+}
+
+fn parity_evidence(d: &Difference, base_name: &str, noise: &[String]) -> Evidence {
+    Evidence::Parity {
+        what: d.aspect.name(),
+        baseline_target: base_name.to_owned(),
+        differences: d
+            .leaves
+            .iter()
+            .take(LISTED_LEAVES)
+            .map(|l| PointerDiff {
+                pointer: l.pointer.clone(),
+                baseline: l.baseline.clone(),
+                target: l.target.clone(),
+            })
+            .collect(),
+        unlisted: d.leaves.len().saturating_sub(LISTED_LEAVES) as u64,
+        noise: noise.to_vec(),
+    }
 }
 
 /// The failed rules of a check's own expectations, as sentences.

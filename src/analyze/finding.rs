@@ -27,6 +27,9 @@ pub enum FindingKind {
     Cors,
     /// A target answered differently from the baseline target.
     Parity,
+    /// What varies between the baseline target's own answers (listed, not
+    /// compared), or a raw body too unstable to compare (inconclusive).
+    ParityNoise,
     /// The gateway had no route for a path of a host it routes.
     RouteMiss,
     /// The gateway had no route for the production host.
@@ -51,6 +54,9 @@ pub enum FindingKind {
     DnsErrors,
     /// Requests failed under load.
     LoadErrors,
+    /// Sampled under load, a pointer differed from the baseline's answers
+    /// more often than the baseline's answers differ among themselves.
+    LoadParity,
     /// A target was slower than the baseline target in this run.
     LatencyRegression,
     /// A target was slower than in a saved baseline run.
@@ -74,12 +80,13 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 26] = [
+    pub const ALL: [FindingKind; 28] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
         FindingKind::Cors,
         FindingKind::Parity,
+        FindingKind::ParityNoise,
         FindingKind::RouteMiss,
         FindingKind::HostnameMismatch,
         FindingKind::NoHealthyUpstream,
@@ -92,6 +99,7 @@ impl FindingKind {
         FindingKind::DnsTtl,
         FindingKind::DnsErrors,
         FindingKind::LoadErrors,
+        FindingKind::LoadParity,
         FindingKind::LatencyRegression,
         FindingKind::BaselineRegression,
         FindingKind::Spike503,
@@ -111,6 +119,7 @@ impl FindingKind {
             FindingKind::Websocket => "websocket",
             FindingKind::Cors => "cors",
             FindingKind::Parity => "parity",
+            FindingKind::ParityNoise => "parity_noise",
             FindingKind::RouteMiss => "route_miss",
             FindingKind::HostnameMismatch => "hostname_mismatch",
             FindingKind::NoHealthyUpstream => "no_healthy_upstream",
@@ -123,6 +132,7 @@ impl FindingKind {
             FindingKind::DnsTtl => "dns_ttl",
             FindingKind::DnsErrors => "dns_errors",
             FindingKind::LoadErrors => "load_errors",
+            FindingKind::LoadParity => "load_parity",
             FindingKind::LatencyRegression => "latency_regression",
             FindingKind::BaselineRegression => "baseline_regression",
             FindingKind::Spike503 => "spike_503",
@@ -146,6 +156,7 @@ impl FindingKind {
         !matches!(
             self,
             FindingKind::LoadErrors
+                | FindingKind::LoadParity
                 | FindingKind::LatencyRegression
                 | FindingKind::BaselineRegression
                 | FindingKind::Spike503
@@ -173,6 +184,10 @@ impl FindingKind {
                 "regressions against the baseline",
             ),
             FindingKind::LoadErrors => ("check failing under load", "checks failing under load"),
+            FindingKind::LoadParity => (
+                "difference sampled under load",
+                "differences sampled under load",
+            ),
             FindingKind::Aborted => ("abort", "aborts"),
             FindingKind::EventFailed => ("event failed", "events failed"),
             FindingKind::UnusedKnownDifference => {
@@ -237,6 +252,17 @@ pub struct Finding {
     /// Why the scenario accepts this difference (`known_differences`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<String>,
+    /// Commands that send the same request through each target (parity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reproduce: Vec<Reproduce>,
+}
+
+/// A ready-to-run command sending a check's request through one target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reproduce {
+    pub target: String,
+    /// A curl line; credentials only as `${VAR}` or `[redacted]`.
+    pub command: String,
 }
 
 impl Finding {
@@ -257,6 +283,7 @@ impl Finding {
             hint: None,
             evidence: None,
             accepted: None,
+            reproduce: Vec::new(),
         }
     }
 
@@ -287,6 +314,32 @@ pub enum Evidence {
         baseline_target: String,
         baseline: String,
         target: String,
+    },
+    /// A parity difference by JSON pointer (or header), with the noise
+    /// learned from the baseline's own answers.
+    Parity {
+        /// `body`, `header:set-cookie`, `status`.
+        what: String,
+        baseline_target: String,
+        /// The first differing leaves, with both values.
+        differences: Vec<PointerDiff>,
+        /// Differing leaves not listed.
+        unlisted: u64,
+        /// `/served_at varies between ingress answers`: not compared.
+        noise: Vec<String>,
+    },
+    /// Sampled parity under load: per pointer, how often the target's answer
+    /// differed from the baseline's (raw) against how often two baseline
+    /// answers differed (noise), Diffy's way.
+    ParityCounts {
+        baseline_target: String,
+        /// Sampled requests compared.
+        sampled: u64,
+        /// Minimum `|raw - noise| / (raw + noise)` (0..1) to report.
+        relative_threshold: f64,
+        /// Minimum `|raw - noise| / sampled` (0..1) to report.
+        absolute_threshold: f64,
+        pointers: Vec<PointerCounts>,
     },
     /// A measured value against a limit.
     Limit {
@@ -330,6 +383,24 @@ pub enum Evidence {
         event: Option<String>,
         origins: std::collections::BTreeMap<String, u64>,
     },
+}
+
+/// One differing leaf: `None` is absent on that side; values as JSON text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointerDiff {
+    pub pointer: String,
+    pub baseline: Option<String>,
+    pub target: Option<String>,
+}
+
+/// Differences of one pointer counted over sampled requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointerCounts {
+    pub pointer: String,
+    /// Target answer against a baseline answer.
+    pub raw: u64,
+    /// Baseline answer against another baseline answer.
+    pub noise: u64,
 }
 
 /// One quantile of a latency comparison.

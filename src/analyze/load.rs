@@ -1,4 +1,5 @@
-//! Judging the load phase: failures under load, latency regressions, 503
+//! Judging the load phase: failures under load, sampled parity
+//! ([`super::load_parity`]), latency regressions, 503
 //! spikes, failed events, thresholds, the abort rail and a saved baseline.
 //!
 //! Input is the recorded load ([`LoadRecord`]): per target × check totals
@@ -38,6 +39,7 @@ pub struct Baseline {
 pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(load_errors(plan, load));
+    out.extend(super::load_parity::judge(plan, load));
     out.extend(regressions(plan, load));
     out.extend(events(load));
     out.extend(spikes(plan, load));

@@ -9,8 +9,12 @@
 //!   [`finding::Evidence`];
 //! - [`checks`]: the check pass, using [`expect`] (a sample against its
 //!   check's expectations), [`parity`] (a target against the baseline
-//!   target), [`cors`], [`dns`] and [`hints`] (known migration pitfalls);
-//! - [`load`]: failures under load, [`latency`] regressions, [`spike`]s after
+//!   target, by JSON pointer with [`crate::jsondiff`], minus the noise learned
+//!   from the baseline's own answers), [`reproduce`] (a curl line per
+//!   target for every parity finding), [`cors`], [`dns`] and [`hints`]
+//!   (known migration pitfalls);
+//! - [`load`]: failures under load, sampled [`load_parity`] (Diffy's raw
+//!   against noise counts per pointer), [`latency`] regressions, [`spike`]s after
 //!   events, thresholds, failed events, a saved baseline;
 //! - [`abort`]: the abort rail, fed one closed second at a time during the
 //!   load;
@@ -28,7 +32,9 @@ pub mod hints;
 pub mod known;
 pub mod latency;
 pub mod load;
+pub mod load_parity;
 pub mod parity;
+pub mod reproduce;
 pub mod spike;
 pub mod stats;
 pub mod verdict;

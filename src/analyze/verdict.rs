@@ -234,6 +234,7 @@ checks:
             ended: std::time::UNIX_EPOCH,
             pass: CheckPass {
                 samples: vec![samples],
+                noise: vec![Vec::new()],
                 target_addrs: vec![Vec::new(), Vec::new()],
                 interrupted: false,
             },

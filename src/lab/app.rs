@@ -1,9 +1,13 @@
 //! The lab's one in-process app, reached by both fronts.
 //!
-//! It owns the app routes (`/api/items`, `/slow`, `/status/{code}`,
-//! `/echo-headers`, `/big`, the `/ws` WebSocket echo, the `/api` catch-all
-//! and the 404), its answer to OPTIONS, and nothing about proxies: the fronts
-//! decide whether a request gets here at all.
+//! It owns the app routes (`/api/items`, `/api/prices`, `/session`,
+//! `/slow`, `/status/{code}`, `/echo-headers`, `/big`, the `/ws` WebSocket
+//! echo, the `/api` catch-all and the 404), its answer to OPTIONS, and
+//! nothing about proxies: the fronts decide whether a request gets here at
+//! all. `/api/prices` is a real API's JSON: a timestamp (`served_at`), a
+//! request id and per-item `updated_at` that change on every answer, and
+//! prices that the app behind the gateway can be switched to get wrong
+//! (`gateway_price_every`).
 //! Invariant: every response it produces carries `x-app: lab`, and it never
 //! panics on anything a client sent.
 
@@ -12,6 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
@@ -22,7 +27,7 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CONNECTION,
     CONTENT_TYPE, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    SEC_WEBSOCKET_VERSION, SET_COOKIE, UPGRADE,
 };
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use tokio::io::DuplexStream;
@@ -60,6 +65,9 @@ pub struct AppRequest {
     pub sni: Option<String>,
     /// Length of the request body the front read.
     pub body_len: u64,
+    /// The request came through the gateway front (the app instance behind
+    /// the gateway, for differences switched on that side only).
+    pub via_gateway: bool,
     /// For an upgrade request, the app's end of the front's tunnel: the app
     /// speaks the new protocol on it if it answers 101.
     pub upgrade: Option<DuplexStream>,
@@ -111,6 +119,20 @@ pub async fn handle(mut req: AppRequest, switches: &Switches) -> Response<Body> 
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
         }
+    } else if path == "/api/prices" {
+        let wrong = req.via_gateway && gateway_price_wrong(switches);
+        text(StatusCode::OK, "application/json", prices(wrong))
+    } else if path == "/session" {
+        let mut r = text(
+            StatusCode::OK,
+            "application/json",
+            r#"{"session":"started"}"#,
+        );
+        r.headers_mut().insert(
+            SET_COOKIE,
+            HeaderValue::from_static("session=lab; Path=/; HttpOnly"),
+        );
+        r
     } else if path == "/slow" {
         match query_u64(req.query.as_deref(), "ms") {
             Some(ms) => {
@@ -137,6 +159,32 @@ pub async fn handle(mut req: AppRequest, switches: &Switches) -> Response<Body> 
     resp.headers_mut()
         .insert("x-app", HeaderValue::from_static("lab"));
     resp
+}
+
+/// Whether this gateway answer of `/api/prices` gets a wrong price.
+fn gateway_price_wrong(switches: &Switches) -> bool {
+    static ANSWERS: AtomicU64 = AtomicU64::new(0);
+    match switches.gateway_price_every.load(Relaxed) {
+        0 => false,
+        every => ANSWERS.fetch_add(1, Relaxed) % every == every - 1,
+    }
+}
+
+/// `/api/prices`: what changes per answer changes, prices stay (unless `wrong`).
+fn prices(wrong: bool) -> String {
+    static IDS: AtomicU64 = AtomicU64::new(0);
+    let id = IDS.fetch_add(1, Relaxed);
+    let served_at = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    let updated = |item: u64| format!("{served_at}-{item}");
+    serde_json::json!({
+        "served_at": served_at,
+        "request_id": format!("req-{id}"),
+        "items": [
+            {"id": 1, "name": "widget", "price_cents": 1299, "updated_at": updated(1)},
+            {"id": 2, "name": "gadget", "price_cents": if wrong { 2499 } else { 2599 }, "updated_at": updated(2)},
+        ],
+    })
+    .to_string()
 }
 
 /// OPTIONS on any path: 204 with `allow`, and no CORS headers unless the app
@@ -326,6 +374,7 @@ mod tests {
             headers: HeaderMap::new(),
             sni: None,
             body_len: 0,
+            via_gateway: false,
             upgrade: None,
         }
     }

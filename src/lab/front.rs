@@ -259,6 +259,7 @@ impl Front {
             headers,
             sni: conn.sni.clone(),
             body_len,
+            via_gateway: self.kind == Kind::Gateway,
             upgrade: app_end,
         };
         let origin = app_req.headers.get(ORIGIN).cloned();
@@ -272,6 +273,12 @@ impl Front {
         }
         if let Some(origin) = origin.filter(|o| self.allows(o)) {
             self.cors_policy().decorate(resp.headers_mut(), &origin);
+        }
+        if self.kind == Kind::Ingress && self.switches.ingress_affinity_cookie.load(Relaxed) {
+            resp.headers_mut().append(
+                hyper::header::SET_COOKIE,
+                HeaderValue::from_static("INGRESSCOOKIE=6f1e2d3c4b5a; Path=/; HttpOnly"),
+            );
         }
         if let (Some(client), Some(ours)) = (client, ours) {
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {

@@ -118,6 +118,13 @@ pub struct Switches {
     /// `access-control-allow-origin` (with credentials): a leak wherever a front
     /// forwards a disallowed preflight, i.e. on the gateway.
     pub app_cors_reflects_origin: AtomicBool,
+    /// The app behind the gateway answers `/api/prices` with a different
+    /// `/items/1/price_cents` on every Nth answer (0: never, 1: always).
+    pub gateway_price_every: AtomicU64,
+    /// The ingress adds its session-affinity cookie (`set-cookie:
+    /// INGRESSCOOKIE=…`, the same value every time) to proxied answers, as
+    /// ingress-nginx does with `affinity: cookie`; the gateway does not.
+    pub ingress_affinity_cookie: AtomicBool,
     /// Until when (Unix ms) a rollout is in progress; see [`Switches::deploy`].
     pub deploy_until_ms: AtomicU64,
 }

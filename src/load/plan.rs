@@ -26,6 +26,8 @@ pub struct LoadPlan {
     pub connection: ConnectionPolicy,
     /// How much of each check's expectation judges its load responses.
     pub judge: Judge,
+    /// Sampled parity under load (`load.parity`).
+    pub parity: Option<LoadParity>,
 }
 
 /// How much of a check's expectation judges each load response.
@@ -36,6 +38,24 @@ pub enum Judge {
     Full,
     /// The status only (`load: { judge: status }`): no body is kept.
     Status,
+}
+
+/// `load.parity`: which share of each check's load answers is compared with
+/// the baseline target's, and Diffy's two thresholds for reporting a pointer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoadParity {
+    /// Share of requests sampled, in (0, 1].
+    pub sample: f64,
+    /// Minimum `|raw - noise| / (raw + noise)`, in [0, 1] (Diffy: 20 %).
+    pub relative: f64,
+    /// Minimum `|raw - noise| / sampled`, in [0, 1] (Diffy: 0.03 %).
+    pub absolute: f64,
+}
+
+impl LoadParity {
+    /// Diffy's defaults (`threshold.relative` 20, `threshold.absolute` 0.03, both in percent).
+    pub const DEFAULT_RELATIVE: f64 = 0.20;
+    pub const DEFAULT_ABSOLUTE: f64 = 0.0003;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -176,6 +176,7 @@ fn target_result_bare(target: &str, verdict: CheckVerdict) -> TargetResult {
         body_bytes: None,
         body_sha256: None,
         body_truncated: false,
+        body_prefix: None,
         headers: Vec::new(),
         error: None,
         failures: Vec::new(),
@@ -215,6 +216,9 @@ fn target_result(
         body_bytes: r.map(|r| r.body.size),
         body_sha256: r.map(|r| r.body.sha256.clone()).filter(|h| !h.is_empty()),
         body_truncated: r.is_some_and(|r| r.body.truncated),
+        body_prefix: r
+            .filter(|_| check.parity.body.is_some())
+            .map(|r| body_prefix(&r.body.prefix)),
         headers: r
             .map(|r| {
                 r.headers
@@ -234,6 +238,14 @@ fn target_result(
         failures: Vec::new(),
         details: None,
     }
+}
+
+/// Bytes of a compared body kept in the report.
+const BODY_PREFIX_BYTES: usize = 1024;
+
+/// The first KiB of a body as text (invalid UTF-8 replaced).
+fn body_prefix(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(BODY_PREFIX_BYTES)]).into_owned()
 }
 
 /// Kind-specific details: messages and hold of a WebSocket, the three CORS answers.

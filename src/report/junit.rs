@@ -7,7 +7,8 @@
 //! `fail` (exit 1, or 3 when aborted). A transport error is an `<error>`
 //! (typed by its error kind), a check not run `<skipped/>`; warnings,
 //! inconclusive and accepted findings pass and are told in `<system-out>`.
-//! The failure text carries each message and its hint. Written with
+//! The failure text carries each message, its hint, and for parity the
+//! differing leaves and the commands that reproduce them. Written with
 //! quick-xml, so every name and message is escaped.
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
@@ -39,6 +40,9 @@ fn line(f: &Finding) -> String {
     }
     if let Some(h) = &f.hint {
         s.push_str(&format!("\n  hint: {h}"));
+    }
+    for line in super::parity_lines(f) {
+        s.push_str(&format!("\n  {line}"));
     }
     s
 }

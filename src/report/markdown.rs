@@ -316,5 +316,8 @@ fn finding(f: &Finding) -> String {
         let _ = write!(s, " — _hint: {}_", cell(h));
     }
     s.push('\n');
+    for line in super::parity_lines(f) {
+        let _ = writeln!(s, "  - `` {line} ``");
+    }
     s
 }

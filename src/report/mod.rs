@@ -161,6 +161,39 @@ pub fn groups(r: &Report) -> Vec<Group<'_>> {
     out
 }
 
+/// The lines a renderer shows under a parity finding: the first differing
+/// leaves (`/items/1/price_cents: 2599 → 2499`), and the command that
+/// reproduces the request through each target.
+pub fn parity_lines(f: &Finding) -> Vec<String> {
+    /// Leaves shown; report.json lists more.
+    const SHOWN: usize = 5;
+    let mut out = Vec::new();
+    if let Some(model::Evidence::Parity {
+        differences,
+        unlisted,
+        ..
+    }) = &f.evidence
+    {
+        for d in differences.iter().take(SHOWN) {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "absent".into());
+            out.push(format!(
+                "{}: {} → {}",
+                d.pointer,
+                show(&d.baseline),
+                show(&d.target)
+            ));
+        }
+        let more = differences.len().saturating_sub(SHOWN) as u64 + unlisted;
+        if more > 0 {
+            out.push(format!("… and {more} more (listed in report.json)"));
+        }
+    }
+    for r in &f.reproduce {
+        out.push(format!("reproduce ({}): {}", r.target, r.command));
+    }
+    out
+}
+
 /// The heading of a group: `check `items` [gateway]`, `run [gateway]`.
 pub fn group_title(check: Option<&str>, target: Option<&str>) -> String {
     let what = match check {

@@ -169,6 +169,10 @@ pub struct TargetResult {
     pub body_bytes: Option<u64>,
     pub body_sha256: Option<String>,
     pub body_truncated: bool,
+    /// The first KiB of the body (lossy UTF-8, redacted like every string),
+    /// for checks that compare bodies, so a saved run shows what was compared.
+    #[serde(default)]
+    pub body_prefix: Option<String>,
     /// The response headers the check looked at, plus a few that identify the path.
     pub headers: Vec<Header>,
     pub error: Option<ErrorInfo>,

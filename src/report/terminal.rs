@@ -112,6 +112,9 @@ fn finding(f: &Finding, style: Style) -> String {
     if let Some(h) = &f.hint {
         let _ = writeln!(out, "      hint: {h}");
     }
+    for line in super::parity_lines(f) {
+        let _ = writeln!(out, "      {line}");
+    }
     out
 }
 

@@ -1,7 +1,11 @@
 //! The check pass: every check once against each of its targets.
 //!
 //! Probes run concurrently, at most [`CHECK_CONCURRENCY`] at a time. A DNS
-//! check samples the zone once, whatever its targets. An interrupt stops the
+//! check samples the zone once, whatever its targets. An HTTP check with
+//! body or header parity asks the baseline target again as many times as
+//! its rule says ([`crate::analyze::parity::Parity::noise_repeats`]: never
+//! for POST, PUT, PATCH or DELETE unless `noise_unsafe`); those answers are
+//! recorded beside the samples for the analyzer to learn noise from. An interrupt stops the
 //! pass: completed samples are kept, the rest stay `None` (reported as
 //! skipped). Nothing here judges a sample.
 
@@ -11,7 +15,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::recorded::CheckPass;
-use crate::probe::{self, ProbeResult};
+use crate::probe::{self, ProbeResult, Sample};
 use crate::scenario::plan::{Plan, ProbeSpec};
 use crate::target::Connector;
 
@@ -55,6 +59,7 @@ pub async fn check_pass(
         .iter()
         .map(|_| vec![None; plan.targets.len()])
         .collect();
+    let mut noise: Vec<Vec<Sample>> = plan.checks.iter().map(|_| Vec::new()).collect();
     let sem = Arc::new(tokio::sync::Semaphore::new(CHECK_CONCURRENCY));
     let mut set = JoinSet::new();
     for (ci, check) in plan.checks.iter().enumerate() {
@@ -66,7 +71,23 @@ pub async fn check_pass(
             let sem = Arc::clone(&sem);
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                (ci, ti, run_probe(&spec, &conn).await)
+                (ci, ti, false, run_probe(&spec, &conn).await)
+            });
+        }
+        let ProbeSpec::Http(http) = &check.probe else {
+            continue;
+        };
+        if !check.targets.contains(&plan.baseline) {
+            continue;
+        }
+        let base = plan.baseline;
+        for _ in 0..check.parity.noise_repeats(http.method.as_str()) {
+            let spec = check.probe.clone();
+            let conn = connectors[plan.baseline].clone();
+            let sem = Arc::clone(&sem);
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                (ci, base, true, run_probe(&spec, &conn).await)
             });
         }
     }
@@ -75,7 +96,8 @@ pub async fn check_pass(
     loop {
         tokio::select! {
             next = set.join_next() => match next {
-                Some(Ok((ci, ti, s))) => samples[ci][ti] = Some(s),
+                Some(Ok((ci, _, true, s))) => noise[ci].push(s.primary().clone()),
+                Some(Ok((ci, ti, false, s))) => samples[ci][ti] = Some(s),
                 // A probe task that panicked is a bug; its result stays `skipped`.
                 Some(Err(_)) => {}
                 None => break,
@@ -97,6 +119,7 @@ pub async fn check_pass(
         .collect();
     CheckPass {
         samples,
+        noise,
         interrupted,
         target_addrs,
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::load::engine::Outcome;
 use crate::probe::dns::DnsResult;
-use crate::probe::ProbeResult;
+use crate::probe::{ProbeResult, Sample};
 
 /// Which command produced the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +49,9 @@ pub struct Recorded {
 /// Samples of one check pass: `samples[check][target index in Plan::targets]`.
 pub struct CheckPass {
     pub samples: Vec<Vec<Option<ProbeResult>>>,
+    /// `noise[check]`: the baseline target's further answers to the same
+    /// request (for parity noise); empty for checks not asked again.
+    pub noise: Vec<Vec<Sample>>,
     /// Each target's resolved connect addresses (what DNS answers with for it
     /// when the scenario declares no `dns_answers`).
     pub target_addrs: Vec<Vec<IpAddr>>,

@@ -396,17 +396,61 @@ impl<'de> Deserialize<'de> for RawHeaderExpect {
 
 /// What must be equal between targets.
 ///
-/// List form: `[status, "header:content-type", headers, body, "body:json", "ignore:date"]`;
-/// map form: `{status: true, headers: [content-type] | all, body: exact | json, ignore_headers: [date]}`.
+/// List form: `[status, "header:content-type", headers, body, "body:json",
+/// "ignore:date", "ignore:/served_at", "noise:off"]`; map form: `{status: true,
+/// headers: [content-type] | all, body: exact | json, ignore_headers: [date],
+/// ignore: ["/served_at", "/items/*/updated_at"], noise: on | off,
+/// noise_samples: 2, noise_unsafe: false}`. Both become located items that
+/// validation checks one by one (map-form pointers as `ignore_pointer:…`,
+/// an unknown key as `?key`).
 #[derive(Debug, Clone, Default)]
 pub struct RawParity {
     pub items: Vec<At<String>>,
 }
 
+/// The keys of `parity:`'s map form.
+pub const PARITY_KEYS: &[&str] = &[
+    "status",
+    "headers",
+    "body",
+    "ignore_headers",
+    "ignore",
+    "noise",
+    "noise_samples",
+    "noise_unsafe",
+];
+
+/// A scalar of any YAML type, as its text (`on`, `true`, `3`).
+struct Word(String);
+
+impl<'de> Deserialize<'de> for Word {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Word;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a word, a number or true/false")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Word, E> {
+                Ok(Word(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'de> Deserialize<'de> for RawParity {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        const KEYS: &[&str] = &["status", "headers", "body", "ignore_headers"];
         impl<'de> Visitor<'de> for V {
             type Value = RawParity;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -444,33 +488,47 @@ impl<'de> Deserialize<'de> for RawParity {
                             }
                         }
                         "body" => {
-                            let mode: String = map.next_value()?;
-                            match mode.as_str() {
+                            let mode: At<Word> = map.next_value()?;
+                            match mode.value.0.as_str() {
                                 "exact" | "true" => items.push(item("body".into())),
                                 "json" => items.push(item("body:json".into())),
                                 "false" => {}
-                                other => {
-                                    return Err(de::Error::custom(format!(
-                                        "invalid body parity `{other}`: use exact or json"
-                                    )))
-                                }
+                                other => items.push(At {
+                                    value: format!("body:{other}"),
+                                    loc: mode.loc,
+                                }),
                             }
                         }
-                        "ignore_headers" => {
+                        "ignore_headers" | "ignore" => {
+                            let prefix = if key.value == "ignore" {
+                                "ignore_pointer"
+                            } else {
+                                "ignore"
+                            };
                             let names: OneOrMany = map.next_value()?;
                             for n in names.0 {
+                                let loc = if n.loc == Default::default() {
+                                    loc
+                                } else {
+                                    n.loc
+                                };
                                 items.push(At {
-                                    value: format!("ignore:{}", n.value),
-                                    loc: n.loc,
+                                    value: format!("{prefix}:{}", n.value),
+                                    loc,
                                 });
                             }
                         }
+                        "noise" | "noise_samples" | "noise_unsafe" => {
+                            let v: At<Word> = map.next_value()?;
+                            items.push(At {
+                                value: format!("{}:{}", key.value, v.value.0),
+                                loc: v.loc,
+                            });
+                        }
+                        // Reported by validation, at the key.
                         other => {
-                            return Err(de::Error::custom(unknown_message(
-                                "parity field",
-                                other,
-                                KEYS,
-                            )))
+                            map.next_value::<de::IgnoredAny>()?;
+                            items.push(item(format!("?{other}")));
                         }
                     }
                 }
@@ -479,6 +537,15 @@ impl<'de> Deserialize<'de> for RawParity {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `parity: { sample: 1%, relative: 20%, absolute: 0.03% }` under `load:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadParity {
+    pub sample: Option<At<String>>,
+    pub relative: Option<At<String>>,
+    pub absolute: Option<At<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -492,6 +559,8 @@ pub struct RawLoad {
     pub connection: Option<At<String>>,
     /// `full` (default) or `status`.
     pub judge: Option<At<String>>,
+    /// Sampled parity under load.
+    pub parity: Option<At<RawLoadParity>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -163,6 +163,9 @@ pub struct Diagnostic {
 pub struct Sink<'e> {
     pub errors: RefCell<Vec<Diagnostic>>,
     pub secrets: RefCell<Vec<String>>,
+    /// `(variable, value)` of every non-empty interpolated variable, so a
+    /// reproduce command can name the variable instead of its value.
+    pub vars: RefCell<Vec<(String, String)>>,
     env: &'e dyn Fn(&str) -> Option<String>,
 }
 
@@ -171,6 +174,7 @@ impl<'e> Sink<'e> {
         Sink {
             errors: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
+            vars: RefCell::new(Vec::new()),
             env,
         }
     }
@@ -210,6 +214,7 @@ impl<'e> Sink<'e> {
                             Some(v) => {
                                 if !v.is_empty() {
                                     self.secrets.borrow_mut().push(v.clone());
+                                    self.vars.borrow_mut().push((name.to_owned(), v.clone()));
                                 }
                                 out.push_str(&v);
                             }

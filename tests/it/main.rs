@@ -12,6 +12,7 @@ mod http_checks;
 mod load;
 mod load_verdicts;
 mod nginx;
+mod parity;
 mod powerdns;
 mod render;
 mod scenarios;

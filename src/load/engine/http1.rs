@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::worker_plan::{HttpRequest, TargetCtx};
-use crate::probe::http::{finish, from_error, timeout_error};
+use crate::probe::http::{finish, from_error, timeout_error, BodyMode};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ConnectionPolicy;
 use crate::target::Scheme;
@@ -54,13 +54,23 @@ impl Http1Pool {
     /// Sends `request` through `ctx`, on a pooled or new connection.
     /// One timer bounds the whole request (connect, send, body).
     pub(super) async fn fire(&self, ctx: &TargetCtx, request: &HttpRequest) -> Sample {
+        self.fire_with(ctx, request, request.body).await
+    }
+
+    /// [`Http1Pool::fire`], reading the body as `mode` says (sampled parity keeps it).
+    pub(super) async fn fire_with(
+        &self,
+        ctx: &TargetCtx,
+        request: &HttpRequest,
+        mode: BodyMode,
+    ) -> Sample {
         let start = Instant::now();
         let timeout = request.spec.timeout;
         let deadline = start + timeout;
         let exchange = async {
             // Waiting for a free connection is part of the latency (and of the timeout).
             let _permit = self.permits.acquire().await;
-            self.exchange(ctx, request, start, deadline).await
+            self.exchange(ctx, request, start, deadline, mode).await
         };
         match tokio::time::timeout_at(deadline, exchange).await {
             Ok(sample) => sample,
@@ -78,9 +88,10 @@ impl Http1Pool {
         request: &HttpRequest,
         start: Instant,
         deadline: Instant,
+        mode: BodyMode,
     ) -> Sample {
         let HttpRequest {
-            body,
+            body: _,
             spec,
             url,
             uri,
@@ -116,7 +127,7 @@ impl Http1Pool {
             start,
             deadline,
             spec.timeout,
-            *body,
+            mode,
             t.proxy,
             t.role,
         )

@@ -35,6 +35,9 @@
 //! - `http1.rs`: the per-target HTTP/1 connection pool and the request hot
 //!   path.
 //! - `sockets.rs`: one held WebSocket of a socket stage.
+//! - `parity.rs`: sampled parity under load (`load.parity`): a share of
+//!   the answers kept whole and compared by pointer with two baseline
+//!   answers, into raw and noise counts ([`ParityTally`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,11 +55,13 @@ use crate::target::Connector;
 
 mod http1;
 mod mix;
+mod parity;
 mod sender;
 mod sockets;
 mod worker;
 mod worker_plan;
 
+pub use parity::ParityTally;
 use sender::NetworkSender;
 use worker::worker_main;
 use worker_plan::WorkerPlan;
@@ -101,6 +106,9 @@ pub struct Outcome {
     /// `key = target * checks + check`.
     pub checks: usize,
     pub aggregator: Aggregator,
+    /// Sampled parity (`load.parity`), by key like the aggregator's; empty
+    /// without `load.parity`.
+    pub parity: Vec<ParityTally>,
 }
 
 impl Outcome {
@@ -130,12 +138,22 @@ pub async fn run(
             ))
         })
         .collect();
+    let tallies: parity::Tallies = Arc::new(std::sync::Mutex::new(if load.parity.is_some() {
+        vec![ParityTally::default(); keys]
+    } else {
+        Vec::new()
+    }));
+    let samplers: Vec<Option<parity::Sampler>> = plans
+        .iter()
+        .enumerate()
+        .map(|(w, wp)| parity::Sampler::new(plan, load, wp, &tallies, w))
+        .collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Flush>();
     let started = SystemTime::now();
     // Workers start their clocks together, a little ahead, so none starts late.
     let start = Instant::now() + Duration::from_millis(20);
     let mut handles = Vec::new();
-    for (w, wp) in plans.into_iter().enumerate() {
+    for ((w, wp), sampler) in plans.into_iter().enumerate().zip(samplers) {
         let tx = tx.clone();
         let stop = stop.clone();
         let std_start = start.into_std();
@@ -150,7 +168,8 @@ pub async fn run(
                     let local = tokio::task::LocalSet::new();
                     let start = Instant::from_std(std_start);
                     local.block_on(&rt, async move {
-                        let sender = Rc::new(NetworkSender::new(Arc::clone(&wp)).await);
+                        let sender = NetworkSender::new(Arc::clone(&wp), sampler).await;
+                        let sender = Rc::new(sender);
                         worker_main(w, wp, keys, start, tx, stop, sender).await
                     });
                 }),
@@ -179,5 +198,6 @@ pub async fn run(
         targets: load.targets.clone(),
         checks,
         aggregator,
+        parity: tallies.lock().map(|t| t.clone()).unwrap_or_default(),
     }
 }

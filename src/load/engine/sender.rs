@@ -19,9 +19,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::http1::Http1Pool;
+use super::parity::{Job, Sampler};
 use super::sockets::{hold_socket, Socket};
 use super::worker_plan::{CheckKind, WorkerPlan};
 use super::Recorder;
+use crate::probe::http::BodyMode;
 use crate::probe::websocket::End;
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ProbeSpec;
@@ -54,10 +56,12 @@ pub(super) struct NetworkSender {
     /// This worker's own connectors (clients bound to this thread's runtime),
     /// for the checks that run their probe.
     connectors: Vec<Connector>,
+    /// Sampled parity under load, when the plan asks for it.
+    parity: Option<Sampler>,
 }
 
 impl NetworkSender {
-    pub(super) async fn new(wp: Arc<WorkerPlan>) -> Self {
+    pub(super) async fn new(wp: Arc<WorkerPlan>, parity: Option<Sampler>) -> Self {
         let mut connectors = Vec::new();
         for t in &wp.targets {
             connectors.push(
@@ -75,6 +79,7 @@ impl NetworkSender {
             wp,
             pools,
             connectors,
+            parity,
         }
     }
 }
@@ -102,10 +107,27 @@ impl RequestSender for NetworkSender {
             CheckKind::Http(_) => None,
             CheckKind::Probe(_) => Some(self.connectors[t].clone()),
         };
+        let job = self.parity.as_ref().and_then(|p| p.pick(&self.wp, t, c));
+        let base_pool = job.as_ref().map(|j| Rc::clone(&self.pools[j.baseline]));
         async move {
             let ctx = &wp.targets[t];
             match (&ctx.checks[c].kind, conn) {
-                (CheckKind::Http(request), _) => pool.fire(ctx, request).await,
+                (CheckKind::Http(request), _) => match (job, base_pool) {
+                    (Some(job), Some(base_pool)) => {
+                        let keep = BodyMode::Keep {
+                            cap: request.spec.body_cap,
+                        };
+                        let sample = pool.fire_with(ctx, request, keep).await;
+                        tokio::task::spawn_local(compare_sampled(
+                            Arc::clone(&wp),
+                            base_pool,
+                            job,
+                            sample.clone(),
+                        ));
+                        sample
+                    }
+                    _ => pool.fire(ctx, request).await,
+                },
                 (CheckKind::Probe(spec), Some(conn)) => probe_sample(&conn, spec).await,
                 (CheckKind::Probe(_), None) => {
                     let e = ProbeError::new(
@@ -117,6 +139,21 @@ impl RequestSender for NetworkSender {
             }
         }
     }
+}
+
+/// Asks the baseline the same request twice and counts a sampled answer's
+/// differences (`parity.rs`); the bodies are dropped here.
+async fn compare_sampled(wp: Arc<WorkerPlan>, pool: Rc<Http1Pool>, job: Job, answer: Sample) {
+    let ctx = &wp.targets[job.baseline];
+    let CheckKind::Http(request) = &ctx.checks[job.baseline_check].kind else {
+        return;
+    };
+    let keep = BodyMode::Keep {
+        cap: request.spec.body_cap,
+    };
+    let base = pool.fire_with(ctx, request, keep).await;
+    let again = pool.fire_with(ctx, request, keep).await;
+    job.record(&answer, &base, &again);
 }
 
 /// A WebSocket or CORS check under load: its own probe, summarised as one

@@ -14,7 +14,7 @@ use crate::scenario::units::{parse_duration, parse_rate, parse_size};
 use crate::scenario::yaml::{At, Entries, Loc, Sink};
 
 /// Headers whose values are credentials: they never reach a report.
-const SENSITIVE_HEADERS: &[&str] = &[
+pub const SENSITIVE_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",

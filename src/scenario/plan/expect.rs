@@ -15,8 +15,11 @@ use crate::analyze::cors::CorsExpect;
 use crate::analyze::dns::DnsExpect;
 use crate::analyze::expect::{Expect, HeaderRule, StatusPattern};
 use crate::analyze::parity::{BodyParity, Parity};
-use crate::scenario::model::{RawCheck, RawDns, RawExpect, RawHeaderExpect, RawParity};
-use crate::scenario::yaml::{did_you_mean, At, Loc};
+use crate::jsondiff::Pattern;
+use crate::scenario::model::{
+    RawCheck, RawDns, RawExpect, RawHeaderExpect, RawParity, PARITY_KEYS,
+};
+use crate::scenario::yaml::{did_you_mean, unknown_message, At, Loc};
 
 /// Every rule of one check.
 pub(super) struct Rules {
@@ -274,6 +277,17 @@ fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
         "body:json",
         "header:NAME",
         "ignore:NAME",
+        "ignore:/POINTER",
+        "noise:off",
+    ];
+    const WORDS: &[&str] = &[
+        "status",
+        "headers",
+        "body",
+        "body:json",
+        "noise:on",
+        "noise:off",
+        "noise_unsafe",
     ];
     let mut out = Parity::default();
     for item in &p.items {
@@ -283,33 +297,76 @@ fn build_parity(cx: &Ctx, p: &At<RawParity>) -> Parity {
             item.loc
         };
         let v = item.value.trim();
-        match v {
-            "status" => out.status = true,
-            "headers" => out.all_headers = true,
-            "body" => out.body = Some(BodyParity::Exact),
-            "body:json" => out.body = Some(BodyParity::Json),
+        let (key, arg) = match v.split_once(':') {
+            Some((k, a)) => (k, Some(a.trim())),
+            None => (v, None),
+        };
+        match (key, arg) {
+            ("status", None) => out.status = true,
+            ("headers", None) => out.all_headers = true,
+            ("body", None) => out.body = Some(BodyParity::Exact),
+            ("body", Some("json")) => out.body = Some(BodyParity::Json),
+            ("body", Some("exact")) => out.body = Some(BodyParity::Exact),
+            ("header", Some(h)) => out.headers.push(h.to_ascii_lowercase()),
+            ("ignore", Some(ptr)) if ptr.starts_with('/') => pointer(cx, loc, ptr, &mut out),
+            ("ignore", Some(h)) => out.ignore_headers.push(h.to_ascii_lowercase()),
+            ("ignore_pointer", Some(ptr)) => pointer(cx, loc, ptr, &mut out),
+            ("noise", Some(w)) => match on_off(w) {
+                Some(on) => out.noise = on,
+                None => cx.err(loc, format!("invalid noise `{w}`: write on or off")),
+            },
+            ("noise_unsafe", None) => out.noise_unsafe = true,
+            ("noise_unsafe", Some(w)) => match on_off(w) {
+                Some(on) => out.noise_unsafe = on,
+                None => cx.err(
+                    loc,
+                    format!("invalid noise_unsafe `{w}`: write true or false"),
+                ),
+            },
+            ("noise_samples", Some(n)) => match n.parse::<u32>() {
+                Ok(n) if (1..=20).contains(&n) => out.noise_samples = n,
+                _ => cx.err(
+                    loc,
+                    format!(
+                        "invalid noise_samples `{n}`: write a count from 1 to 20 (or `noise: off`)"
+                    ),
+                ),
+            },
+            _ if v.starts_with('?') => {
+                cx.err(loc, unknown_message("parity field", &v[1..], PARITY_KEYS));
+            }
             _ => {
-                if let Some(h) = v.strip_prefix("header:") {
-                    out.headers.push(h.trim().to_ascii_lowercase());
-                } else if let Some(h) = v.strip_prefix("ignore:") {
-                    out.ignore_headers.push(h.trim().to_ascii_lowercase());
-                } else {
-                    let hint = did_you_mean(v, &["status", "headers", "body", "body:json"])
-                        .map(|s| format!(", did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!(
-                                ", expected one of {}",
-                                ITEMS
-                                    .iter()
-                                    .map(|i| format!("`{i}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        });
-                    cx.err(loc, format!("unknown parity item `{v}`{hint}"));
-                }
+                let hint = did_you_mean(v, WORDS)
+                    .map(|s| format!(", did you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        format!(
+                            ", expected one of {}",
+                            ITEMS
+                                .iter()
+                                .map(|i| format!("`{i}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                cx.err(loc, format!("unknown parity item `{v}`{hint}"));
             }
         }
     }
     out
+}
+
+/// An ignore pattern, reported at `loc` when it is not one.
+fn pointer(cx: &Ctx, loc: Loc, text: &str, out: &mut Parity) {
+    match Pattern::parse(text) {
+        Ok(p) => out.ignore.push(p),
+        Err(e) => cx.err(loc, e),
+    }
+}
+
+fn on_off(w: &str) -> Option<bool> {
+    match w.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
 }

@@ -15,8 +15,10 @@ use super::targets::TargetNames;
 use super::{AnalysisPlan, EventPlan, Thresholds};
 use crate::analyze::latency::LatencyRules;
 use crate::analyze::spike::SpikeRules;
-use crate::load::plan::{ConnectionPolicy, Judge, LoadPlan, Stage};
-use crate::scenario::model::{RawAnalysis, RawEvent, RawLatency, RawLoad, RawSpike, RawStage};
+use crate::load::plan::{ConnectionPolicy, Judge, LoadParity, LoadPlan, Stage};
+use crate::scenario::model::{
+    RawAnalysis, RawEvent, RawLatency, RawLoad, RawLoadParity, RawSpike, RawStage,
+};
 use crate::scenario::yaml::{unknown_message, At, Entries, Lenient, Loc};
 
 /// The load section. `checks` are the declared check names, `websocket_checks`
@@ -27,10 +29,11 @@ pub(super) fn build_load(
     checks: &[&str],
     websocket_checks: &[usize],
     targets: &TargetNames,
+    baseline: usize,
 ) -> LoadPlan {
     let stages = build_stages(cx, l.stages.as_ref(), checks, websocket_checks);
     let mix = build_mix(cx, l.mix.as_ref(), checks);
-    let targets = match &l.targets {
+    let targets: Vec<usize> = match &l.targets {
         Some(list) => list.iter().filter_map(|r| targets.resolve(cx, r)).collect(),
         None => (0..targets.len()).collect(),
     };
@@ -38,6 +41,13 @@ pub(super) fn build_load(
     let judge = judge(cx, l.judge.as_ref());
     let max_in_flight = at_least_one(cx, l.max_in_flight.as_ref(), "max_in_flight", 1024);
     let connections = at_least_one(cx, l.connections.as_ref(), "connections", 256);
+    let parity = l.parity.as_ref().map(|p| build_load_parity(cx, p));
+    if let (Some(p), false) = (&l.parity, targets.contains(&baseline)) {
+        cx.err(
+            p.loc,
+            "`parity` under load compares with the baseline target, which `load.targets` leaves out: add it to `load.targets`",
+        );
+    }
     LoadPlan {
         stages,
         mix,
@@ -46,6 +56,7 @@ pub(super) fn build_load(
         targets,
         connection,
         judge,
+        parity,
     }
 }
 
@@ -60,6 +71,52 @@ fn judge(cx: &Ctx, raw: Option<&At<String>>) -> Judge {
             Judge::Full
         }
     }
+}
+
+/// `parity: { sample: 1%, relative: 20%, absolute: 0.03% }`.
+fn build_load_parity(cx: &Ctx, p: &At<RawLoadParity>) -> LoadParity {
+    let share = |v: Option<&At<String>>, what: &str, default: f64, zero_ok: bool| match v {
+        None => default,
+        Some(v) => match parse_share(&v.value) {
+            Some(x) if x <= 1.0 && (x > 0.0 || zero_ok) => x,
+            _ => {
+                cx.err(
+                    v.loc,
+                    format!(
+                        "invalid {what} `{}`: write a percentage like 1% (or a fraction like 0.01), {} 100%",
+                        v.value,
+                        if zero_ok { "from 0% to" } else { "above 0% and at most" }
+                    ),
+                );
+                default
+            }
+        },
+    };
+    LoadParity {
+        sample: share(p.sample.as_ref(), "sample", 0.01, false),
+        relative: share(
+            p.relative.as_ref(),
+            "relative threshold",
+            LoadParity::DEFAULT_RELATIVE,
+            true,
+        ),
+        absolute: share(
+            p.absolute.as_ref(),
+            "absolute threshold",
+            LoadParity::DEFAULT_ABSOLUTE,
+            true,
+        ),
+    }
+}
+
+/// `1%` → 0.01, `0.25` → 0.25.
+fn parse_share(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let x = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        None => t.parse::<f64>().ok()?,
+    };
+    x.is_finite().then_some(x)
 }
 
 fn build_stages(

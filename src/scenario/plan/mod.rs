@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::ctx::Ctx;
+pub use self::ctx::SENSITIVE_HEADERS;
 use super::model::{RawDefaults, RawScenario};
 use super::yaml::{At, Lenient, Loc, Sink};
 use crate::analyze::cors::CorsExpect;
@@ -40,7 +41,7 @@ use crate::target::{Scheme, Target};
 // `load`; re-exported so `scenario::plan::…` paths keep working.
 pub use crate::analyze::expect::{Expect, HeaderRule, StatusPattern};
 pub use crate::analyze::parity::{BodyParity, Parity, PROXY_HEADERS};
-pub use crate::load::plan::{ConnectionPolicy, LoadPlan, Rate, Stage};
+pub use crate::load::plan::{ConnectionPolicy, LoadParity, LoadPlan, Rate, Stage};
 
 /// A validated scenario, ready to run.
 #[derive(Clone, Debug)]
@@ -59,6 +60,9 @@ pub struct Plan {
     /// Values that must never appear in a report (interpolated from the environment
     /// or sent in credential headers).
     pub secrets: Vec<String>,
+    /// `(variable, value)` of every `${VAR}` interpolated from the
+    /// environment: reproduce commands name the variable, never the value.
+    pub env_vars: Vec<(String, String)>,
     /// Default timeout, also used as the connect timeout.
     pub timeout: Duration,
     /// Events on the load's timeline (deploys), in time order.
@@ -197,7 +201,14 @@ pub fn build(
             .filter(|(_, c)| matches!(c.probe, ProbeSpec::WebSocket(_)))
             .map(|(i, _)| i)
             .collect();
-        load::build_load(&cx, &l, &check_refs, &websocket_checks, &target_names)
+        load::build_load(
+            &cx,
+            &l,
+            &check_refs,
+            &websocket_checks,
+            &target_names,
+            baseline,
+        )
     });
     let secrets = reportable_secrets(&mut cx, &host, &targets, &checks);
     let events = load::build_events(&cx, raw.events.as_ref());
@@ -229,6 +240,7 @@ pub fn build(
         checks,
         load,
         secrets,
+        env_vars: sink.vars.borrow().clone(),
         timeout: defaults.timeout,
         events,
         analysis,
