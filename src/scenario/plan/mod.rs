@@ -8,13 +8,15 @@
 //! [`build`] is a pipeline of stages, one file each: `targets.rs` (host,
 //! targets, baseline), `checks.rs` (each check, its probe from `probes.rs`
 //! and its rules from `expect.rs`), `load.rs` (load, events, analysis), `known.rs` (known differences);
-//! `ctx.rs` holds what they share. Stages run in the file's order, and the
-//! order of errors at one position follows it.
+//! `ctx.rs` holds what they share, `limits.rs` the bounds a runnable plan
+//! stays within. Stages run in the file's order, and the order of errors at
+//! one position follows it.
 
 mod checks;
 mod ctx;
 mod expect;
 mod known;
+pub mod limits;
 mod load;
 mod probes;
 mod targets;
@@ -270,7 +272,7 @@ fn build_defaults(cx: &mut Ctx, raw: Option<Lenient<RawDefaults>>) -> Defaults {
     let timeout = defaults
         .timeout
         .as_ref()
-        .and_then(|t| cx.duration(t))
+        .and_then(|t| cx.positive_duration(t, "a timeout"))
         .unwrap_or(Duration::from_secs(10));
     let body_cap = defaults
         .body_cap
