@@ -90,9 +90,10 @@ fn build_stages(
             );
             continue;
         };
-        // A stage with a bad `for` is still checked, so its other errors show too.
+        // A stage with a bad `for` is still checked, so its other errors show
+        // too; as if it lasted the longest, so that no ramp is too long for it.
         let duration = cx.positive_duration(dur, "a stage's `for`");
-        let placeholder = duration.unwrap_or(Duration::from_secs(1));
+        let placeholder = duration.unwrap_or(MAX_DURATION);
         let stage = if st.sockets.is_some() {
             socket_stage(cx, st, placeholder, checks, websocket_checks, force)
         } else {
@@ -135,6 +136,14 @@ fn days_and_seconds(d: Duration) -> String {
     } else {
         text.join(" ")
     }
+}
+
+/// The load's natural length: its stages end to end.
+pub(super) fn load_duration(load: &LoadPlan) -> Duration {
+    load.stages
+        .iter()
+        .map(stage_duration)
+        .fold(Duration::ZERO, Duration::saturating_add)
 }
 
 fn stage_duration(stage: &Stage) -> Duration {
@@ -335,7 +344,14 @@ fn count(cx: &Ctx, raw: Option<&At<u64>>, limit: CountLimit, force: bool, defaul
 }
 
 /// The events, in time order; one with a bad time is reported and left out.
-pub(super) fn build_events(cx: &Ctx, raw: Option<&Vec<Lenient<At<RawEvent>>>>) -> Vec<EventPlan> {
+/// `load` is the load's natural length: events run during the load, so one
+/// at or after its end would never run (and `--duration` would stretch its
+/// offset past any clock).
+pub(super) fn build_events(
+    cx: &Ctx,
+    raw: Option<&Vec<Lenient<At<RawEvent>>>>,
+    load: Option<Duration>,
+) -> Vec<EventPlan> {
     let mut events = Vec::new();
     for Lenient(e) in raw.into_iter().flatten() {
         let Some(e) = e else { continue };
@@ -347,6 +363,18 @@ pub(super) fn build_events(cx: &Ctx, raw: Option<&Vec<Lenient<At<RawEvent>>>>) -
         ) else {
             continue;
         };
+        if let Some(total) = load.filter(|total| at >= *total && !total.is_zero()) {
+            cx.err(
+                e.at.loc,
+                format!(
+                    "event `{}` at {} would never run: the load ends at {}; move it earlier",
+                    e.name.value,
+                    e.at.value.trim(),
+                    humantime::format_duration(total)
+                ),
+            );
+            continue;
+        }
         events.push(EventPlan {
             at,
             name: e.name.value.clone(),

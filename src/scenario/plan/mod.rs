@@ -191,6 +191,7 @@ pub fn build(
         &defaults,
         &target_names,
     );
+    let errors_before_load = sink.errors.borrow().len();
     let load = raw.load.and_then(|Lenient(l)| l).map(|l| {
         let check_refs: Vec<&str> = check_names.iter().map(String::as_str).collect();
         let websocket_checks: Vec<usize> = checks
@@ -202,7 +203,12 @@ pub fn build(
         load::build_load(&cx, &l, &check_refs, &websocket_checks, &target_names)
     });
     let secrets = reportable_secrets(&mut cx, &host, &targets, &checks);
-    let events = load::build_events(&cx, raw.events.as_ref());
+    // A load with errors lacks some stages: its length would mislead.
+    let load_length = load
+        .as_ref()
+        .filter(|_| sink.errors.borrow().len() == errors_before_load)
+        .map(load::load_duration);
+    let events = load::build_events(&cx, raw.events.as_ref(), load_length);
     let analysis = raw
         .analysis
         .as_ref()
