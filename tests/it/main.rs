@@ -12,6 +12,7 @@ mod load;
 mod nginx;
 mod powerdns;
 mod render;
+mod scenario_props;
 mod scenarios;
 mod support;
 mod verdict;
