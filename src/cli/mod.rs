@@ -130,13 +130,13 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// Fit the load stages into this total duration (e.g. 30s, 2m), keeping their proportions.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_load_duration)]
     pub duration: Option<std::time::Duration>,
     /// Multiply every rate and concurrency (e.g. 0.5 for half the load).
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
     pub rate_scale: f64,
     /// Load worker threads [default: the number of cores].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// The file `cutover mark` appends events to; the run watches it.
     #[arg(
@@ -162,9 +162,46 @@ fn parse_stall(s: &str) -> Result<(std::time::Duration, std::time::Duration), St
     Ok((parse_duration_arg(at)?, parse_duration_arg(len)?))
 }
 
+/// `--duration`: more than zero (a zero-length load is a green run of no
+/// requests) and at most the scenario limit, 7 days.
+fn parse_load_duration(s: &str) -> Result<std::time::Duration, String> {
+    use crate::scenario::plan::limits::{MAX_DURATION, MAX_DURATION_TEXT};
+    let d = parse_duration_arg(s)?;
+    if d.is_zero() {
+        Err(format!(
+            "`{s}` is no time at all: the load would send no request; give a duration like 30s or 2m"
+        ))
+    } else if d > MAX_DURATION {
+        Err(format!(
+            "`{s}` is longer than {MAX_DURATION_TEXT}, the longest load a run may take"
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+/// The most load worker threads (one runtime each; more than cores only adds switching).
+const MAX_WORKERS: usize = 1024;
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of worker threads: give 1 to {MAX_WORKERS}, or leave it out for one per core"
+        )),
+    }
+}
+
+/// The largest `--rate-scale`: beyond, scaled counts overflow (the
+/// scenario's own limits are checked against the scaled plan as well).
+const MAX_RATE_SCALE: f64 = 1000.0;
+
 fn parse_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_RATE_SCALE => Ok(v),
+        Ok(v) if v.is_finite() && v > MAX_RATE_SCALE => Err(format!(
+            "`{s}` is more than {MAX_RATE_SCALE}, the largest factor: raise the scenario's rates instead"
+        )),
         _ => Err(format!("`{s}` is not a positive number")),
     }
 }
@@ -207,4 +244,31 @@ pub fn main() -> ExitCode {
     // Lab servers and in-flight probes must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_duration_of_zero_or_over_seven_days_is_refused() {
+        assert!(parse_load_duration("0s")
+            .unwrap_err()
+            .contains("no time at all"));
+        assert!(parse_load_duration("8d").unwrap_err().contains("7 days"));
+        assert_eq!(
+            parse_load_duration("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn zero_workers_and_absurd_rate_scales_are_refused() {
+        assert!(parse_workers("0").unwrap_err().contains("1 to 1024"));
+        assert!(parse_workers("100000").is_err());
+        assert_eq!(parse_workers("2"), Ok(2));
+        assert!(parse_scale("0").is_err());
+        assert!(parse_scale("1e300").unwrap_err().contains("largest factor"));
+        assert_eq!(parse_scale("0.5"), Ok(0.5));
+    }
 }

@@ -4,8 +4,10 @@
 //! [`LoadPlan`] and nothing here parses text. What a validated plan
 //! guarantees: at least one stage, rates positive and finite,
 //! `max_in_flight` and `connections` at least 1, mix weights finite and
-//! non-negative (every check at weight 1 when the scenario names none), and
-//! check and target indices valid for the scenario plan it came with.
+//! non-negative (every check at weight 1 when the scenario names none),
+//! check and target indices valid for the scenario plan it came with, and
+//! every duration, rate and count within `scenario::plan::limits` (the
+//! one-machine ones lifted tenfold when `force` is set).
 
 use std::time::Duration;
 
@@ -28,6 +30,11 @@ pub struct LoadPlan {
     pub judge: Judge,
     /// Sampled parity under load (`load.parity`).
     pub parity: Option<LoadParity>,
+    /// The largest WebSocket message a socket stage accepts, in bytes.
+    pub websocket_max_message: u64,
+    /// `force: true`: the scenario lifted the one-machine limits
+    /// (`scenario::plan::limits`) tenfold.
+    pub force: bool,
 }
 
 /// How much of a check's expectation judges each load response.

@@ -49,6 +49,10 @@ pub struct WsSpec {
     pub ping_interval: Duration,
     /// For the handshake and for each reply.
     pub timeout: Duration,
+    /// The largest message accepted from the server, in bytes.
+    pub max_message: u64,
+    /// While holding: how long the pong to a ping may take.
+    pub pong_timeout: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -210,7 +210,11 @@ pub struct RawWebSocket {
     pub expect_json: Option<Entries<serde_json::Value>>,
     pub hold: Option<At<String>>,
     pub ping_interval: Option<At<String>>,
+    /// While holding: how long the pong to a ping may take (default 10s).
+    pub pong_timeout: Option<At<String>>,
     pub timeout: Option<At<String>>,
+    /// The largest message accepted from the server (`1m`; default 16 MiB).
+    pub max_message: Option<At<String>>,
 }
 
 /// `hello` (text), `{text: hello}` or `{binary: aGVsbG8=}` (base64).
@@ -561,6 +565,10 @@ pub struct RawLoad {
     pub judge: Option<At<String>>,
     /// Sampled parity under load.
     pub parity: Option<At<RawLoadParity>>,
+    /// The largest WebSocket message a socket stage accepts (default 64 KiB).
+    pub websocket_max_message: Option<At<String>>,
+    /// Lift the one-machine limits on rates and counts tenfold.
+    pub force: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -274,17 +274,33 @@ impl de::Error for Error {
     }
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
-        let exp = exp.to_string();
-        let exp = if exp.starts_with("struct ") {
-            "a mapping of settings".to_owned()
-        } else {
-            exp
-        };
-        de::Error::custom(format!("wrong type: found {unexp}, expected {exp}"))
+        de::Error::custom(format!(
+            "wrong type: found {unexp}, expected {}",
+            expected_text(exp)
+        ))
+    }
+
+    fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
+        de::Error::custom(format!(
+            "invalid value: found {unexp}, expected {}",
+            expected_text(exp)
+        ))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         de::Error::custom(unknown_message("value", variant, expected))
+    }
+}
+
+/// What serde expected, in words: never a Rust type name (`u64`, `struct RawLoad`).
+fn expected_text(exp: &dyn de::Expected) -> String {
+    let exp = exp.to_string();
+    match exp.as_str() {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number of 0 or more".into(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        _ if exp.starts_with("struct ") => "a mapping of settings".into(),
+        _ => exp,
     }
 }
 
@@ -479,9 +495,13 @@ impl<'de, 'a: 'de, 'e> de::Deserializer<'de> for NodeDe<'a, 'e> {
         let r = match &self.node.value {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Int(i) => match i64::try_from(*i) {
-                Ok(i) => visitor.visit_i64(i),
-                Err(_) => visitor.visit_i128(*i),
+            Value::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
+                (Ok(i), _) => visitor.visit_i64(i),
+                (_, Ok(u)) => visitor.visit_u64(u),
+                // serde would say "integer `…` as i128": type names are not for users.
+                _ => Err(de::Error::custom(format!(
+                    "the number {i} is too large: use a smaller one, or quote it if it is text"
+                ))),
             },
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_string(self.sink.interpolate(s, loc)),
@@ -869,7 +889,8 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert_eq!(
             errors[1].message,
-            "wrong type: found string \"nope\", expected u16"
+            // Not `expected u16`: Rust type names are not for users.
+            "wrong type: found string \"nope\", expected a whole number of 0 or more"
         );
         assert_eq!(errors[1].loc, Loc { line: 4, col: 11 });
         assert_eq!(third.connect.loc, Loc { line: 5, col: 14 });
@@ -894,5 +915,33 @@ mod tests {
         let err = parse("a: [1, 2\nb: c\n").unwrap_err();
         assert!(err.loc.line >= 1);
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_explained_without_rust_type_names() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Count {
+            #[allow(dead_code)]
+            count: u64,
+        }
+        let first_error = |text: &str| {
+            let env = |_: &str| None;
+            let sink = Sink::new(&env);
+            let count: Option<Count> = from_node(&parse(text).unwrap(), &sink);
+            let errors = sink.errors.into_inner();
+            assert_eq!(count.is_some(), errors.is_empty());
+            errors.first().map(|e| e.message.clone())
+        };
+        assert_eq!(first_error("count: 18446744073709551615"), None);
+        assert_eq!(
+            first_error("count: -1").as_deref(),
+            Some("invalid value: found integer `-1`, expected a whole number of 0 or more")
+        );
+        let too_large = first_error("count: 18446744073709551616").unwrap();
+        assert!(
+            too_large.ends_with("expected a whole number of 0 or more"),
+            "{too_large}"
+        );
     }
 }

@@ -73,6 +73,8 @@ fn ws(timeout: Duration) -> WsSpec {
         hold: None,
         ping_interval: Duration::from_secs(1),
         timeout,
+        max_message: 16 << 20,
+        pong_timeout: Duration::from_secs(10),
     }
 }
 

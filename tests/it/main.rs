@@ -15,6 +15,7 @@ mod nginx;
 mod parity;
 mod powerdns;
 mod render;
+mod scenario_props;
 mod scenarios;
 mod support;
 mod verdict;

@@ -3,13 +3,18 @@
 //! Invariants: every problem goes to the sink with the location of the value
 //! at fault, and a stage that records one carries on, so the user sees every
 //! error in one pass. Values parsed here (durations, sizes, rates, files,
-//! headers) report their own errors; callers only decide what `None` means.
+//! headers) report their own errors, hard limits included (`limits.rs`:
+//! durations of at most 7 days, rates of at least 1/h, regular files under a
+//! size cap); callers only decide what `None` means.
 //! Credential header values are collected as secrets on the way.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::limits::{MAX_DURATION, MAX_DURATION_TEXT, MIN_RATE};
 use crate::load::plan::Rate;
+use crate::scenario::units::format_size;
 use crate::scenario::units::{parse_duration, parse_rate, parse_size};
 use crate::scenario::yaml::{At, Entries, Loc, Sink};
 
@@ -43,27 +48,65 @@ impl<'a, 'e> Ctx<'a, 'e> {
         self.sink.error(loc, msg);
     }
 
+    /// A duration of at most [`MAX_DURATION`]: longer ones overflow the run's clock.
     pub(super) fn duration(&self, v: &At<String>) -> Option<Duration> {
-        parse_duration(v).map_err(|e| self.err(v.loc, e)).ok()
+        let d = parse_duration(v).map_err(|e| self.err(v.loc, e)).ok()?;
+        if d > MAX_DURATION {
+            self.err(
+                v.loc,
+                format!(
+                    "duration `{}` is longer than {MAX_DURATION_TEXT}, the longest a scenario may give: shorten it",
+                    v.value.trim()
+                ),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    /// A duration more than zero and at most [`MAX_DURATION`]; `what` names
+    /// it in the error (`a timeout`, "`ping_interval`").
+    pub(super) fn positive_duration(&self, v: &At<String>, what: &str) -> Option<Duration> {
+        let d = self.duration(v)?;
+        if d.is_zero() {
+            self.err(
+                v.loc,
+                format!("{what} must be more than zero, like {}", example(what)),
+            );
+            return None;
+        }
+        Some(d)
     }
 
     pub(super) fn size(&self, v: &At<String>) -> Option<u64> {
         parse_size(v).map_err(|e| self.err(v.loc, e)).ok()
     }
 
+    /// A rate of at least [`MIN_RATE`] (one an hour); the upper limits depend
+    /// on what the rate paces, so callers check them.
     pub(super) fn rate(&self, v: &At<String>) -> Option<Rate> {
-        parse_rate(v).map_err(|e| self.err(v.loc, e)).ok()
+        let r = parse_rate(v).map_err(|e| self.err(v.loc, e)).ok()?;
+        if r.0 < MIN_RATE {
+            self.err(
+                v.loc,
+                format!(
+                    "rate `{}` is less than one an hour (1/h), the lowest a scenario may give",
+                    v.value.trim()
+                ),
+            );
+            return None;
+        }
+        Some(r)
     }
 
-    pub(super) fn file(&self, v: &At<String>, what: &str) -> Option<(PathBuf, Vec<u8>)> {
+    /// Reads the regular file `v` names (relative to the scenario) if it
+    /// holds at most `cap` bytes. Never blocks: a FIFO, device or directory
+    /// is an error before anything is read, and at most `cap + 1` bytes are.
+    pub(super) fn file(&self, v: &At<String>, what: &str, cap: u64) -> Option<(PathBuf, Vec<u8>)> {
         let path = self.dir.join(&v.value);
-        match std::fs::read(&path) {
+        match read_regular(&path, cap) {
             Ok(bytes) => Some((path, bytes)),
-            Err(e) => {
-                let why = match e.kind() {
-                    std::io::ErrorKind::NotFound => "does not exist".to_owned(),
-                    _ => format!("cannot be read: {e}"),
-                };
+            Err(why) => {
                 self.err(v.loc, format!("{what} `{}` {why}", path.display()));
                 None
             }
@@ -101,6 +144,87 @@ impl<'a, 'e> Ctx<'a, 'e> {
         }
         out
     }
+}
+
+/// A valid value for the error of a zero duration.
+fn example(what: &str) -> &'static str {
+    if what.contains("timeout") {
+        "10s"
+    } else {
+        "1s"
+    }
+}
+
+/// The bytes of a regular file of at most `cap` bytes, or why not, as the
+/// end of a sentence that starts with the file's name.
+fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    };
+    let too_large = || {
+        format!(
+            "is larger than {}, the most a scenario reads: use a smaller file",
+            format_size(cap)
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    not_regular(&meta)?;
+    if meta.len() > cap {
+        return Err(too_large());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Should the path turn into a FIFO after the check above, opening it
+    // still returns at once; the check below then refuses it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options.open(path).map_err(io)?;
+    not_regular(&file.metadata().map_err(io)?)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// `Err` naming what the path is when it is not a regular file.
+fn not_regular(meta: &std::fs::Metadata) -> Result<(), String> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    let kind = if ft.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&ft)
+    };
+    Err(format!(
+        "is {kind}, not a regular file: give the path of a file"
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// The last line of a regex error (the one that says what is wrong), for

@@ -5,17 +5,25 @@
 //! open (`rate`, or `from`/`to`), closed (`concurrency`) or sockets; a
 //! socket stage names (or defaults to) a `websocket:` check; a mix names
 //! known checks with finite non-negative weights, and an empty mix weighs
-//! every check 1; counts that bound concurrency are at least 1; events are
-//! sorted by time; ratios are finite and non-negative.
+//! every check 1; counts that bound concurrency are at least 1; stages last
+//! more than zero and at most 7 days in all; rates, counts and sockets ×
+//! message rate are within the one-machine limits of `limits.rs` (lifted
+//! tenfold by `force: true`); an event's timeout is more than zero; events
+//! are sorted by time; ratios are finite and non-negative.
 
 use std::time::Duration;
 
 use super::ctx::Ctx;
+use super::limits::{
+    check_rate, CountLimit, CONCURRENCY, CONNECTIONS, DEFAULT_LOAD_MAX_MESSAGE, IN_FLIGHT,
+    MAX_DURATION, MAX_DURATION_TEXT, SOCKETS,
+};
+use super::probes::message_cap;
 use super::targets::TargetNames;
 use super::{AnalysisPlan, EventPlan, Thresholds};
 use crate::analyze::latency::LatencyRules;
 use crate::analyze::spike::SpikeRules;
-use crate::load::plan::{ConnectionPolicy, Judge, LoadParity, LoadPlan, Stage};
+use crate::load::plan::{ConnectionPolicy, Judge, LoadParity, LoadPlan, Rate, Stage};
 use crate::scenario::model::{
     RawAnalysis, RawEvent, RawLatency, RawLoad, RawLoadParity, RawSpike, RawStage,
 };
@@ -31,7 +39,8 @@ pub(super) fn build_load(
     targets: &TargetNames,
     baseline: usize,
 ) -> LoadPlan {
-    let stages = build_stages(cx, l.stages.as_ref(), checks, websocket_checks);
+    let force = l.force.unwrap_or(false);
+    let stages = build_stages(cx, l.stages.as_ref(), checks, websocket_checks, force);
     let mix = build_mix(cx, l.mix.as_ref(), checks);
     let targets: Vec<usize> = match &l.targets {
         Some(list) => list.iter().filter_map(|r| targets.resolve(cx, r)).collect(),
@@ -39,8 +48,13 @@ pub(super) fn build_load(
     };
     let connection = connection_policy(cx, l.connection.as_ref());
     let judge = judge(cx, l.judge.as_ref());
-    let max_in_flight = at_least_one(cx, l.max_in_flight.as_ref(), "max_in_flight", 1024);
-    let connections = at_least_one(cx, l.connections.as_ref(), "connections", 256);
+    let max_in_flight = count(cx, l.max_in_flight.as_ref(), IN_FLIGHT, force, 1024);
+    let connections = count(cx, l.connections.as_ref(), CONNECTIONS, force, 256);
+    let websocket_max_message = l
+        .websocket_max_message
+        .as_ref()
+        .and_then(|m| message_cap(cx, m, "websocket_max_message"))
+        .unwrap_or(DEFAULT_LOAD_MAX_MESSAGE);
     let parity = l.parity.as_ref().map(|p| build_load_parity(cx, p));
     if let (Some(p), false) = (&l.parity, targets.contains(&baseline)) {
         cx.err(
@@ -57,6 +71,8 @@ pub(super) fn build_load(
         connection,
         judge,
         parity,
+        websocket_max_message,
+        force,
     }
 }
 
@@ -124,6 +140,7 @@ fn build_stages(
     raw: Option<&At<Vec<Lenient<At<RawStage>>>>>,
     checks: &[&str],
     websocket_checks: &[usize],
+    force: bool,
 ) -> Vec<Stage> {
     let mut stages = Vec::new();
     let Some(list) = raw else {
@@ -145,17 +162,82 @@ fn build_stages(
             );
             continue;
         };
-        let Some(duration) = cx.duration(dur) else {
-            continue;
-        };
+        // A stage with a bad `for` is still checked, so its other errors show
+        // too; as if it lasted the longest, so that no ramp is too long for it.
+        let duration = cx.positive_duration(dur, "a stage's `for`");
+        let placeholder = duration.unwrap_or(MAX_DURATION);
         let stage = if st.sockets.is_some() {
-            socket_stage(cx, st, duration, checks, websocket_checks)
+            socket_stage(cx, st, placeholder, checks, websocket_checks, force)
         } else {
-            request_stage(cx, st, duration)
+            request_stage(cx, st, placeholder, force)
         };
-        stages.extend(stage);
+        stages.extend(stage.filter(|_| duration.is_some()));
+    }
+    let total = stages
+        .iter()
+        .map(stage_duration)
+        .fold(Duration::ZERO, Duration::saturating_add);
+    if total > MAX_DURATION {
+        cx.err(
+            list.loc,
+            format!(
+                "the stages last {} in all, longer than {MAX_DURATION_TEXT}, the longest load a run may take: shorten them",
+                days_and_seconds(total)
+            ),
+        );
     }
     stages
+}
+
+/// `8d`, `7d 1h 30s`: a long duration a person reads at a glance.
+fn days_and_seconds(d: Duration) -> String {
+    let s = d.as_secs();
+    let parts = [
+        (s / 86_400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() {
+        format!("{}ms", d.as_millis())
+    } else {
+        text.join(" ")
+    }
+}
+
+/// The load's natural length: its stages end to end.
+pub(super) fn load_duration(load: &LoadPlan) -> Duration {
+    load.stages
+        .iter()
+        .map(stage_duration)
+        .fold(Duration::ZERO, Duration::saturating_add)
+}
+
+fn stage_duration(stage: &Stage) -> Duration {
+    match *stage {
+        Stage::Constant { duration, .. }
+        | Stage::Ramp { duration, .. }
+        | Stage::Closed { duration, .. }
+        | Stage::Sockets { duration, .. } => duration,
+    }
+}
+
+/// A rate within the one-machine limit (`force` lifts it), reported at `v`.
+fn load_rate(cx: &Ctx, v: &At<String>, force: bool) -> Option<Rate> {
+    let rate = cx.rate(v)?;
+    let what = format!("rate `{}`", v.value.trim());
+    match check_rate(&what, rate.0, force) {
+        Some(e) => {
+            cx.err(v.loc, e);
+            None
+        }
+        None => Some(rate),
+    }
 }
 
 /// `{sockets, for, ramp, message_rate, check}`: WebSockets held open.
@@ -165,6 +247,7 @@ fn socket_stage(
     duration: Duration,
     checks: &[&str],
     websocket_checks: &[usize],
+    force: bool,
 ) -> Option<Stage> {
     let n = st.sockets.as_ref()?;
     if st.rate.is_some() || st.from.is_some() || st.concurrency.is_some() {
@@ -173,6 +256,10 @@ fn socket_stage(
     }
     if n.value == 0 {
         cx.err(n.loc, "`sockets` must be at least 1");
+        return None;
+    }
+    if let Some(e) = SOCKETS.check(n.value, force) {
+        cx.err(n.loc, e);
         return None;
     }
     let ramp = st
@@ -185,10 +272,24 @@ fn socket_stage(
             cx.err(r.loc, "the ramp is longer than the stage");
         }
     }
-    let interval = match &st.message_rate {
-        Some(r) => cx.rate(r).map(|r| Duration::from_secs_f64(1.0 / r.0)),
-        None => Some(Duration::from_secs(1)),
+    let per_socket = match &st.message_rate {
+        Some(r) => cx.rate(r),
+        None => Some(Rate(1.0)),
     };
+    if let Some(Rate(r)) = per_socket {
+        let text = st.message_rate.as_ref().map_or("1/s", |m| m.value.trim());
+        let what = format!(
+            "{} sockets × `message_rate: {text}` ({}/s in all)",
+            n.value,
+            n.value as f64 * r
+        );
+        if let Some(e) = check_rate(&what, n.value as f64 * r, force) {
+            cx.err(st.message_rate.as_ref().map_or(n.loc, |m| m.loc), e);
+            return None;
+        }
+    }
+    // At least 1/h (`cx.rate`), so the interval is at most an hour.
+    let interval = per_socket.map(|r| Duration::from_secs_f64(1.0 / r.0));
     let check = match &st.check {
         Some(c) => match checks.iter().position(|n| *n == c.value) {
             Some(i) if websocket_checks.contains(&i) => Some(i),
@@ -225,17 +326,27 @@ fn socket_stage(
 }
 
 /// `{rate, for}`, `{from, to, for}` or `{concurrency, for}`.
-fn request_stage(cx: &Ctx, st: &At<RawStage>, duration: Duration) -> Option<Stage> {
+fn request_stage(cx: &Ctx, st: &At<RawStage>, duration: Duration, force: bool) -> Option<Stage> {
     match (&st.rate, &st.from, &st.to, &st.concurrency) {
-        (Some(r), None, None, None) => cx.rate(r).map(|rate| Stage::Constant { rate, duration }),
-        (None, Some(f), Some(t), None) => match (cx.rate(f), cx.rate(t)) {
-            (Some(from), Some(to)) => Some(Stage::Ramp { from, to, duration }),
-            _ => None,
+        (Some(r), None, None, None) => {
+            load_rate(cx, r, force).map(|rate| Stage::Constant { rate, duration })
+        }
+        (None, Some(f), Some(t), None) => {
+            match (load_rate(cx, f, force), load_rate(cx, t, force)) {
+                (Some(from), Some(to)) => Some(Stage::Ramp { from, to, duration }),
+                _ => None,
+            }
+        }
+        (None, None, None, Some(c)) if c.value > 0 => match CONCURRENCY.check(c.value, force) {
+            Some(e) => {
+                cx.err(c.loc, e);
+                None
+            }
+            None => Some(Stage::Closed {
+                concurrency: c.value,
+                duration,
+            }),
         },
-        (None, None, None, Some(c)) if c.value > 0 => Some(Stage::Closed {
-            concurrency: c.value,
-            duration,
-        }),
         (None, None, None, Some(c)) => {
             cx.err(c.loc, "`concurrency` must be at least 1");
             None
@@ -285,29 +396,57 @@ fn connection_policy(cx: &Ctx, raw: Option<&At<String>>) -> ConnectionPolicy {
     }
 }
 
-/// A count that must be at least 1 (`field` names it in the error), else `default`.
-fn at_least_one(cx: &Ctx, raw: Option<&At<u64>>, field: &str, default: u64) -> u64 {
+/// A count of at least 1 and within its one-machine limit (`force` lifts
+/// it), else `default`.
+fn count(cx: &Ctx, raw: Option<&At<u64>>, limit: CountLimit, force: bool, default: u64) -> u64 {
     match raw {
         Some(m) if m.value == 0 => {
-            cx.err(m.loc, format!("`{field}` must be at least 1"));
+            cx.err(m.loc, format!("`{}` must be at least 1", limit.field));
             1
         }
-        Some(m) => m.value,
+        Some(m) => match limit.check(m.value, force) {
+            Some(e) => {
+                cx.err(m.loc, e);
+                default
+            }
+            None => m.value,
+        },
         None => default,
     }
 }
 
 /// The events, in time order; one with a bad time is reported and left out.
-pub(super) fn build_events(cx: &Ctx, raw: Option<&Vec<Lenient<At<RawEvent>>>>) -> Vec<EventPlan> {
+/// `load` is the load's natural length: events run during the load, so one
+/// at or after its end would never run (and `--duration` would stretch its
+/// offset past any clock).
+pub(super) fn build_events(
+    cx: &Ctx,
+    raw: Option<&Vec<Lenient<At<RawEvent>>>>,
+    load: Option<Duration>,
+) -> Vec<EventPlan> {
     let mut events = Vec::new();
     for Lenient(e) in raw.into_iter().flatten() {
         let Some(e) = e else { continue };
         let (Some(at), timeout) = (
             cx.duration(&e.at),
-            e.timeout.as_ref().map(|t| cx.duration(t)),
+            e.timeout
+                .as_ref()
+                .map(|t| cx.positive_duration(t, "a timeout")),
         ) else {
             continue;
         };
+        if let Some(total) = load.filter(|total| at >= *total && !total.is_zero()) {
+            cx.err(
+                e.at.loc,
+                format!(
+                    "event `{}` at {} would never run: the load ends at {}; move it earlier",
+                    e.name.value,
+                    e.at.value.trim(),
+                    humantime::format_duration(total)
+                ),
+            );
+            continue;
+        }
         events.push(EventPlan {
             at,
             name: e.name.value.clone(),
@@ -444,5 +583,51 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("`max_in_flight` must be at least 1"), "{err}");
         assert!(err.contains("`connections` must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn one_machine_limits_are_refused_unless_forced_and_the_error_says_how() {
+        let err = load_section(
+            "load:\n  stages: [ { rate: 2000000/s, for: 1s }, { concurrency: 20000, for: 1s } ]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.matches("set `force: true` under `load:`").count(),
+            2,
+            "{err}"
+        );
+        let load = load_section(
+            "load:\n  force: true\n  stages: [ { rate: 2000000/s, for: 1s }, { concurrency: 20000, for: 1s } ]\n",
+        )
+        .unwrap();
+        assert!(load.force);
+        assert_eq!(load.stages.len(), 2);
+    }
+
+    #[test]
+    fn websocket_message_caps_and_pong_timeout_parse_with_their_defaults() {
+        let load = load_section("load:\n  stages: [ { sockets: 2, for: 1s } ]\n").unwrap();
+        assert_eq!(load.websocket_max_message, 64 << 10);
+        let load = load_section(
+            "load:\n  websocket_max_message: 1m\n  stages: [ { sockets: 2, for: 1s } ]\n",
+        )
+        .unwrap();
+        assert_eq!(load.websocket_max_message, 1 << 20);
+
+        let ws = |spec: &str| {
+            let yaml = format!(
+                "host: shop.example.test\ntargets:\n  ingress: {{ connect: 127.0.0.1:9 }}\nchecks:\n  - name: chat\n    websocket: {{ path: /ws{spec} }}\n"
+            );
+            match load_str(&yaml, Path::new("t.yaml"), &|_| None).map(|p| p.checks[0].probe.clone())
+            {
+                Ok(crate::scenario::ProbeSpec::WebSocket(w)) => (w.max_message, w.pong_timeout),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(ws(""), (16 << 20, Duration::from_secs(10)));
+        assert_eq!(
+            ws(", max_message: 64k, pong_timeout: 2s"),
+            (64 << 10, Duration::from_secs(2))
+        );
     }
 }

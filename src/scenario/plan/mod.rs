@@ -8,13 +8,15 @@
 //! [`build`] is a pipeline of stages, one file each: `targets.rs` (host,
 //! targets, baseline), `checks.rs` (each check, its probe from `probes.rs`
 //! and its rules from `expect.rs`), `load.rs` (load, events, analysis), `known.rs` (known differences);
-//! `ctx.rs` holds what they share. Stages run in the file's order, and the
-//! order of errors at one position follows it.
+//! `ctx.rs` holds what they share, `limits.rs` the bounds a runnable plan
+//! stays within. Stages run in the file's order, and the order of errors at
+//! one position follows it.
 
 mod checks;
 mod ctx;
 mod expect;
 mod known;
+pub mod limits;
 mod load;
 mod probes;
 mod targets;
@@ -193,6 +195,7 @@ pub fn build(
         &defaults,
         &target_names,
     );
+    let errors_before_load = sink.errors.borrow().len();
     let load = raw.load.and_then(|Lenient(l)| l).map(|l| {
         let check_refs: Vec<&str> = check_names.iter().map(String::as_str).collect();
         let websocket_checks: Vec<usize> = checks
@@ -211,7 +214,12 @@ pub fn build(
         )
     });
     let secrets = reportable_secrets(&mut cx, &host, &targets, &checks);
-    let events = load::build_events(&cx, raw.events.as_ref());
+    // A load with errors lacks some stages: its length would mislead.
+    let load_length = load
+        .as_ref()
+        .filter(|_| sink.errors.borrow().len() == errors_before_load)
+        .map(load::load_duration);
+    let events = load::build_events(&cx, raw.events.as_ref(), load_length);
     let analysis = raw
         .analysis
         .as_ref()
@@ -282,7 +290,7 @@ fn build_defaults(cx: &mut Ctx, raw: Option<Lenient<RawDefaults>>) -> Defaults {
     let timeout = defaults
         .timeout
         .as_ref()
-        .and_then(|t| cx.duration(t))
+        .and_then(|t| cx.positive_duration(t, "a timeout"))
         .unwrap_or(Duration::from_secs(10));
     let body_cap = defaults
         .body_cap

@@ -3,8 +3,11 @@
 //!
 //! Invariants: a check has exactly one probe (a second is reported, the first
 //! is built); every spec has its timeout resolved (the check's, else the
-//! scenario default) and its path starting with `/`; a spec is only returned
-//! when none of its values was reported.
+//! scenario default) and its path starting with `/`; timeouts and intervals
+//! are more than zero; a `body_file` is a regular file of at most 16 MiB; a
+//! WebSocket message cap is between 1 byte and 64 MiB; a DNS check samples at
+//! most 1,000,000/s with at most 10,000 queries at once; a spec is only
+//! returned when none of its values was reported.
 
 use std::time::Duration;
 
@@ -12,6 +15,10 @@ use bytes::Bytes;
 use regex::Regex;
 
 use super::ctx::{regex_reason, Ctx};
+use super::limits::{
+    DEFAULT_CHECK_MAX_MESSAGE, DEFAULT_PONG_TIMEOUT, MAX_BODY_FILE, MAX_CONCURRENCY, MAX_MESSAGE,
+    MAX_RATE,
+};
 use super::targets::validate_host;
 use super::{Defaults, ProbeSpec};
 use crate::probe::cors::CorsSpec;
@@ -19,6 +26,7 @@ use crate::probe::dns::DnsSpec;
 use crate::probe::http::HttpSpec;
 use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::scenario::model::{RawCheck, RawCors, RawDns, RawHttp, RawWebSocket, RawWsMessage};
+use crate::scenario::units::format_size;
 use crate::scenario::yaml::{unknown_message, At, Entries, Loc};
 
 /// The check's one probe, or `None` (with the reason reported).
@@ -123,7 +131,7 @@ fn build_http(
     let body = if let Some(b) = &http.body {
         Some(Bytes::from(b.clone()))
     } else if let Some(f) = &http.body_file {
-        match cx.file(f, "body file") {
+        match cx.file(f, "body file", MAX_BODY_FILE) {
             Some((_, bytes)) => Some(Bytes::from(bytes)),
             None => {
                 ok = false;
@@ -139,7 +147,7 @@ fn build_http(
         None
     };
     let timeout = match &http.timeout {
-        Some(t) => cx.duration(t).or_else(|| {
+        Some(t) => cx.positive_duration(t, "a timeout").or_else(|| {
             ok = false;
             None
         }),
@@ -196,14 +204,16 @@ fn path_and_query(
     Some(out)
 }
 
+/// A duration more than zero (`what` names it in errors), else `default`.
 fn optional_duration(
     cx: &Ctx,
     v: Option<&At<String>>,
+    what: &str,
     default: Duration,
     ok: &mut bool,
 ) -> Duration {
     match v {
-        Some(t) => cx.duration(t).unwrap_or_else(|| {
+        Some(t) => cx.positive_duration(t, what).unwrap_or_else(|| {
             *ok = false;
             default
         }),
@@ -284,13 +294,34 @@ fn build_websocket(
     } else {
         Reply::Any
     };
-    let timeout = optional_duration(cx, ws.timeout.as_ref(), default_timeout, &mut ok);
+    let timeout = optional_duration(
+        cx,
+        ws.timeout.as_ref(),
+        "a timeout",
+        default_timeout,
+        &mut ok,
+    );
     let ping_interval = optional_duration(
         cx,
         ws.ping_interval.as_ref(),
+        "`ping_interval`",
         Duration::from_secs(5),
         &mut ok,
     );
+    let pong_timeout = optional_duration(
+        cx,
+        ws.pong_timeout.as_ref(),
+        "`pong_timeout`",
+        DEFAULT_PONG_TIMEOUT,
+        &mut ok,
+    );
+    let max_message = match &ws.max_message {
+        Some(m) => message_cap(cx, m, "max_message").unwrap_or_else(|| {
+            ok = false;
+            DEFAULT_CHECK_MAX_MESSAGE
+        }),
+        None => DEFAULT_CHECK_MAX_MESSAGE,
+    };
     let hold = ws.hold.as_ref().and_then(|h| {
         let d = cx.duration(h);
         ok &= d.is_some();
@@ -310,7 +341,26 @@ fn build_websocket(
         hold,
         ping_interval,
         timeout,
+        max_message,
+        pong_timeout,
     })
+}
+
+/// A WebSocket message cap (`max_message`, `websocket_max_message`): at
+/// least 1 byte, at most [`MAX_MESSAGE`].
+pub(super) fn message_cap(cx: &Ctx, v: &At<String>, field: &str) -> Option<u64> {
+    let n = cx.size(v)?;
+    if n == 0 || n > MAX_MESSAGE {
+        cx.err(
+            v.loc,
+            format!(
+                "`{field}` is between 1 byte and {}, like 64k or 1m",
+                format_size(MAX_MESSAGE)
+            ),
+        );
+        return None;
+    }
+    Some(n)
 }
 
 fn build_cors(
@@ -368,7 +418,13 @@ fn build_cors(
             _ => method(a, cx).map(Some),
         },
     };
-    let timeout = optional_duration(cx, c.timeout.as_ref(), default_timeout, &mut ok);
+    let timeout = optional_duration(
+        cx,
+        c.timeout.as_ref(),
+        "a timeout",
+        default_timeout,
+        &mut ok,
+    );
     let headers = cx.headers(c.headers.as_ref());
     Some(CorsSpec {
         path_and_query: pq?,
@@ -415,14 +471,38 @@ fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
         }
     };
     let rate = match &d.rate {
-        Some(r) => cx.rate(r).map(|r| r.0).unwrap_or_else(|| {
+        Some(r) => dns_rate(cx, r).unwrap_or_else(|| {
             ok = false;
             50.0
         }),
         None => 50.0,
     };
-    let timeout = optional_duration(cx, d.timeout.as_ref(), Duration::from_secs(2), &mut ok);
-    let every = optional_duration(cx, d.every.as_ref(), Duration::from_secs(30), &mut ok);
+    let timeout = optional_duration(
+        cx,
+        d.timeout.as_ref(),
+        "a timeout",
+        Duration::from_secs(2),
+        &mut ok,
+    );
+    let every = optional_duration(
+        cx,
+        d.every.as_ref(),
+        "`every`",
+        Duration::from_secs(30),
+        &mut ok,
+    );
+    let concurrency = d.concurrency.as_ref().map(|c| c.value).unwrap_or(16);
+    if concurrency > MAX_CONCURRENCY {
+        if let Some(c) = &d.concurrency {
+            cx.err(
+                c.loc,
+                format!(
+                    "`concurrency` of a `dns:` check is at most {MAX_CONCURRENCY} queries at once"
+                ),
+            );
+        }
+        ok = false;
+    }
     let samples = d.samples.as_ref().map(|s| s.value).unwrap_or(400);
     if samples == 0 || samples > 1_000_000 {
         if let Some(s) = &d.samples {
@@ -441,12 +521,25 @@ fn build_dns(cx: &Ctx, d: &At<RawDns>, host: &str) -> Option<DnsSpec> {
         record,
         samples: samples as u32,
         rate,
-        concurrency: d
-            .concurrency
-            .as_ref()
-            .map(|c| c.value.max(1) as usize)
-            .unwrap_or(16),
+        concurrency: concurrency.max(1) as usize,
         timeout,
         every,
     })
+}
+
+/// A DNS sampling rate: at most [`MAX_RATE`], whatever `force` says (a
+/// `dns:` check is not load).
+fn dns_rate(cx: &Ctx, v: &At<String>) -> Option<f64> {
+    let r = cx.rate(v)?.0;
+    if r > MAX_RATE {
+        cx.err(
+            v.loc,
+            format!(
+                "rate `{}` of a `dns:` check is more than {MAX_RATE}/s, the most one machine paces",
+                v.value.trim()
+            ),
+        );
+        return None;
+    }
+    Some(r)
 }

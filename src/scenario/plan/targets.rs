@@ -5,11 +5,13 @@
 //! [`TargetNames`] is its index in `Plan::targets` (a plan is only returned
 //! when every target built); a target's headers are the defaults with its own
 //! of the same name replacing them; a role left out is guessed from the name
-//! or reported, never assumed.
+//! or reported, never assumed; a CA file is a regular file of at most 1 MiB
+//! holding at least one PEM certificate.
 
 use std::sync::Arc;
 
 use super::ctx::Ctx;
+use super::limits::MAX_CA_FILE;
 use super::Defaults;
 use crate::scenario::model::RawTarget;
 use crate::scenario::yaml::{unknown_message, At, Entries, Lenient, Loc};
@@ -190,7 +192,7 @@ fn build_target(
     if let Some(raw_tls) = &rt.tls {
         tls.insecure = raw_tls.insecure.unwrap_or(false);
         if let Some(ca) = &raw_tls.ca {
-            if let Some((path, pem)) = cx.file(ca, "CA file") {
+            if let Some((path, pem)) = cx.file(ca, "CA file", MAX_CA_FILE) {
                 match reqwest::Certificate::from_pem_bundle(&pem) {
                     Ok(certs) if !certs.is_empty() => {
                         tls.ca = Some(path);
