@@ -37,7 +37,17 @@ pub async fn run(command: Command) -> Exit {
                 );
                 Exit::Usage
             }
-            Ok(plan) => check(&plan, &output, Some(&args)).await.0,
+            Ok(plan) => {
+                let scaled = plan
+                    .load
+                    .as_ref()
+                    .and_then(|l| crate::scenario::plan::limits::check_scaled(l, args.rate_scale));
+                if let Some(problem) = scaled {
+                    eprintln!("{}: {problem}", scenario.display());
+                    return Exit::Usage;
+                }
+                check(&plan, &output, Some(&args)).await.0
+            }
             Err(code) => code,
         },
         Command::Lab {

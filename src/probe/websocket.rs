@@ -139,11 +139,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Small buffers: tungstenite's 128 KiB defaults would cost 256 KiB per held
 /// socket, and probes exchange small messages (larger ones still work: the
-/// read buffer grows as needed).
-fn config() -> tungstenite::protocol::WebSocketConfig {
+/// read buffer grows as needed, up to `max_message`: a message or frame
+/// beyond it ends the socket as `body_too_large`, so no server can make a
+/// socket buffer more than that).
+fn config(max_message: u64) -> tungstenite::protocol::WebSocketConfig {
+    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
     tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 /// An upgraded socket, with its handshake sample and the chosen subprotocol.
@@ -178,7 +183,11 @@ pub async fn upgrade(conn: &Connector, spec: &WsSpec) -> Result<Upgraded, Sample
     .map_err(|e| failed(ProbeError::new(ErrorKind::Other, e)))?;
     let handshake = tokio::time::timeout(
         spec.timeout,
-        tokio_tungstenite::client_async_with_config(request, stream, Some(config())),
+        tokio_tungstenite::client_async_with_config(
+            request,
+            stream,
+            Some(config(spec.max_message)),
+        ),
     )
     .await;
     let (ws, response) = match handshake {
@@ -277,8 +286,15 @@ pub async fn probe(conn: &Connector, spec: &WsSpec) -> WsResult {
     }
     if ended.is_none() {
         if let Some(hold) = spec.hold {
-            ended =
-                Some(hold_open(&mut ws, upgraded_at + hold, spec.ping_interval, upgraded_at).await);
+            ended = Some(
+                hold_open(
+                    &mut ws,
+                    upgraded_at + hold,
+                    (spec.ping_interval, spec.pong_timeout),
+                    upgraded_at,
+                )
+                .await,
+            );
         }
     }
     if matches!(ended, None | Some((_, End::Held))) {
@@ -441,30 +457,52 @@ pub async fn next_data(ws: &mut Ws, timeout: Duration) -> Result<Message, End> {
     }
 }
 
-/// Keeps the socket open until `until`, pinging every `interval`.
+/// Keeps the socket open until `until`, pinging every `interval`; a ping
+/// left without a pong for `pong_timeout` ends the hold as a failure (a
+/// server or proxy that stopped answering is not "held open").
 async fn hold_open(
     ws: &mut Ws,
     until: Instant,
-    interval: Duration,
+    (interval, pong_timeout): (Duration, Duration),
     since: Instant,
 ) -> (Duration, End) {
     let mut next_ping = Instant::now() + interval;
+    // When the oldest unanswered ping was sent.
+    let mut awaiting: Option<Instant> = None;
     loop {
-        let wake = next_ping.min(until);
+        let pong_due = awaiting.map(|at| at + pong_timeout);
+        let wake = pong_due.map_or(next_ping, |d| d.min(next_ping)).min(until);
         tokio::select! {
             msg = ws.next() => match msg {
                 None => return (since.elapsed(), End::Dropped),
                 Some(Err(e)) => return (since.elapsed(), end_of(e)),
                 Some(Ok(Message::Close(frame))) => return (since.elapsed(), closed(frame)),
+                Some(Ok(Message::Pong(_))) => awaiting = None,
                 Some(Ok(_)) => {}
             },
             () = tokio::time::sleep_until(wake) => {
-                if Instant::now() >= until {
+                let now = Instant::now();
+                if pong_due.is_some_and(|d| now >= d) {
+                    return (
+                        since.elapsed(),
+                        End::Failed(ProbeError::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "no pong came within {} of a ping: the server or a proxy stopped answering on the socket",
+                                humantime::format_duration(pong_timeout)
+                            ),
+                        )),
+                    );
+                }
+                if now >= until {
                     return (since.elapsed(), End::Held);
                 }
-                next_ping += interval;
-                if let Err(e) = ws.send(Message::Ping(Bytes::from_static(b"cutover"))).await {
-                    return (since.elapsed(), end_of(e));
+                if now >= next_ping {
+                    next_ping += interval;
+                    if let Err(e) = ws.send(Message::Ping(Bytes::from_static(b"cutover"))).await {
+                        return (since.elapsed(), end_of(e));
+                    }
+                    awaiting.get_or_insert(now);
                 }
             }
         }
@@ -484,7 +522,8 @@ fn closed(frame: Option<tungstenite::protocol::CloseFrame>) -> End {
     }
 }
 
-fn end_of(e: tungstenite::Error) -> End {
+/// How a socket ended, from the error that ended it.
+pub fn end_of(e: tungstenite::Error) -> End {
     match e {
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => End::Dropped,
         tungstenite::Error::Protocol(
@@ -496,6 +535,10 @@ fn end_of(e: tungstenite::Error) -> End {
 
 fn ws_error(e: tungstenite::Error) -> ProbeError {
     match e {
+        tungstenite::Error::Capacity(c) => ProbeError::new(
+            ErrorKind::BodyTooLarge,
+            format!("the server sent a message over the cap ({c}): raise `max_message` if such messages are expected"),
+        ),
         tungstenite::Error::Io(io) => from_error(&io),
         tungstenite::Error::Protocol(p) => ProbeError::new(ErrorKind::Protocol, p.to_string()),
         tungstenite::Error::Http(r) => ProbeError::new(
@@ -503,6 +546,17 @@ fn ws_error(e: tungstenite::Error) -> ProbeError {
             format!("unexpected HTTP {}", r.status()),
         ),
         other => ProbeError::new(ErrorKind::Protocol, other.to_string()),
+    }
+}
+
+impl End {
+    /// The error kind a socket that ended this way early counts as.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            End::Failed(e) => e.kind,
+            End::Dropped | End::ClosedByServer { .. } => ErrorKind::Reset,
+            End::Held => ErrorKind::Other,
+        }
     }
 }
 

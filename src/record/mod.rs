@@ -245,6 +245,18 @@ impl Bucket {
         }
     }
 
+    /// A held socket that had upgraded failed (the server closed or dropped
+    /// it early, a message over the cap, no reply in time): the socket,
+    /// counted as one request at its upgrade, now counts as failed.
+    pub fn socket_failed(&mut self, kind: ErrorKind) {
+        self.failed += 1;
+        self.errors += 1;
+        if let Some(i) = KINDS.iter().position(|k| *k == kind) {
+            self.error_kinds[i] += 1;
+        }
+        self.messages().failures += 1;
+    }
+
     /// The message counters of this bucket, created on first use.
     pub fn messages(&mut self) -> &mut Messages {
         self.messages.get_or_insert_with(Box::default)

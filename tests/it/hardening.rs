@@ -347,3 +347,143 @@ async fn a_target_that_stops_answering_trips_the_abort_rule_within_for_plus_a_se
         .expect("an aborted finding");
     assert_eq!(aborted["target"], "gateway", "{aborted}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_scale_that_pushes_a_stage_past_the_limits_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        "127.0.0.1:9",
+        "127.0.0.1:9",
+        "{ stages: [{ rate: 900000/s, for: 1s }] }",
+        "[]",
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(
+        dir.path(),
+        &["run", "s.yaml", "--out", "out", "--rate-scale", "2"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("with --rate-scale 2"), "{stderr}");
+    assert!(stderr.contains("force: true"), "{stderr}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing was sent or written"
+    );
+}
+
+/// A WebSocket server that upgrades, then never reads again (so it never
+/// answers a ping), holding the socket open.
+async fn deaf_websocket_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                held.push(ws);
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_whose_pings_get_no_pong_ends_as_a_failure() {
+    // Regression guard: a hold whose server never answered pings was
+    // reported "held open to the end".
+    let addr = deaf_websocket_server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = format!(
+        r#"name: deaf
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{addr}" }}
+checks:
+  - name: chat
+    websocket: {{ path: /ws, hold: 3s, ping_interval: 200ms, pong_timeout: 500ms }}
+"#
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let started = Instant::now();
+    let out = crate::support::run_bin_async(dir.path(), &["check", "s.yaml", "--out", "out"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "ended at the pong timeout, not the hold"
+    );
+    let report = report_in(dir.path(), "out");
+    let how = report["checks"][0]["results"][0]["details"]["ended"]["how"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(how.contains("no pong came within 500ms"), "{how}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_over_the_cap_is_a_failure_not_a_buffer() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = "x".repeat(4096);
+    let s = format!(
+        r#"name: cap
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}" }}
+checks:
+  - name: chat
+    websocket: {{ path: /ws, send: ["{big}"], expect_echo: true, max_message: 1k }}
+"#,
+        lab.ingress_http
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(dir.path(), &["check", "s.yaml", "--out", "out"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("over the cap"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_sockets_that_fail_after_the_upgrade_count_for_thresholds() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let lab = lab().await;
+    // The ingress drops a socket idle for 300 ms; the stage sends every 2 s.
+    lab.switches.ingress_ws_idle_ms.store(300, Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = format!(
+        r#"name: dropped sockets
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}" }}
+checks:
+  - name: chat
+    websocket: {{ path: /ws, send: [tick], expect_echo: true }}
+load: {{ stages: [{{ sockets: 10, ramp: 100ms, for: 1500ms, message_rate: 0.5/s }}] }}
+analysis: {{ thresholds: {{ error_ratio: 0.1 }} }}
+"#,
+        lab.ingress_http
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let out = crate::support::run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = report_in(dir.path(), "out");
+    let totals = &report["load"]["targets"][0]["totals"];
+    assert_eq!(totals["failed"], 10, "{totals}");
+    assert_eq!(totals["error_kinds"]["reset"], 10, "{totals}");
+    assert!(report["findings"]
+        .as_array()
+        .is_some_and(|fs| fs.iter().any(|f| f["kind"] == "threshold")));
+}

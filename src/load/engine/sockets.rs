@@ -8,8 +8,10 @@
 //! Only one message is outstanding at a time: a tick that comes while a reply
 //! is still awaited is counted as a dropped message, never sent late. A
 //! reply the check does not expect is a failed message; a socket the server
-//! closes, errors or leaves unanswered for the check's timeout is one
-//! failure, and is not reopened. At the stage's end or on a stop the socket
+//! closes, errors, overflows (a message over `websocket_max_message`) or
+//! leaves unanswered for the check's timeout is one failed request (with its
+//! error kind, counted by thresholds and the abort rail), and is not
+//! reopened. At the stage's end or on a stop the socket
 //! is closed (waiting at most 1 s for the close handshake).
 
 use std::time::Duration;
@@ -20,7 +22,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Recorder;
-use crate::probe::websocket::{check_reply, next_data, upgrade, WsMessage, WsSpec};
+use crate::probe::websocket::{check_reply, end_of, next_data, upgrade, WsMessage, WsSpec};
+use crate::probe::ErrorKind;
 use crate::target::Connector;
 
 /// One held WebSocket of a socket stage.
@@ -76,17 +79,22 @@ pub(super) async fn hold_socket(
         .first()
         .cloned()
         .unwrap_or_else(|| WsMessage::Text("ping".into()));
-    let failed = |rec: &Recorder| {
+    // The socket ends early: it counts as a failed request (and message).
+    let failed = |rec: &Recorder, kind: ErrorKind| {
         let now = Instant::now();
-        rec.borrow_mut().at(s.key, second(now)).messages().failures += 1;
+        rec.borrow_mut().at(s.key, second(now)).socket_failed(kind);
     };
     let mut next = Instant::now() + s.interval;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next.min(s.until)) => {}
             frame = ws.next() => match frame {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    failed(rec);
+                Some(Ok(Message::Close(_))) | None => {
+                    failed(rec, ErrorKind::Reset);
+                    return;
+                }
+                Some(Err(e)) => {
+                    failed(rec, end_of(e).kind());
                     return;
                 }
                 Some(Ok(_)) => continue,
@@ -97,8 +105,8 @@ pub(super) async fn hold_socket(
             break;
         }
         let sent = Instant::now();
-        if ws.send(message.to_message()).await.is_err() {
-            failed(rec);
+        if let Err(e) = ws.send(message.to_message()).await {
+            failed(rec, end_of(e).kind());
             return;
         }
         match next_data(&mut ws, spec.timeout).await {
@@ -112,8 +120,8 @@ pub(super) async fn hold_socket(
                     m.failures += 1;
                 }
             }
-            Err(_) => {
-                failed(rec);
+            Err(end) => {
+                failed(rec, end.kind());
                 return;
             }
         }

@@ -116,7 +116,11 @@ impl WorkerPlan {
             .checks
             .iter()
             .map(|c| match &c.probe {
-                ProbeSpec::WebSocket(w) => Some(w.clone()),
+                // Held sockets take the load's (lower) message cap.
+                ProbeSpec::WebSocket(w) => Some(WsSpec {
+                    max_message: load.websocket_max_message,
+                    ..w.clone()
+                }),
                 _ => None,
             })
             .collect();
