@@ -41,6 +41,7 @@ pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec
     out.extend(load_errors(plan, load));
     out.extend(super::load_parity::judge(plan, load));
     out.extend(regressions(plan, load));
+    out.extend(status_classes(plan, load));
     out.extend(events(load));
     out.extend(spikes(plan, load));
     out.extend(thresholds(plan, load));
@@ -262,6 +263,121 @@ fn events(load: &LoadRecord) -> Vec<Finding> {
             ))
         })
         .collect()
+}
+
+/// A status class one target answers and the baseline does not: this much
+/// more often, in share of requests (and significantly so).
+pub const CLASS_SHARE: f64 = 0.01;
+
+/// What ingress-nginx and kgateway do differently with rate limits.
+pub const RATE_LIMIT_HINT: &str = "the ingress answers 503 from its per-client limit (ingress-nginx limit-rps, limit-req-status-code), the gateway 429 from Envoy's local rate limit, one token bucket shared by every client of a gateway pod: per-client limits on the gateway need a global rate limit keyed on the remote address (kgateway RateLimitConfig, Envoy Gateway BackendTrafficPolicy rateLimit.global)";
+
+/// Status classes (4xx, 5xx) that a target answers under load and the
+/// baseline does not, beyond [`CLASS_SHARE`] and a two-proportion z-test at
+/// the latency rules' significance; a 429 where the baseline answers 503
+/// comes with the rate-limit hint.
+fn status_classes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
+    let o = &load.outcome;
+    let base = plan.baseline;
+    if !o.targets.contains(&base) {
+        return Vec::new();
+    }
+    let class_count = |b: &Bucket, class: u16| -> u64 {
+        b.statuses
+            .iter()
+            .filter(|(s, _)| s / 100 == class)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let status_count = |b: &Bucket, status: u16| -> u64 {
+        b.statuses
+            .iter()
+            .filter(|(s, _)| *s == status)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let mut out = Vec::new();
+    for (ci, check) in plan.checks.iter().enumerate() {
+        let b = &o.aggregator.totals[o.key(base, ci)];
+        if b.requests == 0 {
+            continue;
+        }
+        for &ti in o.targets.iter().filter(|t| **t != base) {
+            let t = &o.aggregator.totals[o.key(ti, ci)];
+            if t.requests == 0 {
+                continue;
+            }
+            let (tn, bn) = (&plan.targets[ti].name, &plan.targets[base].name);
+            let rate_limits = status_count(t, 429) > 0 && status_count(b, 503) > 0
+                || status_count(b, 429) > 0 && status_count(t, 503) > 0;
+            let mut pair: Vec<Finding> = Vec::new();
+            for class in [4u16, 5] {
+                let (k1, k2) = (class_count(t, class), class_count(b, class));
+                let (s1, s2) = (k1 as f64 / t.requests as f64, k2 as f64 / b.requests as f64);
+                // Either side may be the one answering the class.
+                let (more, less, more_name, less_name, km) = if s1 >= s2 {
+                    (s1, s2, tn, bn, k1)
+                } else {
+                    (s2, s1, bn, tn, k2)
+                };
+                let p = super::stats::two_proportions_p(k1, t.requests, k2, b.requests);
+                if more - less < CLASS_SHARE || p >= plan.analysis.latency.significance || km < 5 {
+                    continue;
+                }
+                let describe = |bucket: &Bucket| -> String {
+                    let mut parts: Vec<String> = bucket
+                        .failed_statuses
+                        .iter()
+                        .filter(|(s, _, _)| s / 100 == class)
+                        .map(|(s, o, n)| format!("{s} ×{n} {}", o.as_str()))
+                        .collect();
+                    if parts.is_empty() {
+                        parts = bucket
+                            .statuses
+                            .iter()
+                            .filter(|(s, _)| s / 100 == class)
+                            .map(|(s, n)| format!("{s} ×{n}"))
+                            .collect();
+                    }
+                    if parts.is_empty() {
+                        "none".into()
+                    } else {
+                        parts.join(", ")
+                    }
+                };
+                let mut f = Finding::new(
+                    FindingKind::StatusClassDifference,
+                    Level::Warn,
+                    Some(&check.name),
+                    Some(tn),
+                    format!(
+                        "{more_name} answered {class}xx to {:.1} % of requests under load, {less_name} to {:.1} % ({tn}: {}; {bn}: {}), p = {p:.1e}",
+                        100.0 * more,
+                        100.0 * less,
+                        describe(t),
+                        describe(b)
+                    ),
+                )
+                .with_evidence(Evidence::Compared {
+                    what: format!("{class}xx share under load"),
+                    baseline_target: bn.clone(),
+                    baseline: format!("{k2} of {}", b.requests),
+                    target: format!("{k1} of {}", t.requests),
+                });
+                if rate_limits {
+                    f.hint = Some(RATE_LIMIT_HINT.to_owned());
+                }
+                pair.push(f);
+            }
+            // 429 on one side and 503 on the other are one difference: rate limits.
+            if rate_limits && pair.len() == 2 {
+                let second = pair.remove(1);
+                pair[0].message = format!("{}; and {}", pair[0].message, second.message);
+            }
+            out.extend(pair);
+        }
+    }
+    out
 }
 
 /// One series for spike detection: the given keys' seconds, summed.

@@ -150,6 +150,20 @@ impl Front {
         if sw.app_down.load(Relaxed) {
             return self.error(StatusCode::SERVICE_UNAVAILABLE);
         }
+        let every = sw.rate_limit_every.load(Relaxed);
+        if path == "/api/limited" && every > 0 {
+            let seen = sw.limited_seen[usize::from(gateway)].fetch_add(1, Relaxed) + 1;
+            if seen.is_multiple_of(every) {
+                return match self.kind {
+                    Kind::Ingress => self.error(StatusCode::SERVICE_UNAVAILABLE),
+                    Kind::Gateway => simple(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "text/plain",
+                        "local_rate_limited",
+                    ),
+                };
+            }
+        }
         // The lab's own control: `POST /__lab/deploy?ms=N` starts a rollout.
         if path == "/__lab/deploy" && req.method() == hyper::Method::POST {
             let ms = req

@@ -125,6 +125,13 @@ pub struct Switches {
     /// INGRESSCOOKIE=…`, the same value every time) to proxied answers, as
     /// ingress-nginx does with `affinity: cookie`; the gateway does not.
     pub ingress_affinity_cookie: AtomicBool,
+    /// A rate limit on `/api/limited`: every Nth request through a front is
+    /// limited (0 = off). The ingress answers nginx's 503 page (its
+    /// `limit-req-status-code` default), the gateway Envoy's 429
+    /// `local_rate_limited`.
+    pub rate_limit_every: AtomicU64,
+    /// Requests seen on `/api/limited`, per front (ingress, gateway).
+    pub limited_seen: [AtomicU64; 2],
     /// Until when (Unix ms) a rollout is in progress; see [`Switches::deploy`].
     pub deploy_until_ms: AtomicU64,
 }

@@ -114,3 +114,61 @@ async fn header_and_body_rules_judge_load_responses_unless_judge_is_status() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_the_gateway_where_the_ingress_answers_503_is_one_rate_limit_finding() {
+    // Regression guard: hundreds of 429s (the gateway's shared bucket) against
+    // 503s (the ingress's per-client limit) were visible only as raw counts.
+    let lab = lab().await;
+    lab.switches.rate_limit_every.store(10, Ordering::Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "  - name: limited\n    http: { path: /api/limited }\n    expect: { status: 200 }",
+        "load: { stages: [{ rate: 200/s, for: 2s }] }",
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let _ = run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    let report = report_in(dir.path(), "out");
+    let found: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .filter(|f| f["kind"] == "status_class_difference")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = found[0];
+    let m = f["message"].as_str().unwrap_or("");
+    assert!(m.contains("429 ×40 gateway"), "{m}");
+    assert!(m.contains("503 ×40 ingress"), "{m}");
+    assert!(
+        f["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("one token bucket shared")),
+        "{f}"
+    );
+    // The breakdown says who answered what.
+    let stdout = crate::support::read(&dir.path().join("out/summary.md"));
+    assert!(stdout.contains("429 ×40 gateway"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_status_mix_on_both_targets_is_no_difference() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        "  - name: teapot\n    http: { path: /status/418 }\n    expect: { status: 200 }",
+        "load: { stages: [{ rate: 100/s, for: 1s }] }",
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    let _ = run_bin_async(dir.path(), &["run", "s.yaml", "--out", "out"]).await;
+    let report = report_in(dir.path(), "out");
+    assert!(!report["findings"]
+        .as_array()
+        .is_some_and(|fs| fs.iter().any(|f| f["kind"] == "status_class_difference")));
+}
