@@ -48,6 +48,18 @@ pub fn judge(plan: &Plan, load: &LoadRecord, baseline: Option<&Baseline>) -> Vec
     if let Some(trip) = &load.abort {
         out.push(super::abort::finding(trip, &plan.targets[trip.target].name));
     }
+    // A 5xx share that a spike explains is said by the spike.
+    let spiked: Vec<(Option<String>, Option<String>)> = out
+        .iter()
+        .filter(|f| f.kind == FindingKind::Spike503)
+        .map(|f| (f.check.clone(), f.target.clone()))
+        .collect();
+    out.retain(|f| {
+        !(f.kind == FindingKind::StatusClassDifference
+            && f.hint.is_none()
+            && matches!(&f.evidence, Some(Evidence::Compared { what, .. }) if what.starts_with("5xx"))
+            && spiked.contains(&(f.check.clone(), f.target.clone())))
+    });
     if let Some(b) = baseline {
         out.extend(against_baseline(plan, load, b));
     }
