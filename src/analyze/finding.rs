@@ -52,6 +52,8 @@ pub enum FindingKind {
     DnsTtl,
     /// Queries failed.
     DnsErrors,
+    /// The DNS split moved during the run.
+    DnsSplitChanged,
     /// Requests failed under load.
     LoadErrors,
     /// Sampled under load, a pointer differed from the baseline's answers
@@ -80,7 +82,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 28] = [
+    pub const ALL: [FindingKind; 29] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
@@ -98,6 +100,7 @@ impl FindingKind {
         FindingKind::DnsPrivateAnswer,
         FindingKind::DnsTtl,
         FindingKind::DnsErrors,
+        FindingKind::DnsSplitChanged,
         FindingKind::LoadErrors,
         FindingKind::LoadParity,
         FindingKind::LatencyRegression,
@@ -131,6 +134,7 @@ impl FindingKind {
             FindingKind::DnsPrivateAnswer => "dns_private_answer",
             FindingKind::DnsTtl => "dns_ttl",
             FindingKind::DnsErrors => "dns_errors",
+            FindingKind::DnsSplitChanged => "dns_split_changed",
             FindingKind::LoadErrors => "load_errors",
             FindingKind::LoadParity => "load_parity",
             FindingKind::LatencyRegression => "latency_regression",
@@ -160,6 +164,7 @@ impl FindingKind {
                 | FindingKind::LatencyRegression
                 | FindingKind::BaselineRegression
                 | FindingKind::Spike503
+                | FindingKind::DnsSplitChanged
                 | FindingKind::SustainedErrors
                 | FindingKind::StatusClassDifference
                 | FindingKind::Threshold
@@ -175,6 +180,7 @@ impl FindingKind {
             FindingKind::Threshold => ("threshold breached", "thresholds breached"),
             FindingKind::Spike503 => ("503 spike", "503 spikes"),
             FindingKind::SustainedErrors => ("sustained error rate", "sustained error rates"),
+            FindingKind::DnsSplitChanged => ("DNS split change", "DNS split changes"),
             FindingKind::StatusClassDifference => {
                 ("status class difference", "status class differences")
             }

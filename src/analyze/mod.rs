@@ -26,6 +26,7 @@ pub mod abort;
 pub mod checks;
 pub mod cors;
 pub mod dns;
+pub mod dns_changes;
 pub mod expect;
 pub mod finding;
 pub mod hints;

@@ -117,15 +117,15 @@ pub fn judge(plan: &Plan, recorded: &Recorded, baseline: Option<&Baseline>) -> V
             let ProbeSpec::Dns(spec) = &check.probe else {
                 continue;
             };
-            let points = series
-                .points
-                .iter()
-                .map(|(at, d)| {
-                    let (split, _) =
-                        super::dns::analyze(&spec.name, d, &answers, &check.dns_expect);
-                    (*at, split)
-                })
-                .collect();
+            let (points, changes) = super::dns_changes::judge(
+                plan,
+                check,
+                &spec.name,
+                &series.points,
+                &answers,
+                &load.events,
+            );
+            findings.extend(changes);
             dns_over_time.push((series.check, points));
         }
     }

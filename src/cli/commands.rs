@@ -58,7 +58,11 @@ pub async fn run(command: Command) -> Exit {
             stall,
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
-        Command::Mark { name, marks } => mark(&name, &marks),
+        Command::Mark {
+            name,
+            weights,
+            marks,
+        } => mark(&name, weights.as_ref(), &marks),
         Command::LabDeploy { addr, ms } => {
             crate::target::init_tls();
             let url = format!("http://{addr}/__lab/deploy?ms={ms}");
@@ -311,8 +315,12 @@ async fn check(
 }
 
 /// Appends one mark to the marks file (one JSON object a line).
-fn mark(name: &str, path: &Path) -> Exit {
-    match run::marks::append(name, path) {
+fn mark(
+    name: &str,
+    weights: Option<&std::collections::BTreeMap<String, f64>>,
+    path: &Path,
+) -> Exit {
+    match run::marks::append(name, weights, path) {
         Ok(()) => {
             say!("marked `{name}` in {}", path.display());
             Exit::Pass

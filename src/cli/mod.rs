@@ -59,6 +59,10 @@ pub enum Command {
     Mark {
         /// What happened, e.g. "deploy api v42".
         name: String,
+        /// The DNS weights expected from now on, e.g. `ingress=50,gateway=50`
+        /// (after a Route 53 weight change).
+        #[arg(long, value_name = "TARGET=WEIGHT,…", value_parser = parse_weights)]
+        weights: Option<std::collections::BTreeMap<String, f64>>,
         /// The marks file the run watches.
         #[arg(
             long,
@@ -153,6 +157,29 @@ pub struct LoadArgs {
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     crate::scenario::units::parse_duration(s)
+}
+
+fn parse_weights(s: &str) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, w) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}` is not TARGET=WEIGHT, like ingress=50"))?;
+        match w.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => {
+                out.insert(name.trim().to_owned(), v);
+            }
+            _ => {
+                return Err(format!(
+                    "the weight of `{name}` must be a number of 0 or more"
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("give at least one TARGET=WEIGHT, like ingress=50,gateway=50".into());
+    }
+    Ok(out)
 }
 
 fn parse_stall(s: &str) -> Result<(std::time::Duration, std::time::Duration), String> {

@@ -220,6 +220,7 @@ pub async fn run_events(
             output: String::new(),
             output_bytes: 0,
             error: None,
+            weights: None,
         };
         if let Some(cmd) = &e.run {
             run_command(cmd, e.timeout, &mut stop, &mut record).await;

@@ -12,13 +12,24 @@ use std::time::SystemTime;
 use super::recorded::EventRecord;
 
 /// Appends one mark to the marks file (one JSON object a line).
-pub fn append(name: &str, path: &Path) -> std::io::Result<()> {
+///
+/// `weights` (target → weight) changes the DNS split the run expects from
+/// this moment: a weight change made on purpose is then no surprise.
+pub fn append(
+    name: &str,
+    weights: Option<&std::collections::BTreeMap<String, f64>>,
+    path: &Path,
+) -> std::io::Result<()> {
     use std::io::Write as _;
     let at = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let line = serde_json::json!({ "name": name, "at_unix_ms": at }).to_string();
+    let mut line = serde_json::json!({ "name": name, "at_unix_ms": at });
+    if let Some(w) = weights {
+        line["weights"] = serde_json::json!(w);
+    }
+    let line = line.to_string();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -72,6 +83,7 @@ pub async fn watch(
                         output: "marked with `cutover mark`".into(),
                         output_bytes: 0,
                         error: None,
+                        weights: serde_json::from_value(v["weights"].clone()).ok(),
                     });
                 }
                 offset += end as u64 + 1;

@@ -110,6 +110,9 @@ pub struct EventRecord {
     pub output_bytes: u64,
     /// Why the command could not run or did not finish.
     pub error: Option<String>,
+    /// The DNS weights expected from this moment (`cutover mark --weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl EventRecord {

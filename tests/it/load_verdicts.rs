@@ -172,3 +172,112 @@ async fn the_same_status_mix_on_both_targets_is_no_difference() {
         .as_array()
         .is_some_and(|fs| fs.iter().any(|f| f["kind"] == "status_class_difference")));
 }
+
+/// Runs a 3 s load with a DNS check sampled every 300 ms; at 1.2 s into the
+/// load the lab's weighted records go from 90/10 to 50/50, after a mark
+/// (with the new weights when `marked_weights`).
+async fn dns_weight_change(marked_weights: bool) -> serde_json::Value {
+    use std::time::{Duration, Instant};
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        r#"name: dns change
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}", dns_answers: [192.0.2.10] }}
+  gateway: {{ connect: "{}", dns_answers: [192.0.2.20] }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+  - name: weighted dns
+    dns: {{ nameservers: ["{}"], samples: 400, rate: 20000/s, every: 300ms }}
+    expect: {{ weights: {{ ingress: 90, gateway: 10 }} }}
+load: {{ stages: [{{ rate: 20/s, for: 3s }}] }}
+"#,
+        lab.ingress_http, lab.gateway_http, lab.dns
+    );
+    std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
+    let d = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        crate::support::run_bin(&d, &["run", "s.yaml", "--out", "out"])
+    });
+    // The load starts once the check pass's 400 queries are answered.
+    let start = Instant::now();
+    while lab.counters.requests.load(Ordering::Relaxed) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the load never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut args = vec!["mark", "weights 50/50"];
+    if marked_weights {
+        args.extend(["--weights", "ingress=50,gateway=50"]);
+    }
+    let marked = run_bin_async(dir.path(), &args).await;
+    assert_eq!(marked.status.code(), Some(0));
+    lab.dns_switches.set_records(vec![
+        (50, std::net::IpAddr::from([192, 0, 2, 10])),
+        (50, std::net::IpAddr::from([192, 0, 2, 20])),
+    ]);
+    let _ = run.await.expect("join");
+    report_in(dir.path(), "out")
+}
+
+fn split_changes(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .filter(|f| f["kind"] == "dns_split_changed")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_weight_change_mid_run_is_found_at_its_time_after_its_event() {
+    // Regression guard: a 90/10 → 50/50 change was visible only in the split
+    // series; no finding said that the split had moved, when, or after what.
+    let report = dns_weight_change(false).await;
+    let changes = split_changes(&report);
+    assert_eq!(changes.len(), 1, "{changes:#?}\n{}", report["load"]["dns"]);
+    let f = &changes[0];
+    assert_eq!(f["level"], "warn", "an unplanned change: {f}");
+    let m = f["message"].as_str().unwrap_or("");
+    assert!(m.contains("after `weights 50/50`"), "{m}");
+    assert!(m.contains("does not follow the weights expected"), "{m}");
+    // It moved after the mark, not before.
+    let mark_at = report["load"]["events"][0]["at_s"].as_f64().expect("mark");
+    let moved_by: f64 = m
+        .split(" s and ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the time");
+    assert!(
+        moved_by >= mark_at && moved_by <= mark_at + 1.0,
+        "{m} (mark at {mark_at})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_weights_changes_the_expected_split_from_that_moment() {
+    let report = dns_weight_change(true).await;
+    let changes = split_changes(&report);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(
+        changes[0]["level"], "info",
+        "a planned change: {}",
+        changes[0]
+    );
+    assert!(changes[0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("follows the weights expected then")));
+    assert_eq!(
+        report["load"]["events"][0]["weights"]["gateway"], 50.0,
+        "the mark carries its weights on the timeline"
+    );
+}
