@@ -54,6 +54,10 @@ pub struct RawSpike {
     pub after_event: Option<At<String>>,
     pub before_event: Option<At<String>>,
     pub max_ratio: Option<At<f64>>,
+    /// One-sided Poisson p-value below which a run of 503s is a spike.
+    pub significance: Option<At<f64>>,
+    /// 503s a spike must add to the expected count.
+    pub min_increase: Option<At<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,8 +67,16 @@ pub struct RawLatency {
     pub p90_max_ratio: Option<At<f64>>,
     pub p99_max_ratio: Option<At<f64>>,
     pub p999_max_ratio: Option<At<f64>>,
+    /// Critical ratios: past them a regression fails the run.
+    pub p50_critical_ratio: Option<At<f64>>,
+    pub p90_critical_ratio: Option<At<f64>>,
+    pub p99_critical_ratio: Option<At<f64>>,
+    pub p999_critical_ratio: Option<At<f64>>,
     pub min_delta: Option<At<String>>,
+    pub critical_delta: Option<At<String>>,
     pub significance: Option<At<f64>>,
+    /// Samples needed beyond a quantile on both sides to judge it.
+    pub min_tail_samples: Option<At<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -492,6 +492,25 @@ fn spike_rules(cx: &Ctx, s: &RawSpike, out: &mut SpikeRules) {
     if let Some(r) = s.max_ratio.as_ref().and_then(|r| ratio(cx, r)) {
         out.max_ratio = r;
     }
+    if let Some(p) = s.significance.as_ref().and_then(|p| p_value(cx, p)) {
+        out.significance = p;
+    }
+    if let Some(n) = &s.min_increase {
+        out.min_increase = n.value;
+    }
+}
+
+/// A p-value strictly between 0 and 1.
+fn p_value(cx: &Ctx, s: &At<f64>) -> Option<f64> {
+    if s.value > 0.0 && s.value < 1.0 {
+        Some(s.value)
+    } else {
+        cx.err(
+            s.loc,
+            "`significance` is a p-value between 0 and 1, like 0.001",
+        );
+        None
+    }
 }
 
 fn latency_rules(cx: &Ctx, l: &RawLatency, out: &mut LatencyRules) {
@@ -507,17 +526,32 @@ fn latency_rules(cx: &Ctx, l: &RawLatency, out: &mut LatencyRules) {
             }
         }
     }
+    for (q, v) in [
+        (0.5, &l.p50_critical_ratio),
+        (0.9, &l.p90_critical_ratio),
+        (0.99, &l.p99_critical_ratio),
+        (0.999, &l.p999_critical_ratio),
+    ] {
+        if let Some(r) = v.as_ref().and_then(|r| ratio(cx, r)) {
+            if let Some(slot) = out.critical.iter_mut().find(|(x, _)| *x == q) {
+                slot.1 = r;
+            }
+        }
+    }
     if let Some(d) = l.min_delta.as_ref().and_then(|d| cx.duration(d)) {
         out.min_delta = d;
     }
-    if let Some(s) = &l.significance {
-        if s.value > 0.0 && s.value < 1.0 {
-            out.significance = s.value;
+    if let Some(d) = l.critical_delta.as_ref().and_then(|d| cx.duration(d)) {
+        out.critical_delta = d;
+    }
+    if let Some(p) = l.significance.as_ref().and_then(|p| p_value(cx, p)) {
+        out.significance = p;
+    }
+    if let Some(n) = &l.min_tail_samples {
+        if n.value == 0 {
+            cx.err(n.loc, "`min_tail_samples` is at least 1 (default 10)");
         } else {
-            cx.err(
-                s.loc,
-                "`significance` is a p-value between 0 and 1, like 0.001",
-            );
+            out.min_tail_samples = n.value;
         }
     }
 }
