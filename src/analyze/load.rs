@@ -85,6 +85,34 @@ fn failure_causes(b: &Bucket) -> (u64, BTreeMap<String, u64>, BTreeMap<String, u
     (b.failed + b.cancelled, causes, origins)
 }
 
+/// Whether target `ti` fails check `ci` more than the baseline target does
+/// (by [`CLASS_SHARE`] and significantly): what both paths do alike is the
+/// app's behaviour, not the migration's. Without the baseline loaded, or for
+/// the baseline itself against no one, there is nothing to compare: `true`
+/// for another target, `false` for the baseline.
+fn fails_more_than_baseline(plan: &Plan, load: &LoadRecord, ti: usize, ci: usize) -> bool {
+    let o = &load.outcome;
+    let base = plan.baseline;
+    if ti == base {
+        return false;
+    }
+    if !o.targets.contains(&base) {
+        return true;
+    }
+    let t = &o.aggregator.totals[o.key(ti, ci)];
+    let b = &o.aggregator.totals[o.key(base, ci)];
+    let (kt, nt) = (t.failed + t.cancelled, t.requests + t.cancelled);
+    let (kb, nb) = (b.failed + b.cancelled, b.requests + b.cancelled);
+    if nb == 0 {
+        return true;
+    }
+    let (st, sb) = (kt as f64 / nt.max(1) as f64, kb as f64 / nb as f64);
+    st - sb >= CLASS_SHARE
+        && super::stats::two_proportions_p(kt, nt, kb, nb) < plan.analysis.latency.significance
+}
+
+/// Failed requests per target × check: a warning where a target fails more
+/// than the baseline does, context (`info`) where both paths fail alike.
 fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
     let o = &load.outcome;
     let mut out = Vec::new();
@@ -96,12 +124,17 @@ fn load_errors(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
             if failed == 0 {
                 continue;
             }
+            let level = if fails_more_than_baseline(plan, load, ti, ci) {
+                Level::Warn
+            } else {
+                Level::Info
+            };
             let parts: Vec<String> = causes.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
             let made: Vec<String> = origins.iter().map(|(o, n)| format!("{o} {n}")).collect();
             out.push(
                 Finding::new(
                     FindingKind::LoadErrors,
-                    Level::Warn,
+                    level,
                     Some(&check.name),
                     Some(target),
                     format!(
@@ -467,6 +500,27 @@ fn sustained_finding(st: &super::spike::Sustained, check: Option<&str>, target: 
     })
 }
 
+/// Whether a sustained 503 rate of target `ti` on check `ci` is above every
+/// other loaded target's (by [`CLASS_SHARE`] and significantly).
+fn sustained_more_than_others(
+    plan: &Plan,
+    load: &LoadRecord,
+    ti: usize,
+    ci: usize,
+    st: &super::spike::Sustained,
+) -> bool {
+    let o = &load.outcome;
+    o.targets.iter().filter(|t| **t != ti).all(|&other| {
+        let b = &o.aggregator.totals[o.key(other, ci)];
+        let k: u64 = b.compact().s503_origins.iter().map(|(_, n)| n).sum();
+        let n = b.requests;
+        n == 0
+            || (st.ratio() - k as f64 / n as f64 >= CLASS_SHARE
+                && super::stats::two_proportions_p(st.count, st.requests, k, n)
+                    < plan.analysis.latency.significance)
+    })
+}
+
 /// 503 spikes per target × check, and over each target's checks when a
 /// spike is spread too thin for any one check; a sustained rate once.
 fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
@@ -498,7 +552,12 @@ fn spikes(plan: &Plan, load: &LoadRecord) -> Vec<Finding> {
             }
             if let Some(st) = &d.sustained {
                 any_sustained = true;
-                out.push(sustained_finding(st, Some(&check.name), target));
+                let mut f = sustained_finding(st, Some(&check.name), target);
+                if !sustained_more_than_others(plan, load, ti, ci, st) {
+                    // Every path answers it alike: the app's, not the migration's.
+                    f.level = Level::Info;
+                }
+                out.push(f);
             }
         }
         let keys: Vec<usize> = (0..plan.checks.len()).map(|ci| o.key(ti, ci)).collect();

@@ -15,9 +15,10 @@
 //! - **Significance.** A run is a spike only when its 503 count `k` over its
 //!   `n` requests is improbable under the rate before it (the `before`
 //!   seconds that ended before its change point; else every other second),
-//!   smoothed as `(k₀ + ½) / (n₀ + 1)`: a one-sided Poisson test, P(X ≥ k) <
-//!   `significance` (default 0.001), and `k` exceeds the expected count by
-//!   `min_increase` (default 5). A steady background rate is never a spike.
+//!   smoothed as `(k₀ + ½) / (n₀ + 1)`: a one-sided Poisson test, P(X ≥ k)
+//!   times the number of candidate runs (Bonferroni: the whole series gets
+//!   one `significance`, default 0.001), and `k` exceeds the expected count
+//!   by `min_increase` (default 5). A steady background rate is never a spike.
 //! - **Attribution.** A spike follows the latest event at most 1 s after its
 //!   first second and at most `after` seconds before it; otherwise it is
 //!   unexplained. Gateway-made spikes get Envoy's pooled-connection hint.
@@ -214,6 +215,9 @@ pub fn detect(series: &[Second], events: &[Event], rules: &SpikeRules) -> Detect
         runs.push((start, i));
     }
     let mut spikes = Vec::new();
+    // Every candidate run is a test: Bonferroni keeps the chance of one false
+    // spike in a whole series at `significance`.
+    let tests = runs.len().max(1) as f64;
     for (from, to) in runs {
         let run = &series[from..to];
         let first = run[0].second as f64;
@@ -249,7 +253,7 @@ pub fn detect(series: &[Second], events: &[Event], rules: &SpikeRules) -> Detect
             .iter()
             .fold((0u64, 0u64), |(n, k), s| (n + s.requests, k + s.count()));
         let expected = n as f64 * baseline;
-        let p_value = crate::analyze::stats::poisson_at_least(k, expected);
+        let p_value = (crate::analyze::stats::poisson_at_least(k, expected) * tests).min(1.0);
         let ratio = k as f64 / n.max(1) as f64;
         if p_value >= rules.significance
             || (k as f64) < expected + rules.min_increase as f64

@@ -119,6 +119,18 @@ pub async fn handle(mut req: AppRequest, switches: &Switches) -> Response<Body> 
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
         }
+    } else if path == "/api/flaky" {
+        let every = switches.flaky_every.load(Relaxed);
+        let seen = switches.flaky_seen[usize::from(req.via_gateway)].fetch_add(1, Relaxed) + 1;
+        if every > 0 && seen.is_multiple_of(every) {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"error":"busy, try again"}"#,
+            )
+        } else {
+            text(StatusCode::OK, "application/json", ITEMS_JSON)
+        }
     } else if path == "/api/prices" {
         let wrong = req.via_gateway && gateway_price_wrong(switches);
         text(StatusCode::OK, "application/json", prices(wrong))

@@ -278,7 +278,17 @@ impl Front {
         };
         let origin = app_req.headers.get(ORIGIN).cloned();
         let started = Instant::now();
-        let stall = self.switches.app_stall_ms.load(Relaxed);
+        let mut stall = self.switches.app_stall_ms.load(Relaxed);
+        let jitter = self.switches.app_jitter_ms.load(Relaxed);
+        if jitter > 0 {
+            // xorshift on a shared state: the same noise for both fronts.
+            let mut x = self.switches.jitter_seed.load(Relaxed) | 1;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.switches.jitter_seed.store(x, Relaxed);
+            stall += x % (jitter + 1);
+        }
         tokio::time::sleep(Duration::from_millis(stall)).await;
         let mut resp = app::handle(app_req, &self.switches).await;
         if self.kind == Kind::Gateway {

@@ -101,6 +101,15 @@ pub struct Switches {
     pub gateway_extra_latency_ms: AtomicU64,
     /// Delay added to every app response (both fronts), in milliseconds.
     pub app_stall_ms: AtomicU64,
+    /// Random extra delay of up to this many milliseconds on every app
+    /// response (both fronts alike), from `jitter_seed`: latency noise.
+    pub app_jitter_ms: AtomicU64,
+    pub jitter_seed: AtomicU64,
+    /// `/api/flaky`: the app answers every Nth request through each front
+    /// with its own 503 (0 = never): the same steady error rate on both paths.
+    pub flaky_every: AtomicU64,
+    /// Requests seen on `/api/flaky`, per front (ingress, gateway).
+    pub flaky_seen: [AtomicU64; 2],
     /// The gateway lets WebSocket upgrades through (kgateway: an HTTPListenerPolicy
     /// with `upgradeConfig`); off, it answers them 403 with an empty body.
     pub gateway_websocket: AtomicBool,

@@ -6,6 +6,7 @@ mod analysis;
 mod cli;
 mod diagnostics;
 mod dns;
+mod false_alarms;
 mod hardening;
 mod hostile;
 mod http_checks;
