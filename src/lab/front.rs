@@ -264,7 +264,11 @@ impl Front {
             set(&mut headers, "x-request-id", &request_id());
             set(&mut headers, "x-envoy-expected-rq-timeout-ms", "15000");
             let extra = self.switches.gateway_extra_latency_ms.load(Relaxed);
-            tokio::time::sleep(Duration::from_millis(extra)).await;
+            // A zero sleep still waits for the timer's next 1 ms tick: skip it,
+            // or the gateway front is a millisecond slower than the ingress.
+            if extra > 0 {
+                tokio::time::sleep(Duration::from_millis(extra)).await;
+            }
         }
         let app_req = AppRequest {
             method: parts.method,
@@ -289,7 +293,9 @@ impl Front {
             self.switches.jitter_seed.store(x, Relaxed);
             stall += x % (jitter + 1);
         }
-        tokio::time::sleep(Duration::from_millis(stall)).await;
+        if stall > 0 {
+            tokio::time::sleep(Duration::from_millis(stall)).await;
+        }
         let mut resp = app::handle(app_req, &self.switches).await;
         if self.kind == Kind::Gateway {
             let ms = started.elapsed().as_millis().to_string();
