@@ -4,7 +4,8 @@
 //! The echo endpoint answers JSON with the request headers it received,
 //! either as `{"headers": {name: value}}` (the lab app, many echo servers)
 //! or as a flat `{name: value}` object. Names are lowercased; a header that
-//! arrived more than once is joined with `, `. Invariant: one request; a
+//! arrived more than once is joined with `, `; an object without `host` or
+//! `user-agent` is not an echo. Invariant: one request; a
 //! body that is not such JSON leaves `received` empty and says why.
 
 use std::collections::BTreeMap;
@@ -74,5 +75,6 @@ pub fn parse_echo(body: &[u8]) -> Option<BTreeMap<String, String>> {
         };
         out.insert(k.to_ascii_lowercase(), value);
     }
-    Some(out)
+    // Every request carries one of these: without them this is not an echo.
+    (out.contains_key("host") || out.contains_key("user-agent")).then_some(out)
 }
