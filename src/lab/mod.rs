@@ -87,6 +87,11 @@ impl LabConfig {
     }
 }
 
+/// Token buckets of the lab's rate limit: (front: 0 ingress, 1 gateway;
+/// client address, `None` for the shared bucket) → (tokens, last refill).
+pub type Buckets =
+    std::collections::HashMap<(u8, Option<std::net::IpAddr>), (f64, tokio::time::Instant)>;
+
 /// Switches for every behaviour difference; shared, flipped at run time by tests and the demo.
 #[derive(Default, Debug)]
 pub struct Switches {
@@ -149,9 +154,7 @@ pub struct Switches {
     pub ingress_limit_status_429: AtomicBool,
     /// The token buckets: (front: 0 ingress, 1 gateway; client or `None`
     /// for the shared bucket) → (tokens, last refill).
-    pub buckets: std::sync::Mutex<
-        std::collections::HashMap<(u8, Option<std::net::IpAddr>), (f64, tokio::time::Instant)>,
-    >,
+    pub buckets: std::sync::Mutex<Buckets>,
     /// The largest request body the ingress accepts before its 413 HTML page
     /// (`proxy-body-size`); 0 = [`front::MAX_REQUEST_BODY`].
     pub ingress_max_body: AtomicU64,

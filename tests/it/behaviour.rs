@@ -43,7 +43,7 @@ fn kinds(r: &Report, level: Level) -> Vec<FindingKind> {
         .collect()
 }
 
-fn finding<'a>(r: &'a Report, kind: FindingKind) -> &'a cutover::analyze::Finding {
+fn finding(r: &Report, kind: FindingKind) -> &cutover::analyze::Finding {
     r.findings
         .iter()
         .find(|f| f.kind == kind)
@@ -185,8 +185,7 @@ checks:
         )
     };
     let err = cutover::scenario::load_str(&yaml(""), std::path::Path::new("s.yaml"), &|_| None)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(
         err.contains("`count` 2000 is more than 500 requests"),
