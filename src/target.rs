@@ -207,6 +207,17 @@ pub struct Connector {
     resolved: Result<Vec<SocketAddr>, ConnectError>,
     plain: Option<reqwest::Client>,
     following: Option<reqwest::Client>,
+    extra_hosts: Vec<String>,
+    connect_timeout: Duration,
+}
+
+/// How a one-off client differs from a target's own (behaviour probes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Bind this local (source) address before connecting.
+    pub local: Option<IpAddr>,
+    /// Connect to this port of the resolved addresses instead of the target's.
+    pub port: Option<u16>,
 }
 
 impl Target {
@@ -224,9 +235,9 @@ impl Target {
         let resolved = self.resolve().await;
         let (plain, following) = match &resolved {
             Ok(addrs) => (
-                self.build_client(addrs, extra_hosts, false, connect_timeout)
+                self.build_client(addrs, extra_hosts, false, connect_timeout, None)
                     .ok(),
-                self.build_client(addrs, extra_hosts, true, connect_timeout)
+                self.build_client(addrs, extra_hosts, true, connect_timeout, None)
                     .ok(),
             ),
             Err(_) => (None, None),
@@ -236,6 +247,8 @@ impl Target {
             resolved,
             plain,
             following,
+            extra_hosts: extra_hosts.to_vec(),
+            connect_timeout,
         }
     }
 
@@ -268,8 +281,10 @@ impl Target {
         extra_hosts: &[String],
         follow_redirects: bool,
         connect_timeout: Duration,
+        local: Option<IpAddr>,
     ) -> Result<reqwest::Client, reqwest::Error> {
         let mut b = reqwest::Client::builder()
+            .local_address(local)
             .no_proxy()
             .resolve_to_addrs(&self.host, addrs);
         for h in extra_hosts {
@@ -337,6 +352,34 @@ impl Connector {
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// A one-off client (never following redirects) bound to a source
+    /// address or aimed at another port of the same addresses: the rate-limit
+    /// probe's second client, the redirect probe's plain-HTTP request.
+    pub fn client_with(&self, options: ClientOptions) -> Result<reqwest::Client, ConnectError> {
+        let addrs = self.resolved.as_ref().map_err(Clone::clone)?;
+        let addrs: Vec<SocketAddr> = addrs
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), options.port.unwrap_or(a.port())))
+            .collect();
+        self.target
+            .build_client(
+                &addrs,
+                &self.extra_hosts,
+                false,
+                self.connect_timeout,
+                options.local,
+            )
+            .map_err(|e| {
+                ConnectError::new(
+                    ConnectFailure::TlsSetup,
+                    format!(
+                        "could not set up a client for target `{}`: {e}",
+                        self.target.name
+                    ),
+                )
+            })
     }
 
     /// The client for a request, or the reason none can be sent.

@@ -4,7 +4,8 @@
 //! exchanges and holds, CORS rules ([`super::cors`]), parity with the
 //! baseline target ([`super::parity`]), and the migration hints
 //! ([`super::hints`]). A DNS check has one result for the whole split
-//! ([`super::dns`]).
+//! ([`super::dns`]). A behaviour check is judged with both targets side by
+//! side ([`super::behaviour`]).
 //!
 //! One difference is said once: when a known cause explains a status (a
 //! hostname mismatch, a route miss, a refused WebSocket upgrade), the failed
@@ -61,6 +62,10 @@ pub fn judge(plan: &Plan, pass: &CheckPass) -> PassJudgement {
             continue;
         }
         splits.push(None);
+        if let ProbeSpec::Behaviour(_) = &check.probe {
+            findings.extend(super::behaviour::judge(plan, pass, ci));
+            continue;
+        }
         for &ti in &check.targets {
             if let Some(result) = &pass.samples[ci][ti] {
                 findings.extend(judge_one(plan, pass, &routed, ci, ti, result));
@@ -227,7 +232,9 @@ fn judge_one(
         FindingKind::ProbeError
     } else {
         match result {
-            ProbeResult::Http(_) | ProbeResult::Dns(_) => FindingKind::Expectation,
+            ProbeResult::Http(_) | ProbeResult::Dns(_) | ProbeResult::Behaviour(_) => {
+                FindingKind::Expectation
+            }
             ProbeResult::WebSocket(_) => FindingKind::Websocket,
             ProbeResult::Cors(_) => FindingKind::Cors,
         }

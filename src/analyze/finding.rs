@@ -40,6 +40,20 @@ pub enum FindingKind {
     UpstreamReset,
     /// The gateway refused a WebSocket upgrade the baseline accepted.
     WebsocketRefused,
+    /// A rate limit answers, starts or exists differently from the baseline's.
+    RateLimit,
+    /// One rate-limit bucket shared by every client where the baseline
+    /// limits per client (or the reverse, or not known).
+    RateLimitShared,
+    /// An upload one target accepts and the other refuses with 413.
+    BodyLimit,
+    /// A slow request timed out on one target and not the other, or much sooner.
+    RouteTimeout,
+    /// A plain-HTTP request redirected differently.
+    Redirect,
+    /// Forwarded headers the backend gets through one target only, or with
+    /// another meaning.
+    ForwardedHeaders,
     /// The DNS split differs from the expected weights.
     DnsWeights,
     /// A weight-0 record was returned.
@@ -82,7 +96,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 29] = [
+    pub const ALL: [FindingKind; 35] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
@@ -94,6 +108,12 @@ impl FindingKind {
         FindingKind::NoHealthyUpstream,
         FindingKind::UpstreamReset,
         FindingKind::WebsocketRefused,
+        FindingKind::RateLimit,
+        FindingKind::RateLimitShared,
+        FindingKind::BodyLimit,
+        FindingKind::RouteTimeout,
+        FindingKind::Redirect,
+        FindingKind::ForwardedHeaders,
         FindingKind::DnsWeights,
         FindingKind::DnsWeightZero,
         FindingKind::DnsUnknownAnswer,
@@ -128,6 +148,12 @@ impl FindingKind {
             FindingKind::NoHealthyUpstream => "no_healthy_upstream",
             FindingKind::UpstreamReset => "upstream_reset",
             FindingKind::WebsocketRefused => "websocket_refused",
+            FindingKind::RateLimit => "rate_limit",
+            FindingKind::RateLimitShared => "rate_limit_shared",
+            FindingKind::BodyLimit => "body_limit",
+            FindingKind::RouteTimeout => "route_timeout",
+            FindingKind::Redirect => "redirect",
+            FindingKind::ForwardedHeaders => "forwarded_headers",
             FindingKind::DnsWeights => "dns_weights",
             FindingKind::DnsWeightZero => "dns_weight_zero",
             FindingKind::DnsUnknownAnswer => "dns_unknown_answer",
@@ -195,6 +221,17 @@ impl FindingKind {
                 "differences sampled under load",
             ),
             FindingKind::Aborted => ("abort", "aborts"),
+            FindingKind::RateLimit => ("rate-limit difference", "rate-limit differences"),
+            FindingKind::RateLimitShared => {
+                ("shared rate-limit bucket", "shared rate-limit buckets")
+            }
+            FindingKind::BodyLimit => ("body-size limit difference", "body-size limit differences"),
+            FindingKind::RouteTimeout => ("route timeout difference", "route timeout differences"),
+            FindingKind::Redirect => ("redirect difference", "redirect differences"),
+            FindingKind::ForwardedHeaders => (
+                "forwarded-header difference",
+                "forwarded-header differences",
+            ),
             FindingKind::EventFailed => ("event failed", "events failed"),
             FindingKind::UnusedKnownDifference => {
                 ("unused known difference", "unused known differences")

@@ -13,6 +13,9 @@
 //!   from the baseline's own answers), [`reproduce`] (a curl line per
 //!   target for every parity finding), [`cors`], [`dns`] and [`hints`]
 //!   (known migration pitfalls);
+//! - [`behaviour`]: behaviour checks, both targets side by side:
+//!   [`rate_limit`] (per client or shared), [`body_limit`],
+//!   [`route_timeout`], [`redirect`], [`forwarded`] headers;
 //! - [`load`]: failures under load, sampled [`load_parity`] (Diffy's raw
 //!   against noise counts per pointer), [`latency`] regressions, [`spike`]s after
 //!   events, thresholds, failed events, a saved baseline;
@@ -23,19 +26,25 @@
 //!   Mann-Whitney U), tested against reference values from scipy.
 
 pub mod abort;
+pub mod behaviour;
+pub mod body_limit;
 pub mod checks;
 pub mod cors;
 pub mod dns;
 pub mod dns_changes;
 pub mod expect;
 pub mod finding;
+pub mod forwarded;
 pub mod hints;
 pub mod known;
 pub mod latency;
 pub mod load;
 pub mod load_parity;
 pub mod parity;
+pub mod rate_limit;
+pub mod redirect;
 pub mod reproduce;
+pub mod route_timeout;
 pub mod spike;
 pub mod stats;
 pub mod verdict;

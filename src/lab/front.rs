@@ -123,6 +123,26 @@ impl Front {
                 Kind::Gateway => simple(StatusCode::NOT_FOUND, "", ""),
             };
         }
+        // ssl-redirect: plain HTTP goes to https on the same host and path.
+        if !conn.https && sw.ssl_redirect.load(Relaxed) {
+            let code = match (self.kind, sw.gateway_ssl_redirect_code.load(Relaxed)) {
+                (Kind::Ingress, _) => StatusCode::PERMANENT_REDIRECT,
+                (Kind::Gateway, 0) => StatusCode::MOVED_PERMANENTLY,
+                (Kind::Gateway, c) => {
+                    StatusCode::from_u16(c as u16).unwrap_or(StatusCode::MOVED_PERMANENTLY)
+                }
+            };
+            let location = format!(
+                "https://{}{}",
+                host_only(&raw_host),
+                req.uri().path_and_query().map_or("/", |p| p.as_str())
+            );
+            let mut resp = self.error(code);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(LOCATION, v);
+            }
+            return resp;
+        }
         let strict_miss =
             path.starts_with("/api") && !matches!(path.as_bytes().get(4), None | Some(b'/'));
         if gateway && strict_miss && sw.gateway_strict_prefix.load(Relaxed) {
@@ -149,6 +169,18 @@ impl Front {
         }
         if sw.app_down.load(Relaxed) {
             return self.error(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        if path.starts_with("/api/limited") && !self.take_token(conn) {
+            let status_429 = !gateway && sw.ingress_limit_status_429.load(Relaxed);
+            return match self.kind {
+                Kind::Ingress if status_429 => self.error(StatusCode::TOO_MANY_REQUESTS),
+                Kind::Ingress => self.error(StatusCode::SERVICE_UNAVAILABLE),
+                Kind::Gateway => simple(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "text/plain",
+                    "local_rate_limited",
+                ),
+            };
         }
         let every = sw.rate_limit_every.load(Relaxed);
         if path == "/api/limited" && every > 0 {
@@ -188,6 +220,34 @@ impl Front {
         self.proxy(conn, req, &raw_host).await
     }
 
+    /// Takes a token from the caller's bucket: per client address on the
+    /// ingress (and on a per-client gateway), one shared bucket on the
+    /// gateway. True when the request may pass (or no limit is on).
+    fn take_token(&self, conn: &ConnInfo) -> bool {
+        let sw = &self.switches;
+        let burst = sw.rate_limit_burst.load(Relaxed);
+        if burst == 0 {
+            return true;
+        }
+        let gateway = self.kind == Kind::Gateway;
+        let per_client = !gateway || sw.gateway_rate_limit_per_client.load(Relaxed);
+        let key = (u8::from(gateway), per_client.then(|| conn.peer.ip()));
+        let refill = sw.rate_limit_refill_per_s.load(Relaxed) as f64;
+        let now = Instant::now();
+        let Ok(mut buckets) = sw.buckets.lock() else {
+            return true;
+        };
+        let (tokens, last) = buckets.entry(key).or_insert((burst as f64, now));
+        *tokens = (*tokens + refill * now.duration_since(*last).as_secs_f64()).min(burst as f64);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Whether this front's CORS policy allows `origin`.
     fn allows(&self, origin: &HeaderValue) -> bool {
         self.cors_origins
@@ -211,6 +271,7 @@ impl Front {
                 let body = match status {
                     StatusCode::SERVICE_UNAVAILABLE => "no healthy upstream",
                     StatusCode::PAYLOAD_TOO_LARGE => "Payload Too Large",
+                    StatusCode::GATEWAY_TIMEOUT => "upstream request timeout",
                     StatusCode::BAD_REQUEST => "Bad Request",
                     _ => "",
                 };
@@ -244,7 +305,16 @@ impl Front {
                 break;
             }
         }
-        if body_len > MAX_REQUEST_BODY {
+        let limit = match self.kind {
+            Kind::Ingress => self.switches.ingress_max_body.load(Relaxed),
+            Kind::Gateway => self.switches.gateway_max_body.load(Relaxed),
+        };
+        let limit = if limit == 0 {
+            MAX_REQUEST_BODY
+        } else {
+            limit.min(MAX_REQUEST_BODY)
+        };
+        if body_len > limit {
             return self.error(StatusCode::PAYLOAD_TOO_LARGE);
         }
         let mut headers = parts.headers;
@@ -256,6 +326,13 @@ impl Front {
         };
         set(&mut headers, "x-forwarded-for", &xff);
         set(&mut headers, "x-forwarded-proto", proto);
+        let nginx_headers =
+            self.kind == Kind::Ingress || self.switches.gateway_sets_real_ip.load(Relaxed);
+        if nginx_headers {
+            set(&mut headers, "x-real-ip", &ip);
+            set(&mut headers, "x-forwarded-host", host);
+            set(&mut headers, "x-scheme", proto);
+        }
         if self.kind == Kind::Ingress {
             set(&mut headers, "x-real-ip", &ip);
             set(&mut headers, "x-forwarded-host", host);
@@ -293,10 +370,26 @@ impl Front {
             self.switches.jitter_seed.store(x, Relaxed);
             stall += x % (jitter + 1);
         }
-        if stall > 0 {
-            tokio::time::sleep(Duration::from_millis(stall)).await;
-        }
-        let mut resp = app::handle(app_req, &self.switches).await;
+        let (route_timeout, default_ms) = match self.kind {
+            Kind::Ingress => (&self.switches.ingress_route_timeout_ms, 60_000),
+            Kind::Gateway => (&self.switches.gateway_route_timeout_ms, 15_000),
+        };
+        let route_timeout = match route_timeout.load(Relaxed) {
+            0 => default_ms,
+            ms => ms,
+        };
+        let upstream = async {
+            // A zero sleep would still wait for the timer's next tick.
+            if stall > 0 {
+                tokio::time::sleep(Duration::from_millis(stall)).await;
+            }
+            app::handle(app_req, &self.switches).await
+        };
+        let Ok(mut resp) =
+            tokio::time::timeout(Duration::from_millis(route_timeout), upstream).await
+        else {
+            return self.error(StatusCode::GATEWAY_TIMEOUT);
+        };
         if self.kind == Kind::Gateway {
             let ms = started.elapsed().as_millis().to_string();
             set(resp.headers_mut(), "x-envoy-upstream-service-time", &ms);

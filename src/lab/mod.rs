@@ -87,6 +87,11 @@ impl LabConfig {
     }
 }
 
+/// Token buckets of the lab's rate limit: (front: 0 ingress, 1 gateway;
+/// client address, `None` for the shared bucket) → (tokens, last refill).
+pub type Buckets =
+    std::collections::HashMap<(u8, Option<std::net::IpAddr>), (f64, tokio::time::Instant)>;
+
 /// Switches for every behaviour difference; shared, flipped at run time by tests and the demo.
 #[derive(Default, Debug)]
 pub struct Switches {
@@ -143,6 +148,43 @@ pub struct Switches {
     pub limited_seen: [AtomicU64; 2],
     /// Until when (Unix ms) a rollout is in progress; see [`Switches::deploy`].
     pub deploy_until_ms: AtomicU64,
+    /// A token-bucket rate limit on `/api/limited*` of this many requests
+    /// (0 = off), refilled at `rate_limit_refill_per_s`. The ingress keeps a
+    /// bucket per client address and answers nginx's 503 page
+    /// (`limit-req-status-code`); the gateway keeps one bucket for everyone
+    /// (Envoy's local rate limit) and answers 429 `local_rate_limited`.
+    pub rate_limit_burst: AtomicU64,
+    /// Tokens per second added back to each bucket (0 = none).
+    pub rate_limit_refill_per_s: AtomicU64,
+    /// The gateway's bucket is per client too (a global rate limit keyed on
+    /// the remote address).
+    pub gateway_rate_limit_per_client: AtomicBool,
+    /// The ingress answers a limited request 429 (`limit-req-status-code: 429`).
+    pub ingress_limit_status_429: AtomicBool,
+    /// The token buckets: (front: 0 ingress, 1 gateway; client or `None`
+    /// for the shared bucket) → (tokens, last refill).
+    pub buckets: std::sync::Mutex<Buckets>,
+    /// The largest request body the ingress accepts before its 413 HTML page
+    /// (`proxy-body-size`); 0 = [`front::MAX_REQUEST_BODY`].
+    pub ingress_max_body: AtomicU64,
+    /// The same for the gateway (413 `Payload Too Large`); 0 = [`front::MAX_REQUEST_BODY`].
+    pub gateway_max_body: AtomicU64,
+    /// How long the ingress waits for the app before its 504 page
+    /// (`proxy-read-timeout`), in ms; 0 = 60 s.
+    pub ingress_route_timeout_ms: AtomicU64,
+    /// How long the gateway waits before 504 `upstream request timeout`
+    /// (Envoy's route timeout), in ms; 0 = 15 s.
+    pub gateway_route_timeout_ms: AtomicU64,
+    /// Plain-HTTP requests are redirected to https (ssl-redirect): the
+    /// ingress with 308, the gateway with `gateway_ssl_redirect_code`.
+    pub ssl_redirect: AtomicBool,
+    /// The gateway's redirect status (Gateway API RequestRedirect
+    /// `statusCode`); 0 = 301.
+    pub gateway_ssl_redirect_code: AtomicU64,
+    /// The gateway sets the ingress's forwarded headers too (X-Real-IP,
+    /// X-Forwarded-Host, X-Forwarded-Port, X-Scheme), as an added header
+    /// policy would.
+    pub gateway_sets_real_ip: AtomicBool,
 }
 
 impl Switches {
@@ -180,6 +222,40 @@ pub struct Counters {
     pub responses: AtomicU64,
     /// `101 Switching Protocols` responses sent, i.e. WebSocket upgrades.
     pub upgrades: AtomicU64,
+    /// Requests received per (client address, path); at most
+    /// [`Counters::MAX_SEEN`] keys, later keys are not counted.
+    pub seen: std::sync::Mutex<std::collections::BTreeMap<(std::net::IpAddr, String), u64>>,
+}
+
+impl Counters {
+    /// The most (address, path) keys [`Counters::seen`] keeps.
+    pub const MAX_SEEN: usize = 10_000;
+
+    /// Records one request from `peer` for `path`.
+    pub fn saw(&self, peer: std::net::IpAddr, path: &str) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let key = (peer, path.to_owned());
+        if let Some(n) = seen.get_mut(&key) {
+            *n += 1;
+        } else if seen.len() < Self::MAX_SEEN {
+            seen.insert(key, 1);
+        }
+    }
+
+    /// Requests received for `path`, by client address.
+    pub fn by_peer(&self, path: &str) -> std::collections::BTreeMap<std::net::IpAddr, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(seen) = self.seen.lock() {
+            for ((ip, p), n) in seen.iter() {
+                if p == path {
+                    *out.entry(*ip).or_default() += n;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A running lab. Dropping it stops the servers; [`Lab::shutdown`] also waits for them.
@@ -384,6 +460,7 @@ where
         async move {
             let relaxed = std::sync::atomic::Ordering::Relaxed;
             counters.requests.fetch_add(1, relaxed);
+            counters.saw(conn.peer.ip(), req.uri().path());
             let resp = front.handle(&conn, req).await;
             counters.responses.fetch_add(1, relaxed);
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {

@@ -63,11 +63,22 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     let target = &conn.target;
     let host = spec.host.as_deref().unwrap_or(&target.host);
     let url: Arc<str> = target.url(host, &spec.path_and_query).into();
+    match conn.client(spec.follow_redirects) {
+        Ok(client) => send(client, target, url, spec).await,
+        Err(e) => Sample::failed(url, e.into(), Duration::ZERO),
+    }
+}
+
+/// Sends `spec` to `url` with `client` (one of the target's, or a one-off
+/// client from [`Connector::client_with`]) and classifies the answer as
+/// `target`'s.
+pub async fn send(
+    client: &reqwest::Client,
+    target: &crate::target::Target,
+    url: Arc<str>,
+    spec: &HttpSpec,
+) -> Sample {
     let start = Instant::now();
-    let client = match conn.client(spec.follow_redirects) {
-        Ok(c) => c,
-        Err(e) => return Sample::failed(url, e.into(), start.elapsed()),
-    };
     let mut req = client.request(spec.method.clone(), &*url);
     for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
         req = req.header(n.as_str(), v.as_str());

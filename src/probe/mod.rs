@@ -7,11 +7,17 @@
 //! on `target` and the `hdr` leaf only: never on load, record, analysis or
 //! reports.
 
+pub mod behaviour;
+pub mod body_limit;
 pub mod classify;
 pub mod cors;
 pub mod dns;
 pub mod error;
+pub mod forwarded;
 pub mod http;
+pub mod rate_limit;
+pub mod redirect;
+pub mod route_timeout;
 pub mod websocket;
 
 use std::time::Duration;
@@ -105,6 +111,9 @@ pub enum ProbeResult {
     WebSocket(websocket::WsResult),
     Cors(cors::CorsResult),
     Dns(dns::DnsResult),
+    /// A behaviour probe (rate limit, body limit, route timeout, redirect,
+    /// forwarded headers).
+    Behaviour(behaviour::BehaviourResult),
 }
 
 impl ProbeResult {
@@ -116,6 +125,7 @@ impl ProbeResult {
             ProbeResult::WebSocket(w) => &w.handshake,
             ProbeResult::Cors(c) => &c.preflight,
             ProbeResult::Dns(d) => &d.summary,
+            ProbeResult::Behaviour(b) => b.primary(),
         }
     }
 }

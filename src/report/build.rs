@@ -7,14 +7,16 @@
 use std::time::SystemTime;
 
 use super::model::{
-    CheckKind, CheckLoad, CheckReport, CorsDetails, Details, DnsPoint, DnsSeries, ErrorInfo,
-    Header, LoadReport, Report, ScenarioInfo, StageInfo, TargetInfo, TargetLoad, TargetResult,
-    Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
+    Answer, BodyLimitDetails, BurstDetails, CheckKind, CheckLoad, CheckReport, CorsDetails,
+    Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, LoadReport,
+    RateLimitDetails, Report, ScenarioInfo, StageInfo, TargetInfo, TargetLoad, TargetResult, Tool,
+    WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
 };
 use super::stats::{Quantiles, SecondStats, Stats};
 use crate::analyze::cors::CorsHeaders;
 use crate::analyze::{CheckVerdict, Finding, Verdict};
 use crate::load::schedule::Phase;
+use crate::probe::behaviour::{BehaviourResult, BehaviourSpec};
 use crate::probe::websocket::describe_end;
 use crate::probe::{ProbeResult, Sample};
 use crate::record::Bucket;
@@ -96,6 +98,13 @@ fn kind(spec: &ProbeSpec) -> CheckKind {
         ProbeSpec::WebSocket(_) => CheckKind::Websocket,
         ProbeSpec::Cors(_) => CheckKind::Cors,
         ProbeSpec::Dns(_) => CheckKind::Dns,
+        ProbeSpec::Behaviour(b) => match b {
+            BehaviourSpec::RateLimit(_) => CheckKind::RateLimit,
+            BehaviourSpec::BodyLimit(_) => CheckKind::BodyLimit,
+            BehaviourSpec::RouteTimeout(_) => CheckKind::RouteTimeout,
+            BehaviourSpec::Redirect(_) => CheckKind::Redirect,
+            BehaviourSpec::Forwarded(_) => CheckKind::ForwardedHeaders,
+        },
     }
 }
 
@@ -118,7 +127,7 @@ fn check_report(plan: &Plan, recorded: &Recorded, verdict: &Verdict, ci: usize) 
                     Some(result) => {
                         let mut r = target_result(plan, ci, target, result.primary(), v);
                         r.failures = failures(verdict.findings_of(&check.name, Some(target)));
-                        r.details = details(result);
+                        r.details = details(&check.probe, result);
                         r
                     }
                 }
@@ -248,9 +257,79 @@ fn body_prefix(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(BODY_PREFIX_BYTES)]).into_owned()
 }
 
-/// Kind-specific details: messages and hold of a WebSocket, the three CORS answers.
-fn details(result: &ProbeResult) -> Option<Details> {
+/// One answer of a behaviour probe.
+fn answer(s: &Sample) -> Answer {
+    let r = s.response.as_ref();
+    Answer {
+        status: r.map(|r| r.status),
+        origin: r.map(|r| r.origin),
+        after_ms: s.latency.as_secs_f64() * 1000.0,
+        location: r.and_then(|r| r.header("location")),
+        error: s.error.as_ref().map(|e| e.kind),
+    }
+}
+
+/// A behaviour probe's details.
+fn behaviour_details(spec: &ProbeSpec, b: &BehaviourResult) -> Details {
+    match b {
+        BehaviourResult::RateLimit(r) => Details::RateLimit(RateLimitDetails {
+            sent: r.sent(),
+            bucket: match crate::analyze::rate_limit::bucket(r) {
+                crate::analyze::rate_limit::Bucket::PerClient => "per_client",
+                crate::analyze::rate_limit::Bucket::Shared => "shared",
+                crate::analyze::rate_limit::Bucket::Unknown => "unknown",
+            }
+            .into(),
+            bursts: r
+                .bursts
+                .iter()
+                .map(|b| BurstDetails {
+                    source: b.source.map(|ip| ip.to_string()),
+                    sent: b.sent,
+                    passed: b.passed,
+                    first_limited: b.first_limited,
+                    limited: b.limited.as_ref().map(answer),
+                    errors: b.errors,
+                    statuses: b
+                        .statuses
+                        .iter()
+                        .map(|(s, n)| (s.to_string(), *n))
+                        .collect(),
+                })
+                .collect(),
+        }),
+        BehaviourResult::BodyLimit(r) => {
+            let (size, (below_bytes, above_bytes)) = match spec {
+                ProbeSpec::Behaviour(BehaviourSpec::BodyLimit(l)) => (l.size, l.sizes()),
+                _ => (0, (0, 0)),
+            };
+            Details::BodyLimit(BodyLimitDetails {
+                size,
+                below_bytes,
+                below: answer(&r.below),
+                above_bytes,
+                above: answer(&r.above),
+            })
+        }
+        BehaviourResult::RouteTimeout(s) => Details::RouteTimeout(answer(s)),
+        BehaviourResult::Redirect(s) => Details::Redirect(answer(s)),
+        BehaviourResult::Forwarded(r) => Details::ForwardedHeaders(ForwardedDetails {
+            received: r
+                .received
+                .iter()
+                .filter(|(n, _)| crate::analyze::forwarded::FORWARDED.contains(&n.as_str()))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
+            unreadable: r.unreadable.clone(),
+        }),
+    }
+}
+
+/// Kind-specific details: messages and hold of a WebSocket, the three CORS
+/// answers, a behaviour probe's answers.
+fn details(spec: &ProbeSpec, result: &ProbeResult) -> Option<Details> {
     match result {
+        ProbeResult::Behaviour(b) => Some(behaviour_details(spec, b)),
         ProbeResult::Http(_) | ProbeResult::Dns(_) => None,
         ProbeResult::WebSocket(w) => Some(Details::Websocket(WebsocketDetails {
             upgraded: w.upgraded(),

@@ -185,12 +185,17 @@ pub struct TargetResult {
 
 /// What kind of probe a check is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Http,
     Websocket,
     Cors,
     Dns,
+    RateLimit,
+    BodyLimit,
+    RouteTimeout,
+    Redirect,
+    ForwardedHeaders,
 }
 
 impl CheckKind {
@@ -200,6 +205,11 @@ impl CheckKind {
             CheckKind::Websocket => "websocket",
             CheckKind::Cors => "cors",
             CheckKind::Dns => "dns",
+            CheckKind::RateLimit => "rate_limit",
+            CheckKind::BodyLimit => "body_limit",
+            CheckKind::RouteTimeout => "route_timeout",
+            CheckKind::Redirect => "redirect",
+            CheckKind::ForwardedHeaders => "forwarded_headers",
         }
     }
 }
@@ -211,6 +221,69 @@ pub enum Details {
     Websocket(WebsocketDetails),
     Cors(Box<CorsDetails>),
     Dns(Split),
+    RateLimit(RateLimitDetails),
+    BodyLimit(BodyLimitDetails),
+    RouteTimeout(Answer),
+    Redirect(Answer),
+    ForwardedHeaders(ForwardedDetails),
+}
+
+/// One answer of a behaviour probe: status, who produced it, when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// `None`: no answer (see `error`).
+    pub status: Option<u16>,
+    pub origin: Option<Origin>,
+    pub after_ms: f64,
+    /// The `Location` of a redirect.
+    pub location: Option<String>,
+    pub error: Option<ErrorKind>,
+}
+
+/// A rate-limit probe's bursts, one per source address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitDetails {
+    /// Requests sent over every burst (never more than the check's `count`).
+    pub sent: u32,
+    /// `per_client`, `shared` or `unknown`.
+    pub bucket: String,
+    pub bursts: Vec<BurstDetails>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BurstDetails {
+    /// The source address bound, `None` for the system's choice.
+    pub source: Option<String>,
+    pub sent: u32,
+    /// Answers before the first limited one.
+    pub passed: u32,
+    /// 1-based position of the first limited answer.
+    pub first_limited: Option<u32>,
+    /// The first limited answer.
+    pub limited: Option<Answer>,
+    pub errors: u32,
+    /// Status → count over the burst.
+    pub statuses: std::collections::BTreeMap<String, u32>,
+}
+
+/// A body-limit probe's two uploads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BodyLimitDetails {
+    /// The limit probed, in bytes.
+    pub size: u64,
+    pub below_bytes: u64,
+    pub below: Answer,
+    pub above_bytes: u64,
+    pub above: Answer,
+}
+
+/// What the backend received through one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedDetails {
+    /// The forwarded headers received (name → value).
+    pub received: std::collections::BTreeMap<String, String>,
+    /// Why the echo could not be read, when it could not.
+    pub unreadable: Option<String>,
 }
 
 /// A WebSocket probe: the upgrade, each message exchanged, how a hold ended.

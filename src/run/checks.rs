@@ -45,6 +45,7 @@ pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> ProbeResult {
         ProbeSpec::WebSocket(w) => ProbeResult::WebSocket(probe::websocket::probe(conn, w).await),
         ProbeSpec::Cors(c) => ProbeResult::Cors(probe::cors::probe(conn, c).await),
         ProbeSpec::Dns(d) => ProbeResult::Dns(probe::dns::sample(d).await),
+        ProbeSpec::Behaviour(b) => ProbeResult::Behaviour(probe::behaviour::probe(conn, b).await),
     }
 }
 

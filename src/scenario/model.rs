@@ -146,6 +146,11 @@ pub struct RawCheck {
     pub websocket: Option<At<RawWebSocket>>,
     pub cors: Option<At<RawCors>>,
     pub dns: Option<At<RawDns>>,
+    pub rate_limit: Option<At<RawRateLimit>>,
+    pub body_limit: Option<At<RawBodyLimit>>,
+    pub route_timeout: Option<At<RawRouteTimeout>>,
+    pub redirect: Option<At<RawRedirect>>,
+    pub forwarded_headers: Option<At<RawForwarded>>,
     pub expect: Option<RawExpect>,
     pub parity: Option<At<RawParity>>,
 }
@@ -164,6 +169,70 @@ pub struct RawHttp {
     pub timeout: Option<At<String>>,
     pub follow_redirects: Option<bool>,
     pub body_cap: Option<At<String>>,
+}
+
+/// `rate_limit: {path: /api/login, count: 40, rate: 20/s, source_addresses: [127.0.0.1, 127.0.0.2]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    /// Requests sent at most, over every source (default 50).
+    pub count: Option<At<u64>>,
+    /// Requests per second (default 20/s).
+    pub rate: Option<At<String>>,
+    /// Local addresses to send from, in order.
+    pub source_addresses: Option<Vec<At<String>>>,
+    /// Allow a `count` or `rate` above the safe maximum.
+    pub force: Option<bool>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `body_limit: {path: /upload, size: 1m, method: POST}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBodyLimit {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub size: Option<At<String>>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `route_timeout: {path: "/slow?ms=16000", timeout: 20s}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteTimeout {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `redirect: {path: /login, method: POST, http_port: 80}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub http_port: Option<At<u64>>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `forwarded_headers: {echo_path: /echo-headers}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwarded {
+    pub echo_path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub timeout: Option<At<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 //! sample's details matter.
 
 mod analysis;
+mod behaviour;
 mod cli;
 mod diagnostics;
 mod dns;

@@ -433,6 +433,7 @@ fn assert_bounded(plan: &Plan) -> Result<(), TestCaseError> {
                 prop_assert!(d.rate >= MIN_RATE && d.rate <= MAX_RATE);
                 prop_assert!(d.concurrency as u64 <= MAX_CONCURRENCY);
             }
+            ProbeSpec::Behaviour(b) => prop_assert!(positive(b.request().timeout)),
         }
     }
     let Some(load) = &plan.load else {

@@ -182,6 +182,13 @@ async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
             let e = ProbeError::new(ErrorKind::Other, "DNS checks are sampled, not loaded");
             (Sample::failed("".into(), e, Duration::ZERO), None)
         }
+        ProbeSpec::Behaviour(_) => {
+            let e = ProbeError::new(
+                ErrorKind::Other,
+                "behaviour checks run in the check pass, not under load",
+            );
+            (Sample::failed("".into(), e, Duration::ZERO), None)
+        }
     };
     if let (None, Some(f)) = (&sample.error, failure) {
         sample.error = Some(ProbeError::new(ErrorKind::Protocol, f));

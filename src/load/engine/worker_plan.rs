@@ -162,8 +162,10 @@ impl TargetCtx {
                 continue;
             }
             let kind = match &check.probe {
-                // DNS checks sample the zone once per run; they are not load.
-                ProbeSpec::Dns(_) => continue,
+                // DNS checks sample the zone once per run, and behaviour
+                // probes (bounded bursts, slow calls) run in the check pass
+                // only: neither is load.
+                ProbeSpec::Dns(_) | ProbeSpec::Behaviour(_) => continue,
                 ProbeSpec::Http(spec) => {
                     let mut request = HttpRequest::new(&target, spec);
                     if check.expect.needs_body(load.judge) {

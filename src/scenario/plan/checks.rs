@@ -59,6 +59,19 @@ fn build_check(
         None => (0..targets.len()).collect(),
     };
     let probe = build_probe(cx, rc, defaults, host);
+    if let (Some(super::ProbeSpec::Behaviour(b)), true) =
+        (&probe, rc.expect.is_some() || rc.parity.is_some())
+    {
+        cx.err(
+            rc.name.loc,
+            format!(
+                "check `{}` is a `{}:` check, judged by comparing the targets: remove its `expect:` and `parity:`",
+                rc.name.value,
+                b.kind()
+            ),
+        );
+        return None;
+    }
     let rules = build_rules(cx, rc, targets);
     Some(Check {
         name: rc.name.value.clone(),

@@ -186,6 +186,14 @@ pub fn check_scaled(load: &LoadPlan, rate_scale: f64) -> Option<String> {
     None
 }
 
+/// The most requests a `rate_limit:` check sends without `force: true`:
+/// a probe of production, not load.
+pub const MAX_RATE_LIMIT_COUNT: u64 = 500;
+/// The fastest a `rate_limit:` check sends without `force: true`.
+pub const MAX_RATE_LIMIT_RATE: f64 = 200.0;
+/// The largest `size` a `body_limit:` check uploads around.
+pub const MAX_BODY_LIMIT_SIZE: u64 = 64 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! stays within. Stages run in the file's order, and the order of errors at
 //! one position follows it.
 
+mod behaviour;
 mod checks;
 mod ctx;
 mod expect;
@@ -122,6 +123,8 @@ pub enum ProbeSpec {
     Cors(CorsSpec),
     /// Runs once per check, not per target: it samples the weighted answers.
     Dns(DnsSpec),
+    /// A behaviour probe, judged with both targets side by side.
+    Behaviour(crate::probe::behaviour::BehaviourSpec),
 }
 
 impl ProbeSpec {
@@ -131,6 +134,7 @@ impl ProbeSpec {
             ProbeSpec::WebSocket(_) => "websocket",
             ProbeSpec::Cors(_) => "cors",
             ProbeSpec::Dns(_) => "dns",
+            ProbeSpec::Behaviour(b) => b.kind(),
         }
     }
 
@@ -149,6 +153,7 @@ impl ProbeSpec {
                 d.samples,
                 d.nameservers.join(", ")
             ),
+            ProbeSpec::Behaviour(b) => b.describe(),
         }
     }
 
@@ -159,6 +164,7 @@ impl ProbeSpec {
             ProbeSpec::WebSocket(w) => w.host.as_deref(),
             ProbeSpec::Cors(c) => c.host.as_deref(),
             ProbeSpec::Dns(_) => None,
+            ProbeSpec::Behaviour(b) => b.request().host.as_deref(),
         }
     }
 }

@@ -41,6 +41,13 @@ pub(super) fn build_probe(
         rc.websocket.as_ref().map(|w| ("websocket", w.loc)),
         rc.cors.as_ref().map(|c| ("cors", c.loc)),
         rc.dns.as_ref().map(|d| ("dns", d.loc)),
+        rc.rate_limit.as_ref().map(|d| ("rate_limit", d.loc)),
+        rc.body_limit.as_ref().map(|d| ("body_limit", d.loc)),
+        rc.route_timeout.as_ref().map(|d| ("route_timeout", d.loc)),
+        rc.redirect.as_ref().map(|d| ("redirect", d.loc)),
+        rc.forwarded_headers
+            .as_ref()
+            .map(|d| ("forwarded_headers", d.loc)),
     ]
     .into_iter()
     .flatten()
@@ -70,15 +77,17 @@ pub(super) fn build_probe(
         build_cors(cx, c, defaults.timeout, defaults.body_cap).map(ProbeSpec::Cors)
     } else if let Some(d) = &rc.dns {
         build_dns(cx, d, host).map(ProbeSpec::Dns)
-    } else {
+    } else if kinds.is_empty() {
         cx.err(
             rc.name.loc,
             format!(
-                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`",
+                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`, `rate_limit:`, `body_limit:`, `route_timeout:`, `redirect:`, `forwarded_headers:`",
                 rc.name.value
             ),
         );
         None
+    } else {
+        super::behaviour::build(cx, rc, defaults).map(ProbeSpec::Behaviour)
     }
 }
 
@@ -176,7 +185,7 @@ fn build_http(
 }
 
 /// Builds path and query from a `path` and a `query` mapping.
-fn path_and_query(
+pub(super) fn path_and_query(
     cx: &Ctx,
     path: Option<&At<String>>,
     query: Option<&Entries<At<String>>>,
@@ -205,7 +214,7 @@ fn path_and_query(
 }
 
 /// A duration more than zero (`what` names it in errors), else `default`.
-fn optional_duration(
+pub(super) fn optional_duration(
     cx: &Ctx,
     v: Option<&At<String>>,
     what: &str,
