@@ -1,20 +1,24 @@
 //! Reports: the model, its redaction, and the renderers that read it.
 //!
 //! `build.rs` lays a judged run out as the one serde model (`model.rs`);
-//! `markdown.rs`, `junit.rs` and `terminal.rs` render it, all from the same
-//! [`Headline`] and the same grouping of findings ([`groups`]), so every
-//! output shows the same verdict; [`write_all`] writes `report.json`,
-//! `summary.md` and `junit.xml` into a run's directory. Before anything is
+//! `markdown.rs`, `junit.rs`, `html.rs` (with `svg.rs`) and `terminal.rs`
+//! render it, all from the same [`Headline`] and the same grouping of
+//! findings ([`groups`]), so every output shows the same verdict;
+//! [`write_all`] writes `report.json`, `summary.md`, `junit.xml` and
+//! `report.html` into a run's directory, [`render_all`] the last three from
+//! a saved report (`cutover report`). Before anything is
 //! written the model is passed through [`redact`], so no secret value of the
 //! scenario can reach a file.
 
 pub mod build;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod outputs;
 pub mod redact;
 pub mod stats;
+pub mod svg;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -308,22 +312,37 @@ pub fn run_dir(base: &Path, scenario: &str, started: std::time::SystemTime) -> P
     ))
 }
 
-/// Writes report.json, summary.md and junit.xml (already redacted) into `dir`.
+/// Writes report.json, summary.md, junit.xml and report.html (already
+/// redacted) into `dir`.
 pub fn write_all(report: &Report, dir: &Path) -> Result<(), ReportError> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|source| ReportError::Write { path, source })
-    };
+    create_dir(dir)?;
+    let mut json = serde_json::to_vec_pretty(report)?;
+    json.push(b'\n');
+    write_file(&dir.join("report.json"), &json)?;
+    render_all(report, dir)
+}
+
+/// Writes summary.md, junit.xml and report.html of a report into `dir`:
+/// what `cutover report` re-renders from a saved run.
+pub fn render_all(report: &Report, dir: &Path) -> Result<(), ReportError> {
+    create_dir(dir)?;
+    write_file(&dir.join("summary.md"), markdown::render(report).as_bytes())?;
+    write_file(&dir.join("junit.xml"), junit::render(report).as_bytes())?;
+    write_file(&dir.join("report.html"), html::render(report).as_bytes())
+}
+
+fn create_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
         path: dir.to_path_buf(),
         source,
-    })?;
-    let mut json = serde_json::to_vec_pretty(report)?;
-    json.push(b'\n');
-    write("report.json", &json)?;
-    write("summary.md", markdown::render(report).as_bytes())?;
-    write("junit.xml", junit::render(report).as_bytes())?;
-    Ok(())
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes only the JUnit file to `path` (for `--junit`).
