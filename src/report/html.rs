@@ -41,7 +41,8 @@ const CURVE_POINTS: usize = 120;
 /// Colours of the targets, in the report's order.
 const PALETTE: &[&str] = &["#2b6cb0", "#dd6b20", "#2f855a", "#6b46c1", "#b83280"];
 
-const STYLE: &str = r#"
+/// The page's inline stylesheet (also used by `compare.html`).
+pub const STYLE: &str = r#"
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1100px; padding: 16px 24px; color: #1a202c; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; border-bottom: 1px solid #e2e8f0; padding-bottom: 4px; margin-top: 28px; } h3 { font-size: 15px; margin: 18px 0 6px; }

@@ -11,12 +11,14 @@
 //! scenario can reach a file.
 
 pub mod build;
+pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod outputs;
 pub mod redact;
+pub mod saved;
 pub mod stats;
 pub mod svg;
 pub mod terminal;
@@ -210,34 +212,10 @@ pub fn group_title(check: Option<&str>, target: Option<&str>) -> String {
     }
 }
 
-/// Reads a saved report's latency histograms to compare a run with.
+/// Reads a saved report's latency histograms to compare a run with (a
+/// version-1 report is converted, see [`saved`]).
 pub fn read_baseline(path: &Path) -> Result<crate::analyze::load::Baseline, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("schema_version").and_then(serde_json::Value::as_u64));
-    match version {
-        Some(v) if v == u64::from(model::SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(ReportError::Version {
-                path: path.to_path_buf(),
-                found: v,
-            })
-        }
-        None => {
-            return Err(ReportError::NotAReport {
-                path: path.to_path_buf(),
-                why: "it has no `schema_version`".into(),
-            })
-        }
-    }
-    let old: Report = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    let old = saved::read(path)?;
     let Some(load) = old.load else {
         return Err(ReportError::NotAReport {
             path: path.to_path_buf(),
@@ -268,8 +246,8 @@ pub enum ReportError {
     },
     #[error("`{}` is not a cutover report: {why}", path.display())]
     NotAReport { path: PathBuf, why: String },
-    #[error("`{}` was written with report schema version {found}, and this cutover reads version {}: re-run the baseline with this version", path.display(), model::SCHEMA_VERSION)]
-    Version { path: PathBuf, found: u64 },
+    #[error("`{}` was written with report schema version {found}, and this cutover reads versions {} and {}: use the cutover that wrote it, or run the scenario again", path.display(), saved::PREVIOUS_VERSION, model::SCHEMA_VERSION)]
+    Unsupported { path: PathBuf, found: u64 },
     #[error("cannot write report file `{}`: {source}", path.display())]
     Write {
         path: PathBuf,
