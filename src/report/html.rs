@@ -473,9 +473,9 @@ fn parity(out: &mut String, r: &Report) {
             for d in differences {
                 let show =
                     |v: &Option<String>| v.as_deref().map(esc).unwrap_or("<i>absent</i>".into());
-                let _ = write!(
+                let _ = writeln!(
                     rows,
-                    "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"diff\"><code>{}</code></td></tr>\n",
+                    "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"diff\"><code>{}</code></td></tr>",
                     esc(f.check.as_deref().unwrap_or("run")),
                     esc(baseline_target),
                     esc(f.target.as_deref().unwrap_or("—")),

@@ -369,7 +369,7 @@ impl Chart {
             );
             x += 28.0 + 6.5 * label.chars().count() as f64;
         }
-        self.out.push_str("</svg>");
+        self.out.push_str("</svg>\n");
         self.out
     }
 }

@@ -2,12 +2,16 @@
 //! `cutover` binary where exit codes and files matter, the library where a
 //! sample's details matter.
 
+// html.rs builds a whole report with one `json!`.
+#![recursion_limit = "512"]
+
 mod analysis;
 mod cli;
 mod diagnostics;
 mod dns;
 mod hardening;
 mod hostile;
+mod html;
 mod http_checks;
 mod load;
 mod load_verdicts;
