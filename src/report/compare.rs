@@ -250,6 +250,10 @@ fn failed_cell(a: Option<&Side>, b: Option<&Side>) -> String {
     format!("{} → {}{d}", p(a), p(b))
 }
 
+fn statuses(s: Option<&Side>) -> String {
+    s.map_or_else(|| "—".into(), |s| s.statuses.clone())
+}
+
 /// The table rows as text cells: check, target, then per quantile A → B (Δ).
 fn cells(row: &Row) -> Vec<String> {
     let q = |f: fn(&Side) -> f64| {
@@ -370,6 +374,17 @@ pub fn markdown(c: &Comparison) -> String {
         let cells: Vec<String> = cells(row).iter().map(|s| md(s)).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
+    out.push_str("\n| check | target | statuses A | statuses B |\n|---|---|---|---|\n");
+    for row in &c.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            md(&row.check),
+            md(&row.target),
+            md(&statuses(row.a.as_ref())),
+            md(&statuses(row.b.as_ref()))
+        );
+    }
     for f in c.rows.iter().filter_map(|r| r.regression.as_ref()) {
         let _ = writeln!(out, "\n- **{}**: {}", f.level.as_str(), md(&f.message));
     }
@@ -422,6 +437,17 @@ pub fn html(c: &Comparison) -> String {
             let _ = write!(out, "<td>{}</td>", esc(&cell));
         }
         out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n<table><tr><th>check</th><th>target</th><th>statuses A</th><th>statuses B</th></tr>\n");
+    for row in &c.rows {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&row.check),
+            esc(&row.target),
+            esc(&statuses(row.a.as_ref())),
+            esc(&statuses(row.b.as_ref()))
+        );
     }
     out.push_str("</table>\n");
     for f in c.rows.iter().filter_map(|r| r.regression.as_ref()) {
