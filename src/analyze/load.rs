@@ -207,7 +207,7 @@ pub fn split_by_data(c: &Comparison, tail: u64) -> (Comparison, Vec<(f64, f64, f
 /// A regression finding at `level` (in-run: `warn` past the allowed ratio,
 /// `fail` past the critical one), or an `inconclusive` one when only
 /// quantiles without enough samples regressed; `None` when nothing did.
-fn regression_finding(
+pub fn regression_finding(
     c: &Comparison,
     rules: &LatencyRules,
     kind: FindingKind,

@@ -58,6 +58,8 @@ pub async fn run(command: Command) -> Exit {
             stall,
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
+        Command::Report { report, out, quiet } => rerender(&report, out.as_deref(), quiet),
+        Command::Compare { a, b, out, json } => compare(&a, &b, out.as_deref(), json),
         Command::Mark {
             name,
             weights,
@@ -312,6 +314,111 @@ async fn check(
         say!("report: {}", dir.display());
     }
     (exit_code(&verdict), Some((report, dir)))
+}
+
+/// The directory of a report file (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// `cutover report`: re-renders a saved run; exits with its verdict.
+fn rerender(path: &Path, out: Option<&Path>, quiet: bool) -> Exit {
+    let saved = match report::saved::read(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let dir =
+        match report::outputs::prepare_render(&out.map_or_else(|| dir_of(path), Path::to_path_buf))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+    if let Err(e) = report::render_all(&saved, &dir) {
+        eprintln!("error: {e}");
+        return Exit::ReportWrite;
+    }
+    say_raw(&report::terminal::render(
+        &saved,
+        report::terminal::Style::detect(quiet),
+    ));
+    if !quiet {
+        say!("rendered: {}", dir.join("report.html").display());
+    }
+    match (saved.status, saved.verdict) {
+        (RunStatus::Interrupted, _) => Exit::Interrupted,
+        (RunStatus::Aborted, _) => Exit::Aborted,
+        (_, report::Verdict::Pass) => Exit::Pass,
+        _ => Exit::Fail,
+    }
+}
+
+/// `cutover compare`: B against A; exit 1 on a regression.
+fn compare(a: &Path, b: &Path, out: Option<&Path>, json: bool) -> Exit {
+    let read = |p: &Path| {
+        report::saved::read(p).map_err(|e| {
+            eprintln!("error: {e}");
+            Exit::Usage
+        })
+    };
+    let (ra, rb) = match (read(a), read(b)) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let c = match report::compare::compare(
+        &ra,
+        &a.display().to_string(),
+        &rb,
+        &b.display().to_string(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let dir =
+        match report::outputs::prepare_render(&out.map_or_else(|| dir_of(b), Path::to_path_buf)) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+    let written = std::fs::write(dir.join("compare.md"), report::compare::markdown(&c))
+        .and_then(|()| std::fs::write(dir.join("compare.html"), report::compare::html(&c)));
+    if let Err(e) = written {
+        eprintln!(
+            "error: cannot write compare.md and compare.html into `{}`: {e}; choose another --out",
+            dir.display()
+        );
+        return Exit::ReportWrite;
+    }
+    if json {
+        match serde_json::to_string_pretty(&c) {
+            Ok(text) => say!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot serialize the comparison: {e}");
+                return Exit::ReportWrite;
+            }
+        }
+    } else {
+        say_raw(&report::compare::terminal(&c));
+        say!("written: {}", dir.join("compare.html").display());
+    }
+    if c.regressed() {
+        Exit::Fail
+    } else {
+        Exit::Pass
+    }
 }
 
 /// Appends one mark to the marks file (one JSON object a line).

@@ -105,6 +105,32 @@ pub enum Command {
         #[arg(long, value_name = "AT:FOR", value_parser = parse_stall)]
         stall: Option<(std::time::Duration, std::time::Duration)>,
     },
+    /// Re-render report.html, summary.md and junit.xml from a saved report.json
+    /// (of this schema version or the previous one); exits with the saved verdict.
+    Report {
+        /// The saved report, e.g. reports/shop-20260101T000000Z/report.json.
+        report: PathBuf,
+        /// Write the renderings here [default: the report's directory].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print only the verdict line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Compare two saved runs of the same scenario: quantiles, failed shares,
+    /// statuses, findings new and gone; exit 1 when B regressed against A.
+    Compare {
+        /// The earlier run's report.json.
+        a: PathBuf,
+        /// The later run's report.json.
+        b: PathBuf,
+        /// Write compare.md and compare.html here [default: B's directory].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the comparison as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start the lab, run scenarios/demo.yaml against it, and write a full report.
     Demo {
         #[command(flatten)]

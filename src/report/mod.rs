@@ -1,20 +1,26 @@
 //! Reports: the model, its redaction, and the renderers that read it.
 //!
 //! `build.rs` lays a judged run out as the one serde model (`model.rs`);
-//! `markdown.rs`, `junit.rs` and `terminal.rs` render it, all from the same
-//! [`Headline`] and the same grouping of findings ([`groups`]), so every
-//! output shows the same verdict; [`write_all`] writes `report.json`,
-//! `summary.md` and `junit.xml` into a run's directory. Before anything is
+//! `markdown.rs`, `junit.rs`, `html.rs` (with `svg.rs`) and `terminal.rs`
+//! render it, all from the same [`Headline`] and the same grouping of
+//! findings ([`groups`]), so every output shows the same verdict;
+//! [`write_all`] writes `report.json`, `summary.md`, `junit.xml` and
+//! `report.html` into a run's directory, [`render_all`] the last three from
+//! a saved report (`cutover report`). Before anything is
 //! written the model is passed through [`redact`], so no secret value of the
 //! scenario can reach a file.
 
 pub mod build;
+pub mod compare;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod outputs;
 pub mod redact;
+pub mod saved;
 pub mod stats;
+pub mod svg;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -206,34 +212,10 @@ pub fn group_title(check: Option<&str>, target: Option<&str>) -> String {
     }
 }
 
-/// Reads a saved report's latency histograms to compare a run with.
+/// Reads a saved report's latency histograms to compare a run with (a
+/// version-1 report is converted, see [`saved`]).
 pub fn read_baseline(path: &Path) -> Result<crate::analyze::load::Baseline, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("schema_version").and_then(serde_json::Value::as_u64));
-    match version {
-        Some(v) if v == u64::from(model::SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(ReportError::Version {
-                path: path.to_path_buf(),
-                found: v,
-            })
-        }
-        None => {
-            return Err(ReportError::NotAReport {
-                path: path.to_path_buf(),
-                why: "it has no `schema_version`".into(),
-            })
-        }
-    }
-    let old: Report = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    let old = saved::read(path)?;
     let Some(load) = old.load else {
         return Err(ReportError::NotAReport {
             path: path.to_path_buf(),
@@ -264,8 +246,8 @@ pub enum ReportError {
     },
     #[error("`{}` is not a cutover report: {why}", path.display())]
     NotAReport { path: PathBuf, why: String },
-    #[error("`{}` was written with report schema version {found}, and this cutover reads version {}: re-run the baseline with this version", path.display(), model::SCHEMA_VERSION)]
-    Version { path: PathBuf, found: u64 },
+    #[error("`{}` was written with report schema version {found}, and this cutover reads versions {} and {}: use the cutover that wrote it, or run the scenario again", path.display(), saved::PREVIOUS_VERSION, model::SCHEMA_VERSION)]
+    Unsupported { path: PathBuf, found: u64 },
     #[error("cannot write report file `{}`: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -308,22 +290,37 @@ pub fn run_dir(base: &Path, scenario: &str, started: std::time::SystemTime) -> P
     ))
 }
 
-/// Writes report.json, summary.md and junit.xml (already redacted) into `dir`.
+/// Writes report.json, summary.md, junit.xml and report.html (already
+/// redacted) into `dir`.
 pub fn write_all(report: &Report, dir: &Path) -> Result<(), ReportError> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|source| ReportError::Write { path, source })
-    };
+    create_dir(dir)?;
+    let mut json = serde_json::to_vec_pretty(report)?;
+    json.push(b'\n');
+    write_file(&dir.join("report.json"), &json)?;
+    render_all(report, dir)
+}
+
+/// Writes summary.md, junit.xml and report.html of a report into `dir`:
+/// what `cutover report` re-renders from a saved run.
+pub fn render_all(report: &Report, dir: &Path) -> Result<(), ReportError> {
+    create_dir(dir)?;
+    write_file(&dir.join("summary.md"), markdown::render(report).as_bytes())?;
+    write_file(&dir.join("junit.xml"), junit::render(report).as_bytes())?;
+    write_file(&dir.join("report.html"), html::render(report).as_bytes())
+}
+
+fn create_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
         path: dir.to_path_buf(),
         source,
-    })?;
-    let mut json = serde_json::to_vec_pretty(report)?;
-    json.push(b'\n');
-    write("report.json", &json)?;
-    write("summary.md", markdown::render(report).as_bytes())?;
-    write("junit.xml", junit::render(report).as_bytes())?;
-    Ok(())
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes only the JUnit file to `path` (for `--junit`).

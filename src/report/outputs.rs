@@ -11,7 +11,11 @@
 //! - without `--out`, the directory is `reports/<scenario>-<UTC second>`, and
 //!   a second run in the same second gets `-2`, `-3`, … rather than sharing it;
 //! - `--junit FILE` must not be a directory, and its directory must be
-//!   writable.
+//!   writable;
+//! - `cutover report` and `cutover compare` render into an existing run's
+//!   directory or `--out DIR` ([`prepare_render`]): the directory must be
+//!   writable; re-rendered files replace the old renderings, report.json is
+//!   never touched.
 
 use std::path::{Path, PathBuf};
 
@@ -76,6 +80,16 @@ pub fn prepare(
         dir,
         junit: junit.map(Path::to_path_buf),
     })
+}
+
+/// Checks (and creates) the directory `cutover report` and `cutover compare`
+/// render into.
+pub fn prepare_render(dir: &Path) -> Result<PathBuf, OutputError> {
+    writable_dir(dir).map_err(|why| OutputError::Dir {
+        path: dir.to_path_buf(),
+        why,
+    })?;
+    Ok(dir.to_path_buf())
 }
 
 /// `base`, or `base-2`, `base-3`, … whichever does not exist yet.

@@ -2,6 +2,9 @@
 //! `cutover` binary where exit codes and files matter, the library where a
 //! sample's details matter.
 
+// html.rs builds a whole report with one `json!`.
+#![recursion_limit = "512"]
+
 mod analysis;
 mod behaviour;
 mod cli;
@@ -10,6 +13,7 @@ mod dns;
 mod false_alarms;
 mod hardening;
 mod hostile;
+mod html;
 mod http_checks;
 mod load;
 mod load_verdicts;
