@@ -93,7 +93,7 @@ echo
 
 if [ "$ONLY" = all ] || [ "$ONLY" = closed ]; then
   echo "== closed model, concurrency 64, keep-alive, ${CLOSED_SECS}s, medians of $RUNS =="
-  s=$(scenario closed "load: { stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 100000 }")
+  s=$(scenario closed "load: { stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 50000 }")
   cut_rps=(); cut_us=(); oha_rps=(); oha_us=(); wrk_rps=(); wrk_us=(); hey_rps=()
   for i in $(seq "$RUNS"); do
     timed "$CUTOVER" run "$s" --out "$work/closed-$i" > "$work/cutover.log" || { cat "$work/cutover.log"; exit 1; }
