@@ -248,8 +248,10 @@ fn judge_one(
             f,
         ));
     }
-    let reproduce: Vec<Reproduce> = [base, ti]
-        .into_iter()
+    let pair: &[usize] = if ti == base { &[ti] } else { &[base, ti] };
+    let reproduce: Vec<Reproduce> = pair
+        .iter()
+        .copied()
         .filter_map(|t| {
             super::reproduce::curl(plan, ci, t).map(|command| Reproduce {
                 target: plan.targets[t].name.clone(),
@@ -273,7 +275,13 @@ fn judge_one(
         f.reproduce = reproduce.clone();
         out.push(f);
     }
-    out.extend(causes);
+    // A known cause is reproduced the same way: both requests, side by side.
+    for mut cause in causes {
+        if cause.reproduce.is_empty() {
+            cause.reproduce = reproduce.clone();
+        }
+        out.push(cause);
+    }
     out
 }
 

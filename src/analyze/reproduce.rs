@@ -13,20 +13,82 @@ use crate::target::{Scheme, Target};
 
 const REDACTED: &str = "[redacted]";
 
-/// The curl command for check `ci` through target `ti`; `None` for checks
-/// that are not plain HTTP requests (WebSocket, CORS, DNS).
+/// The curl command for check `ci` through target `ti`: the HTTP request, a
+/// CORS check's preflight, or a WebSocket check's upgrade (the handshake
+/// only: its status is what differs); `None` for DNS and behaviour checks.
 pub fn curl(plan: &Plan, ci: usize, ti: usize) -> Option<String> {
-    let ProbeSpec::Http(spec) = &plan.checks.get(ci)?.probe else {
-        return None;
-    };
+    let check = plan.checks.get(ci)?;
     let target = plan.targets.get(ti)?;
-    let host = spec.host.as_deref().unwrap_or(&target.host);
     let mut args: Vec<String> = vec!["curl".into(), "-sS".into(), "-i".into()];
-    match spec.method.as_str() {
-        "GET" => {}
-        "HEAD" => args.push("-I".into()),
-        m => args.extend(["-X".into(), quote(m)]),
-    }
+    let (host, path, headers, follow) = match &check.probe {
+        ProbeSpec::Http(spec) => {
+            match spec.method.as_str() {
+                "GET" => {}
+                "HEAD" => args.push("-I".into()),
+                m => args.extend(["-X".into(), quote(m)]),
+            }
+            (
+                spec.host.as_deref(),
+                &spec.path_and_query,
+                &spec.headers,
+                spec.follow_redirects,
+            )
+        }
+        ProbeSpec::Cors(spec) => {
+            args.extend(["-X".into(), "OPTIONS".into()]);
+            args.extend(["-H".into(), quote(&format!("origin: {}", spec.origin))]);
+            args.extend([
+                "-H".into(),
+                quote(&format!("access-control-request-method: {}", spec.method)),
+            ]);
+            if !spec.request_headers.is_empty() {
+                args.extend([
+                    "-H".into(),
+                    quote(&format!(
+                        "access-control-request-headers: {}",
+                        spec.request_headers.join(", ")
+                    )),
+                ]);
+            }
+            (
+                spec.host.as_deref(),
+                &spec.path_and_query,
+                &spec.headers,
+                false,
+            )
+        }
+        ProbeSpec::WebSocket(spec) => {
+            args.extend(["--http1.1".into(), "--max-time".into(), "2".into()]);
+            for h in [
+                "connection: Upgrade",
+                "upgrade: websocket",
+                "sec-websocket-version: 13",
+                "sec-websocket-key: Y3V0b3ZlcnByb2JlLWtleQ==",
+            ] {
+                args.extend(["-H".into(), quote(h)]);
+            }
+            if !spec.subprotocols.is_empty() {
+                args.extend([
+                    "-H".into(),
+                    quote(&format!(
+                        "sec-websocket-protocol: {}",
+                        spec.subprotocols.join(", ")
+                    )),
+                ]);
+            }
+            if let Some(origin) = &spec.origin {
+                args.extend(["-H".into(), quote(&format!("origin: {origin}"))]);
+            }
+            (
+                spec.host.as_deref(),
+                &spec.path_and_query,
+                &spec.headers,
+                false,
+            )
+        }
+        _ => return None,
+    };
+    let host = host.unwrap_or(&target.host);
     args.extend(tls_args(target));
     let port = match target.scheme {
         Scheme::Http => 80,
@@ -39,24 +101,26 @@ pub fn curl(plan: &Plan, ci: usize, ti: usize) -> Option<String> {
         bracketed(&target.connect.host),
         target.connect.port
     )));
-    for (name, value) in target.headers.iter().chain(spec.headers.iter()) {
+    for (name, value) in target.headers.iter().chain(headers.iter()) {
         args.push("-H".into());
         args.push(header_arg(plan, name, value));
     }
-    if let Some(body) = &spec.body {
-        match std::str::from_utf8(body) {
-            Ok(text) => {
-                args.push("--data-binary".into());
-                args.push(with_vars(plan, text, false));
+    if let ProbeSpec::Http(spec) = &check.probe {
+        if let Some(body) = &spec.body {
+            match std::str::from_utf8(body) {
+                Ok(text) => {
+                    args.push("--data-binary".into());
+                    args.push(with_vars(plan, text, false));
+                }
+                // A binary body cannot be written on a command line.
+                Err(_) => args.push("--data-binary @BODY_FILE".into()),
             }
-            // A binary body cannot be written on a command line.
-            Err(_) => args.push("--data-binary @BODY_FILE".into()),
         }
     }
-    if spec.follow_redirects {
+    if follow {
         args.push("-L".into());
     }
-    args.push(quote(&target.url(host, &spec.path_and_query)));
+    args.push(quote(&target.url(host, path)));
     Some(args.join(" "))
 }
 

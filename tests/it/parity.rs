@@ -397,3 +397,61 @@ async fn sampled_load_parity_reports_a_five_percent_difference_not_a_shared_time
     let report = cutover::report::build::build(&p, &recorded, &verdict);
     crate::support::assert_valid_report(&serde_json::to_value(&report).expect("serializes"));
 }
+
+#[tokio::test]
+async fn curl_lines_reproduce_a_cors_preflight_and_a_refused_websocket_upgrade() {
+    let lab = lab().await;
+    lab.switches
+        .gateway_cors_differs
+        .store(true, Ordering::Relaxed);
+    let p = plan(
+        &scenario(
+            &lab,
+            r#"  - name: preflight
+    cors: { path: /api/items, origin: https://app.shop.example.test, method: PUT, request_headers: [content-type] }
+  - name: chat
+    websocket: { path: /ws }
+"#,
+        ),
+        &[],
+    );
+    let r = check(&p).await;
+    let status = |answer: &str| answer.split_whitespace().nth(1).unwrap_or("").to_owned();
+    // The preflight: the ingress answers 204, the gateway's policy 200.
+    let f = findings(&r, FindingKind::Parity, "preflight")
+        .next()
+        .expect("a preflight parity finding");
+    assert_eq!(f.reproduce.len(), 2, "{:?}", f.reproduce);
+    assert!(
+        f.reproduce[0].command.contains("-X OPTIONS"),
+        "{}",
+        f.reproduce[0].command
+    );
+    let got: Vec<String> = futures_status(&f.reproduce, status).await;
+    assert_eq!(got, ["204", "200"]);
+    // The upgrade: the ingress switches protocols, the gateway refuses.
+    let f = findings(&r, FindingKind::WebsocketRefused, "chat")
+        .next()
+        .expect("a refused upgrade");
+    let got: Vec<String> = futures_status(&f.reproduce, status).await;
+    assert_eq!(got, ["101", "403"]);
+}
+
+/// Runs each command and keeps the status of its first answer line.
+async fn futures_status(
+    reproduce: &[cutover::analyze::finding::Reproduce],
+    status: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for rep in reproduce {
+        // An upgraded socket stays open until curl's --max-time: that is fine.
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c").arg(&rep.command);
+        let answer = tokio::time::timeout(Duration::from_secs(10), cmd.output())
+            .await
+            .expect("curl finishes")
+            .expect("sh runs");
+        out.push(status(&String::from_utf8_lossy(&answer.stdout)));
+    }
+    out
+}
