@@ -223,6 +223,9 @@ async fn check(
     output: &OutputArgs,
     load_args: Option<&LoadArgs>,
 ) -> (Exit, Option<(Report, PathBuf)>) {
+    if output.json {
+        super::output::human_to_stderr();
+    }
     // Inputs are read and outputs proven writable before the first request.
     let outputs = match report::outputs::prepare(
         output.out.as_deref(),
@@ -304,6 +307,19 @@ async fn check(
             eprintln!("error: {e}");
             return (Exit::ReportWrite, None);
         }
+    }
+    if output.json {
+        // stdout is one JSON document; people read the headline on stderr.
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => super::output::data_raw(&format!("{text}\n")),
+            Err(e) => {
+                eprintln!("error: cannot serialize the report: {e}");
+                return (Exit::ReportWrite, None);
+            }
+        }
+        eprintln!("{}", report::Headline::of(&report));
+        eprintln!("report: {}", dir.display());
+        return (exit_code(&verdict), Some((report, dir)));
     }
     let style = report::terminal::Style::detect(output.quiet);
     if recorded.load.is_some() && !output.quiet {
@@ -404,7 +420,7 @@ fn compare(a: &Path, b: &Path, out: Option<&Path>, json: bool) -> Exit {
     }
     if json {
         match serde_json::to_string_pretty(&c) {
-            Ok(text) => say!("{text}"),
+            Ok(text) => super::output::data_raw(&format!("{text}\n")),
             Err(e) => {
                 eprintln!("error: cannot serialize the comparison: {e}");
                 return Exit::ReportWrite;

@@ -155,6 +155,10 @@ pub struct OutputArgs {
     /// Print only the verdict line (the report files are written as always).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the report model to stdout as one JSON document, for scripts
+    /// (the files are written as always; the summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

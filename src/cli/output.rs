@@ -11,9 +11,27 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static CLOSED: AtomicBool = AtomicBool::new(false);
+static HUMAN_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
-/// Writes `text` to stdout unless the reader has gone away.
+/// With `--json`, stdout carries one JSON document: text for people
+/// ([`say_raw`], `say!`) goes to stderr from then on.
+pub fn human_to_stderr() {
+    HUMAN_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes text for people to stdout (stderr with `--json`) unless the
+/// reader has gone away.
 pub fn say_raw(text: &str) {
+    if HUMAN_TO_STDERR.load(Ordering::Relaxed) {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        return;
+    }
+    data_raw(text);
+}
+
+/// Writes data (the `--json` document) to stdout unless the reader has
+/// gone away.
+pub fn data_raw(text: &str) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }

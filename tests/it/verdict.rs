@@ -305,3 +305,31 @@ async fn the_demo_reads_the_same_on_the_terminal_in_summary_and_junit() {
         insta::assert_snapshot!("demo_junit", o.junit);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_prints_the_report_model_as_one_document_on_stdout() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = scenario(
+        &lab.ingress_http.to_string(),
+        &lab.gateway_http.to_string(),
+        ITEMS,
+        "load: { stages: [{ rate: 20/s, for: 1s }] }",
+    );
+    std::fs::write(dir.path().join("s.yaml"), s).expect("write");
+    for (mode, out_dir) in [("check", "out-check"), ("run", "out-run")] {
+        let out = run_bin_async(dir.path(), &[mode, "s.yaml", "--out", out_dir, "--json"]).await;
+        assert_eq!(out.status.code(), Some(0));
+        // The whole of stdout is one report; people read the headline on stderr.
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+        crate::support::assert_valid_report(&doc);
+        assert_eq!(doc["mode"], mode);
+        assert_eq!(
+            doc,
+            report_in(dir.path(), out_dir),
+            "the same model as report.json"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("PASS: 1 check passed"));
+    }
+}
