@@ -338,3 +338,80 @@ async fn compare_shows_deltas_and_fails_on_a_regression() {
         "{stderr}"
     );
 }
+
+/// Runs Debian's headless Chromium (installed by `.ci/run`) on a page.
+fn chromium(args: &[&str], profile: &std::path::Path) -> std::process::Output {
+    let profile = format!("--user-data-dir={}", profile.display());
+    let mut all = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--enable-logging=stderr",
+        "--v=0",
+        profile.as_str(),
+    ];
+    all.extend_from_slice(args);
+    std::process::Command::new("/usr/bin/chromium")
+        .args(&all)
+        .output()
+        .expect("chromium runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_report_renders_in_a_headless_browser_with_its_plots() {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        // `.ci/run` installs it; in CI its absence is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed"
+        );
+        eprintln!("skipped: /usr/bin/chromium is not installed (bash .ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out =
+        crate::support::run_bin_async(dir.path(), &["demo", "--duration", "3s", "--out", "out"])
+            .await;
+    assert_eq!(out.status.code(), Some(0));
+    let page = dir.path().join("out/report.html");
+    let url = format!("file://{}", page.display());
+    let profile = dir.path().join("profile");
+    let (url2, profile2) = (url.clone(), profile.clone());
+    let dom = tokio::task::spawn_blocking(move || chromium(&["--dump-dom", &url2], &profile2))
+        .await
+        .expect("join");
+    let html = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(html.contains("<svg"), "no plot in the rendered page");
+    let drawn = html
+        .match_indices("<path")
+        .filter(|(i, _)| {
+            html[*i..]
+                .split('>')
+                .next()
+                .is_some_and(|tag| tag.contains(" d=\"M"))
+        })
+        .count();
+    assert!(drawn >= 4, "only {drawn} drawn paths");
+    for bad in ["Uncaught", "CONSOLE(", "Refused to load"] {
+        assert!(!log.contains(bad), "console: {log}");
+    }
+    let shot = dir.path().join("shot.png");
+    let arg = format!("--screenshot={}", shot.display());
+    let s = tokio::task::spawn_blocking(move || {
+        chromium(&[&arg, "--window-size=1280,2400", &url], &profile)
+    })
+    .await
+    .expect("join");
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 20_000,
+        "screenshot of {size} bytes: {}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+}
