@@ -415,3 +415,27 @@ async fn the_demo_report_renders_in_a_headless_browser_with_its_plots() {
         String::from_utf8_lossy(&s.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_reads_two_demo_runs_side_by_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for out in ["a", "b"] {
+        let o = run_bin_async(dir.path(), &["demo", "--duration", "3s", "--out", out]).await;
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let o = run_bin_async(
+        dir.path(),
+        &["compare", "a/report.json", "b/report.json", "--out", "cmp"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // Two runs of the same demo: a regression between them is possible on a
+    // busy machine (exit 1), a refusal is not.
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{stdout}");
+    for check in ["items", "host and headers reach the app"] {
+        assert!(stdout.contains(check), "{check}: {stdout}");
+    }
+    assert!(dir.path().join("cmp/compare.md").exists());
+    let html = crate::support::read(&dir.path().join("cmp/compare.html"));
+    assert!(html.contains("<svg") && !html.contains("<script"));
+}
