@@ -585,6 +585,16 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     lab.switches
         .gateway_cors_differs
         .store(true, Ordering::Relaxed);
+    // Behaviour differences: a shared rate-limit bucket (10 requests, no
+    // refill during the check), ingress-nginx's 1m body limit, a gateway
+    // route timeout of 1 s.
+    lab.switches.rate_limit_burst.store(10, Ordering::Relaxed);
+    lab.switches
+        .ingress_max_body
+        .store(1024 * 1024, Ordering::Relaxed);
+    lab.switches
+        .gateway_route_timeout_ms
+        .store(1000, Ordering::Relaxed);
     // external-dns also published a ClusterIP for the HTTPRoute.
     lab.dns_switches.set_records(vec![
         (90, std::net::IpAddr::from([192, 0, 2, 10])),
