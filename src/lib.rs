@@ -54,8 +54,14 @@
 //!   samples; no I/O, no clock, never [`report`].
 //! - [`report`] reads [`analyze`]'s verdict and findings, the recorded run and
 //!   the plan; its renderers read only the report model.
-//! - [`load`] uses [`probe`], [`record`] and [`target`]; [`record`] uses
-//!   [`probe`]'s sample types; [`probe`] uses [`target`].
+//! - [`load`] uses [`probe`], [`record`] and [`target`], and one pure
+//!   function of [`analyze`]: `analyze::expect::fails`, which classifies each
+//!   load answer against its check's expectation as it is recorded (a count,
+//!   like the origin classifier's; the verdict is still judged afterwards).
+//!   [`record`] uses [`probe`]'s sample types; [`probe`] uses [`target`].
+//! - The plan ([`scenario::plan`]) holds the analyzers' rule types and the
+//!   load plan; the analyzers read the plan. At module level these are type
+//!   references both ways; between files there is no import cycle.
 //! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
 //! - [`hdr`] and [`jsondiff`] (JSON diffs by pointer, pointer patterns) are
 //!   pure leaves that any module may use.

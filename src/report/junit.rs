@@ -14,7 +14,7 @@
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use super::model::{Finding, Level, Report, Verdict};
+use super::model::{CheckKind, Finding, Level, Report, Verdict};
 
 /// One test case before it is written.
 struct Case {
@@ -33,7 +33,7 @@ enum Outcome {
     Failed(&'static str, String, String, String),
 }
 
-fn line(f: &Finding) -> String {
+fn line(f: &Finding, previous: Option<&Finding>) -> String {
     let mut s = format!("{}: {}", f.level.as_str().to_uppercase(), f.message);
     if let Some(reason) = &f.accepted {
         s.push_str(&format!("\n  accepted: {reason}"));
@@ -41,7 +41,7 @@ fn line(f: &Finding) -> String {
     if let Some(h) = &f.hint {
         s.push_str(&format!("\n  hint: {h}"));
     }
-    for line in super::parity_lines(f) {
+    for line in super::parity_lines(f, previous) {
         s.push_str(&format!("\n  {line}"));
     }
     s
@@ -49,7 +49,12 @@ fn line(f: &Finding) -> String {
 
 fn failed_text(fs: &[&Finding]) -> (String, String) {
     let first = fs.first().map(|f| f.message.clone()).unwrap_or_default();
-    let text = fs.iter().map(|f| line(f)).collect::<Vec<_>>().join("\n");
+    let text = fs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| line(f, i.checked_sub(1).map(|p| fs[p])))
+        .collect::<Vec<_>>()
+        .join("\n");
     (first, text)
 }
 
@@ -57,8 +62,8 @@ fn cases(r: &Report) -> Vec<Case> {
     let mut out = Vec::new();
     for c in &r.checks {
         for res in &c.results {
-            let target =
-                (res.target != "dns" || c.kind.as_str() != "dns").then_some(res.target.as_str());
+            // A DNS check's one result stands for the whole check (no target).
+            let target = (c.kind != CheckKind::Dns).then_some(res.target.as_str());
             let mine: Vec<&Finding> = r
                 .findings
                 .iter()
@@ -72,7 +77,7 @@ fn cases(r: &Report) -> Vec<Case> {
             let notes = mine
                 .iter()
                 .filter(|f| !f.fails() && f.level != Level::Info)
-                .map(|f| line(f))
+                .map(|f| line(f, None))
                 .collect();
             let outcome = match res.verdict {
                 Verdict::Pass => Outcome::Pass,
@@ -124,7 +129,11 @@ fn cases(r: &Report) -> Vec<Case> {
             name,
             classname: format!("{}.{}", r.scenario.name, f.kind),
             seconds: 0.0,
-            notes: if f.fails() { Vec::new() } else { vec![line(f)] },
+            notes: if f.fails() {
+                Vec::new()
+            } else {
+                vec![line(f, None)]
+            },
             outcome,
         });
     }

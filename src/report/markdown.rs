@@ -287,7 +287,7 @@ fn findings(out: &mut String, r: &Report) {
                     list.len() - i
                 );
             }
-            out.push_str(&finding(f));
+            out.push_str(&finding(f, i.checked_sub(1).map(|p| list[p])));
         }
         if folded {
             out.push_str("\n</details>\n");
@@ -295,7 +295,7 @@ fn findings(out: &mut String, r: &Report) {
     }
 }
 
-fn finding(f: &Finding) -> String {
+fn finding(f: &Finding, previous: Option<&Finding>) -> String {
     let mark = match f.level {
         Level::Fail => "❌",
         Level::Warn => "⚠️",
@@ -316,7 +316,7 @@ fn finding(f: &Finding) -> String {
         let _ = write!(s, " — _hint: {}_", cell(h));
     }
     s.push('\n');
-    for line in super::parity_lines(f) {
+    for line in super::parity_lines(f, previous) {
         let _ = writeln!(s, "  - `` {line} ``");
     }
     s

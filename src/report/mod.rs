@@ -167,10 +167,12 @@ pub fn groups(r: &Report) -> Vec<Group<'_>> {
     out
 }
 
-/// The lines a renderer shows under a parity finding: the first differing
-/// leaves (`/items/1/price_cents: 2599 → 2499`), and the command that
-/// reproduces the request through each target.
-pub fn parity_lines(f: &Finding) -> Vec<String> {
+/// The lines a renderer shows under a finding: the first differing leaves
+/// (`/items/1/price_cents: 2599 → 2499`), and the command that reproduces
+/// the request through each target, unless `previous` (the finding shown
+/// just before it in its group) already showed the same commands: five
+/// parity lines of one CORS preflight share one pair of commands.
+pub fn parity_lines(f: &Finding, previous: Option<&Finding>) -> Vec<String> {
     /// Leaves shown; report.json lists more.
     const SHOWN: usize = 5;
     let mut out = Vec::new();
@@ -194,8 +196,10 @@ pub fn parity_lines(f: &Finding) -> Vec<String> {
             out.push(format!("… and {more} more (listed in report.json)"));
         }
     }
-    for r in &f.reproduce {
-        out.push(format!("reproduce ({}): {}", r.target, r.command));
+    if previous.is_none_or(|p| p.reproduce != f.reproduce) {
+        for r in &f.reproduce {
+            out.push(format!("reproduce ({}): {}", r.target, r.command));
+        }
     }
     out
 }

@@ -85,15 +85,17 @@ pub fn render(r: &Report, style: Style) -> String {
     }
     for g in groups(r) {
         let _ = writeln!(out, "\n{}", g.title());
+        let mut previous = None;
         for f in g.findings {
-            out.push_str(&finding(f, style));
+            out.push_str(&finding(f, previous, style));
+            previous = Some(f);
         }
     }
     let _ = writeln!(out, "\n{line}");
     out
 }
 
-fn finding(f: &Finding, style: Style) -> String {
+fn finding(f: &Finding, previous: Option<&Finding>, style: Style) -> String {
     let (mark, code) = match (f.level, style.color) {
         (Level::Fail, true) => ("✗", "31"),
         (Level::Fail, false) => ("FAIL", ""),
@@ -112,7 +114,7 @@ fn finding(f: &Finding, style: Style) -> String {
     if let Some(h) = &f.hint {
         let _ = writeln!(out, "      hint: {h}");
     }
-    for line in super::parity_lines(f) {
+    for line in super::parity_lines(f, previous) {
         let _ = writeln!(out, "      {line}");
     }
     out
