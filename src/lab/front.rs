@@ -230,6 +230,9 @@ impl Front {
             return true;
         }
         let gateway = self.kind == Kind::Gateway;
+        if gateway && sw.gateway_rate_limit_off.load(Relaxed) {
+            return true;
+        }
         let per_client = !gateway || sw.gateway_rate_limit_per_client.load(Relaxed);
         let key = (u8::from(gateway), per_client.then(|| conn.peer.ip()));
         let refill = sw.rate_limit_refill_per_s.load(Relaxed) as f64;

@@ -159,6 +159,9 @@ pub struct Switches {
     /// The gateway's bucket is per client too (a global rate limit keyed on
     /// the remote address).
     pub gateway_rate_limit_per_client: AtomicBool,
+    /// The gateway has no rate limit at all (the ingress's annotation was
+    /// not carried over).
+    pub gateway_rate_limit_off: AtomicBool,
     /// The ingress answers a limited request 429 (`limit-req-status-code: 429`).
     pub ingress_limit_status_429: AtomicBool,
     /// The token buckets: (front: 0 ingress, 1 gateway; client or `None`

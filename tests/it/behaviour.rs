@@ -141,11 +141,25 @@ async fn per_client_limits_on_both_sides_with_the_same_status_are_no_finding() {
 async fn a_rate_limit_only_the_ingress_has_is_a_finding() {
     let lab = lab().await;
     lab.switches.rate_limit_burst.store(5, Relaxed);
-    // The gateway's bucket is per client and its first burst never empties it
-    // before the ingress's does: make the gateway's effectively unlimited.
-    lab.switches
-        .gateway_rate_limit_per_client
-        .store(true, Relaxed);
+    // The ingress's limit annotation was not carried over to the gateway.
+    lab.switches.gateway_rate_limit_off.store(true, Relaxed);
+    let r = check(&scenario(
+        &lab,
+        r#"  - name: limit
+    rate_limit: { path: /api/limited/x, count: 10, rate: 200/s }
+"#,
+    ))
+    .await;
+    let fails: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Fail && f.kind.as_str() == "rate_limit")
+        .collect();
+    assert_eq!(fails.len(), 1, "{:#?}", r.findings);
+    assert_eq!(fails[0].target.as_deref(), Some("gateway"));
+    // One target only: nothing to compare, nothing failed.
+    let lab = crate::support::lab().await;
+    lab.switches.rate_limit_burst.store(5, Relaxed);
     let r = check(&scenario(
         &lab,
         r#"  - name: limit
@@ -154,21 +168,7 @@ async fn a_rate_limit_only_the_ingress_has_is_a_finding() {
 "#,
     ))
     .await;
-    // One target only: nothing to compare, nothing failed.
     assert!(kinds(&r, Level::Fail).is_empty(), "{:#?}", r.findings);
-    let lab = crate::support::lab().await;
-    let r = check(&scenario(
-        &lab,
-        r#"  - name: limit
-    rate_limit: { path: /api/limited/x, count: 10, rate: 200/s }
-"#,
-    ))
-    .await;
-    assert!(
-        kinds(&r, Level::Fail).is_empty(),
-        "no limit anywhere: {:#?}",
-        r.findings
-    );
 }
 
 #[test]
