@@ -30,7 +30,7 @@ pub enum Command {
         /// The scenario file (YAML).
         scenario: PathBuf,
     },
-    /// Run every check once against every target, write the report, exit 0/1/2.
+    /// Run every check once against every target, write the report; exit 0 pass, 1 fail, 2 usage, 4 report not written, 130 interrupted.
     Check {
         /// The scenario file (YAML).
         scenario: PathBuf,
