@@ -286,9 +286,9 @@ impl Target {
         let mut b = reqwest::Client::builder()
             .local_address(local)
             .no_proxy()
-            .resolve_to_addrs(&self.host, addrs);
+            .resolve_to_addrs(&host_name(&self.host), addrs);
         for h in extra_hosts {
-            b = b.resolve_to_addrs(h, addrs);
+            b = b.resolve_to_addrs(&host_name(h), addrs);
         }
         let mut b = b
             .connect_timeout(connect_timeout)
@@ -309,10 +309,28 @@ impl Target {
         b.build()
     }
 
-    /// The URL for a path: always the production host, never the connect address.
+    /// The URL for a path: always the production host, never the connect
+    /// address. `host` may be any Host a client sends; the URL (and so the
+    /// TLS SNI and the pinned address) carries its [`host_name`].
     pub fn url(&self, host: &str, path_and_query: &str) -> String {
-        format!("{}://{}{}", self.scheme.as_str(), host, path_and_query)
+        format!(
+            "{}://{}{}",
+            self.scheme.as_str(),
+            host_name(host),
+            path_and_query
+        )
     }
+}
+
+/// The DNS name in a Host value: lower case, without a port or a trailing
+/// dot. `Shop.Example.com.:443` names `shop.example.com`, and that is what
+/// SNI and address pinning use; the Host header itself is sent as written.
+pub fn host_name(host: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
 impl Connector {
@@ -553,5 +571,14 @@ mod tests {
         assert!(Connect::parse("host:http").is_err());
         assert!(Connect::parse("bad host:80").is_err());
         assert!(Connect::parse(":80").is_err());
+    }
+
+    #[test]
+    fn a_host_value_names_its_lowercase_name_without_port_or_trailing_dot() {
+        assert_eq!(host_name("Shop.Example.COM.:443"), "shop.example.com");
+        assert_eq!(host_name("shop.example.com."), "shop.example.com");
+        assert_eq!(host_name("shop.example.com:8080"), "shop.example.com");
+        assert_eq!(host_name("shop.example.com"), "shop.example.com");
+        assert_eq!(host_name("127.0.0.1:80"), "127.0.0.1");
     }
 }

@@ -1,10 +1,10 @@
 //! Judging behaviour checks: both targets side by side.
 //!
 //! A behaviour check (rate limit, body limit, route timeout, redirect,
-//! forwarded headers) is judged by comparing each target with the baseline
-//! target, one analyzer per kind: [`super::rate_limit`],
+//! forwarded headers, hostname variants) is judged by comparing each target
+//! with the baseline target, one analyzer per kind: [`super::rate_limit`],
 //! [`super::body_limit`], [`super::route_timeout`], [`super::redirect`],
-//! [`super::forwarded`]. Their findings concern the compared target (the
+//! [`super::forwarded`], [`super::hostnames`]. Their findings concern the compared target (the
 //! gateway), carry the origin of the answers and a remedy for the gateway
 //! side. A target that gave no answer at all is a `probe_error` of its own.
 //! Invariants: pure; without the baseline's result nothing is compared.
@@ -73,6 +73,9 @@ pub fn judge(plan: &Plan, pass: &CheckPass, ci: usize) -> Vec<Finding> {
             ) => super::redirect::compare(&side, r.request.method.as_str(), b, t),
             (_, BehaviourResult::Forwarded(b), BehaviourResult::Forwarded(t)) => {
                 super::forwarded::compare(&side, b, t)
+            }
+            (_, BehaviourResult::Hostnames(b), BehaviourResult::Hostnames(t)) => {
+                super::hostnames::compare(&side, b, t)
             }
             _ => Vec::new(),
         };

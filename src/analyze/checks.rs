@@ -7,6 +7,9 @@
 //! ([`super::dns`]). A behaviour check is judged with both targets side by
 //! side ([`super::behaviour`]).
 //!
+//! A route miss the baseline target shares (both answer 404) is not blamed
+//! on the other target: the expectation says what failed, on both.
+//!
 //! One difference is said once: when a known cause explains a status (a
 //! hostname mismatch, a route miss, a refused WebSocket upgrade), the failed
 //! status expectation is folded into the cause's line; when a target's status
@@ -125,6 +128,15 @@ fn judge_one(
     let host = check_host(plan, ci, ti);
     let host_routed = routed.contains(&(ti, host.clone()));
     let mut causes = super::hints::hints(&check.name, target, &host, host_routed, sample);
+    // A 404 the baseline gives too is no route miss of this target's own.
+    if base_result.and_then(|r| r.primary().status()) == Some(404) {
+        causes.retain(|f| {
+            !matches!(
+                f.kind,
+                FindingKind::RouteMiss | FindingKind::HostnameMismatch
+            )
+        });
+    }
     if let Some(base_result) = base_result {
         causes.extend(super::hints::websocket_refused(
             &check.name,

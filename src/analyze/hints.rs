@@ -7,11 +7,28 @@
 //! a gone pod. A route miss for a host that other checks reached through the
 //! same target is a path-match difference instead (ingress-nginx matches
 //! `ImplementationSpecific` paths as string prefixes; Gateway API `PathPrefix`
-//! matches whole segments).
+//! matches whole segments). A Host written with a trailing dot, upper case
+//! or a port gets that variant's own remedy ([`variant_hint`]): nginx routes
+//! all of them like the bare name, an HTTPRoute matches exactly.
 
 use super::finding::{Finding, FindingKind, Level};
+use crate::probe::hostnames::Variant;
 use crate::probe::{Origin, ProbeResult, Sample};
 use crate::target::Target;
+
+/// The remedy for a gateway that does not route the production host.
+pub const HOSTNAME_HINT: &str = "the HTTPRoute's spec.hostnames must list the production host exactly (and the Gateway listener's hostname must allow it)";
+
+/// The remedy for a gateway that routes the production host but not this
+/// way of writing it in Host.
+pub fn variant_hint(v: Variant) -> &'static str {
+    match v {
+        Variant::AsWritten => HOSTNAME_HINT,
+        Variant::TrailingDot => "HTTPRoute hostnames match the Host exactly and cannot be written with a trailing dot, while ingress-nginx routes `shop.example.com.` like `shop.example.com` (a client given the fully qualified URL, `https://shop.example.com./`, sends the dot): have the gateway strip the dot before routing (Envoy's `strip_trailing_host_dot` on the listener, where the implementation exposes it), or make sure no client sends it",
+        Variant::UpperCase => "host names are case-insensitive and nginx matches them so: a gateway that routes only the lower-case Host matches it literally somewhere, most likely a `headers` match on Host or a policy keyed on its value: match the host through the HTTPRoute's `hostnames` only",
+        Variant::Port => "Envoy matches a Host with a port (`shop.example.com:443`) against the route hostnames as written unless the implementation ignores the port (`ignore_port_in_host_matching`, or `strip_any_host_port` on the listener), while nginx ignores it: have the gateway ignore the port, or make sure clients do not send it",
+    }
+}
 
 /// Findings with hints for one sample of `check` through `target`.
 ///
@@ -44,8 +61,14 @@ pub fn hints(
     if route_miss && !host_routed {
         out.push(finding(
             FindingKind::HostnameMismatch,
-            format!("{} answered 404 with an empty body for Host `{host}`: no route matched", target.name),
-            "the HTTPRoute's spec.hostnames must list the production host exactly (and the Gateway listener's hostname must allow it)",
+            format!(
+                "{} answered 404 with an empty body for Host `{host}`: no route matched",
+                target.name
+            ),
+            match Variant::of(host) {
+                Variant::AsWritten => HOSTNAME_HINT,
+                v => variant_hint(v),
+            },
         ));
     }
     if resp.origin == Origin::Gateway && reason.contains("no healthy upstream") {

@@ -36,6 +36,7 @@ pub mod expect;
 pub mod finding;
 pub mod forwarded;
 pub mod hints;
+pub mod hostnames;
 pub mod known;
 pub mod latency;
 pub mod load;

@@ -595,6 +595,12 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     lab.switches
         .gateway_route_timeout_ms
         .store(1000, Ordering::Relaxed);
+    // /account is https-only: plain HTTP is redirected, with 308 by the
+    // ingress and the HTTPRoute's 301 by the gateway.
+    lab.switches.ssl_redirect.store(true, Ordering::Relaxed);
+    if let Ok(mut prefix) = lab.switches.ssl_redirect_prefix.lock() {
+        "/account".clone_into(&mut prefix);
+    }
     // external-dns also published a ClusterIP for the HTTPRoute.
     lab.dns_switches.set_records(vec![
         (90, std::net::IpAddr::from([192, 0, 2, 10])),

@@ -108,9 +108,12 @@ impl Front {
             .unwrap_or("")
             .to_owned();
         let path = req.uri().path();
-        let routed = self.hostnames.iter().any(|h| *h == host_only(&raw_host));
         let sw = &self.switches;
         let gateway = self.kind == Kind::Gateway;
+        let routed = self
+            .hostnames
+            .iter()
+            .any(|h| *h == self.route_host(&raw_host));
         // Envoy refuses an upgrade it has no config for before any routing.
         if gateway && app::wants_websocket(req.headers()) && !sw.gateway_websocket.load(Relaxed) {
             return simple(StatusCode::FORBIDDEN, "", "");
@@ -124,7 +127,7 @@ impl Front {
             };
         }
         // ssl-redirect: plain HTTP goes to https on the same host and path.
-        if !conn.https && sw.ssl_redirect.load(Relaxed) {
+        if !conn.https && sw.ssl_redirect.load(Relaxed) && sw.ssl_redirected(path) {
             let code = match (self.kind, sw.gateway_ssl_redirect_code.load(Relaxed)) {
                 (Kind::Ingress, _) => StatusCode::PERMANENT_REDIRECT,
                 (Kind::Gateway, 0) => StatusCode::MOVED_PERMANENTLY,
@@ -472,6 +475,36 @@ async fn tunnel(
     tokio::select! {
         _ = stop.changed() => {}
         () = both => {}
+    }
+}
+
+impl Front {
+    /// The name a Host header is routed by. nginx matches `server_name`
+    /// without case, port or trailing dot. Envoy matches without case too,
+    /// but keeps a trailing dot unless `strip_trailing_host_dot` is set (so
+    /// `shop.example.com.` matches no HTTPRoute hostname), and uses the port
+    /// unless the implementation ignores it (`ignore_port_in_host_matching`).
+    fn route_host(&self, raw: &str) -> String {
+        let sw = &self.switches;
+        match self.kind {
+            Kind::Ingress => {
+                let h = host_only(raw);
+                h.strip_suffix('.').map(str::to_owned).unwrap_or(h)
+            }
+            Kind::Gateway => {
+                let mut h = if sw.gateway_matches_host_port.load(Relaxed) {
+                    raw.to_ascii_lowercase()
+                } else {
+                    host_only(raw)
+                };
+                if sw.gateway_strips_host_dot.load(Relaxed) {
+                    if let Some(s) = h.strip_suffix('.') {
+                        h = s.to_owned();
+                    }
+                }
+                h
+            }
+        }
     }
 }
 

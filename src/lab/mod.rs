@@ -181,6 +181,9 @@ pub struct Switches {
     /// Plain-HTTP requests are redirected to https (ssl-redirect): the
     /// ingress with 308, the gateway with `gateway_ssl_redirect_code`.
     pub ssl_redirect: AtomicBool,
+    /// Only paths under this prefix are redirected (an https-only section
+    /// of the site); empty, as by default, every path is.
+    pub ssl_redirect_prefix: std::sync::Mutex<String>,
     /// The gateway's redirect status (Gateway API RequestRedirect
     /// `statusCode`); 0 = 301.
     pub gateway_ssl_redirect_code: AtomicU64,
@@ -188,6 +191,14 @@ pub struct Switches {
     /// X-Forwarded-Host, X-Forwarded-Port, X-Scheme), as an added header
     /// policy would.
     pub gateway_sets_real_ip: AtomicBool,
+    /// The gateway strips a trailing dot from Host before routing (Envoy's
+    /// `strip_trailing_host_dot`); off, as by default, `shop.example.test.`
+    /// matches no route there, while the ingress routes it like nginx.
+    pub gateway_strips_host_dot: AtomicBool,
+    /// The gateway routes by Host with its port (Envoy's default without
+    /// `ignore_port_in_host_matching`): `shop.example.test:443` matches no
+    /// route there. Off, as Envoy Gateway configures it, the port is ignored.
+    pub gateway_matches_host_port: AtomicBool,
 }
 
 impl Switches {
@@ -200,6 +211,13 @@ impl Switches {
             .unwrap_or(0);
         self.deploy_until_ms
             .store(until, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether ssl-redirect covers `path` (see `ssl_redirect_prefix`).
+    pub fn ssl_redirected(&self, path: &str) -> bool {
+        self.ssl_redirect_prefix
+            .lock()
+            .map_or(true, |prefix| path.starts_with(prefix.as_str()))
     }
 
     /// Whether a rollout is in progress.

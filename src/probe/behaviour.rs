@@ -1,7 +1,7 @@
 //! Behaviour probes: the differences that bite after a cutover besides
 //! WebSockets and CORS, one kind per file: [`super::rate_limit`],
 //! [`super::body_limit`], [`super::route_timeout`], [`super::redirect`],
-//! [`super::forwarded`].
+//! [`super::forwarded`], [`super::hostnames`].
 //!
 //! Each runs once against one target like any probe; judging both targets
 //! side by side is the analyzers' (`analyze/behaviour.rs`). Invariant: every
@@ -9,6 +9,7 @@
 
 use super::body_limit::{BodyLimitResult, BodyLimitSpec};
 use super::forwarded::{ForwardedResult, ForwardedSpec};
+use super::hostnames::{HostnamesResult, HostnamesSpec};
 use super::rate_limit::{RateLimitResult, RateLimitSpec};
 use super::redirect::RedirectSpec;
 use super::route_timeout::RouteTimeoutSpec;
@@ -23,6 +24,7 @@ pub enum BehaviourSpec {
     RouteTimeout(RouteTimeoutSpec),
     Redirect(RedirectSpec),
     Forwarded(ForwardedSpec),
+    Hostnames(HostnamesSpec),
 }
 
 /// What a behaviour probe saw through one target.
@@ -33,6 +35,7 @@ pub enum BehaviourResult {
     RouteTimeout(Sample),
     Redirect(Sample),
     Forwarded(ForwardedResult),
+    Hostnames(HostnamesResult),
 }
 
 impl BehaviourSpec {
@@ -44,6 +47,7 @@ impl BehaviourSpec {
             BehaviourSpec::RouteTimeout(_) => "route_timeout",
             BehaviourSpec::Redirect(_) => "redirect",
             BehaviourSpec::Forwarded(_) => "forwarded_headers",
+            BehaviourSpec::Hostnames(_) => "hostnames",
         }
     }
 
@@ -55,6 +59,7 @@ impl BehaviourSpec {
             BehaviourSpec::RouteTimeout(s) => &s.request,
             BehaviourSpec::Redirect(s) => &s.request,
             BehaviourSpec::Forwarded(s) => &s.request,
+            BehaviourSpec::Hostnames(s) => &s.request,
         }
     }
 
@@ -79,10 +84,13 @@ impl BehaviourSpec {
                 "body limit: {} {} around {} bytes",
                 r.method, r.path_and_query, s.size
             ),
-            BehaviourSpec::RouteTimeout(_) => format!(
-                "route timeout: {} {} for up to {}",
+            BehaviourSpec::RouteTimeout(s) => format!(
+                "route timeout: {} {}{} for up to {}",
                 r.method,
                 r.path_and_query,
+                s.duration
+                    .map(|d| format!(" (takes {})", humantime::format_duration(d)))
+                    .unwrap_or_default(),
                 humantime::format_duration(r.timeout)
             ),
             BehaviourSpec::Redirect(_) => {
@@ -91,6 +99,16 @@ impl BehaviourSpec {
             BehaviourSpec::Forwarded(_) => {
                 format!("forwarded headers: {} {}", r.method, r.path_and_query)
             }
+            BehaviourSpec::Hostnames(s) => format!(
+                "hostname variants: {} {} with Host {}",
+                r.method,
+                r.path_and_query,
+                s.variants
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -103,6 +121,7 @@ impl BehaviourResult {
             BehaviourResult::BodyLimit(r) => &r.above,
             BehaviourResult::RouteTimeout(s) | BehaviourResult::Redirect(s) => s,
             BehaviourResult::Forwarded(r) => &r.sample,
+            BehaviourResult::Hostnames(r) => r.as_written(),
         }
     }
 }
@@ -124,6 +143,9 @@ pub async fn probe(conn: &Connector, spec: &BehaviourSpec) -> BehaviourResult {
         }
         BehaviourSpec::Forwarded(s) => {
             BehaviourResult::Forwarded(super::forwarded::probe(conn, s).await)
+        }
+        BehaviourSpec::Hostnames(s) => {
+            BehaviourResult::Hostnames(super::hostnames::probe(conn, s).await)
         }
     }
 }

@@ -24,7 +24,7 @@ use super::error::{ErrorKind, ProbeError};
 use super::{Body, Response, Sample};
 // The load engine reaches these through here; `probe::error` is their home.
 pub use super::error::{connect_timeout_error, from_connect_error, from_error, timeout_error};
-use crate::target::{ConnectWatch, Connector, Proxy, Role};
+use crate::target::{host_name, ConnectWatch, Connector, Proxy, Role};
 
 /// A fully resolved HTTP request of a check.
 #[derive(Clone, Debug)]
@@ -82,6 +82,12 @@ pub async fn send(
     let mut req = client.request(spec.method.clone(), &*url);
     for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
         req = req.header(n.as_str(), v.as_str());
+    }
+    // A Host variant (trailing dot, upper case, a port) is sent verbatim;
+    // the URL carries only its name.
+    let host = spec.host.as_deref().unwrap_or(&target.host);
+    if host_name(host) != host {
+        req = req.header(http::header::HOST, host);
     }
     if let Some(body) = &spec.body {
         req = req.body(body.clone());

@@ -14,6 +14,7 @@ pub mod cors;
 pub mod dns;
 pub mod error;
 pub mod forwarded;
+pub mod hostnames;
 pub mod http;
 pub mod rate_limit;
 pub mod redirect;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::http::{self, HttpSpec};
 use super::Sample;
-use crate::target::{ClientOptions, Connector, Scheme};
+use crate::target::{host_name, ClientOptions, Connector, Scheme};
 
 /// A fully resolved `redirect:` check.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ pub struct RedirectSpec {
 pub async fn probe(conn: &Connector, spec: &RedirectSpec) -> Sample {
     let target = &conn.target;
     let host = spec.request.host.as_deref().unwrap_or(&target.host);
-    let url: Arc<str> = format!("http://{host}{}", spec.request.path_and_query).into();
+    let url: Arc<str> = format!("http://{}{}", host_name(host), spec.request.path_and_query).into();
     let port = (target.scheme == Scheme::Https).then_some(spec.http_port);
     match conn.client_with(ClientOptions { local: None, port }) {
         Ok(client) => http::send(&client, target, url, &spec.request).await,

@@ -16,6 +16,8 @@ use crate::target::Connector;
 pub struct RouteTimeoutSpec {
     /// The slow request; its timeout bounds the probe.
     pub request: HttpSpec,
+    /// How long the slow endpoint takes, when the check says.
+    pub duration: Option<std::time::Duration>,
 }
 
 /// Sends the slow request through `conn`.

@@ -328,12 +328,13 @@ async fn open(
         Scheme::Http => Ok(Box::new(tcp)),
         Scheme::Https => {
             let config = conn.tls_config().map_err(ProbeError::from)?;
-            let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
-                ProbeError::new(
-                    ErrorKind::Tls,
-                    format!("`{host}` is not a valid TLS name: {e}"),
-                )
-            })?;
+            let name = rustls::pki_types::ServerName::try_from(crate::target::host_name(host))
+                .map_err(|e| {
+                    ProbeError::new(
+                        ErrorKind::Tls,
+                        format!("`{host}` is not a valid TLS name: {e}"),
+                    )
+                })?;
             let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
             let tls = match tokio::time::timeout_at(deadline, handshake).await {
                 Err(_) => {

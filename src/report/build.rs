@@ -8,9 +8,10 @@ use std::time::SystemTime;
 
 use super::model::{
     Answer, BodyLimitDetails, BurstDetails, CheckKind, CheckLoad, CheckReport, CorsDetails,
-    Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, LoadReport,
-    RateLimitDetails, Report, ScenarioInfo, StageInfo, TargetInfo, TargetLoad, TargetResult, Tool,
-    WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
+    Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, HostVariantDetails,
+    HostnamesDetails, LoadReport, RateLimitDetails, Report, ScenarioInfo, StageInfo, TargetInfo,
+    TargetLoad, TargetResult, Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage,
+    SCHEMA_VERSION,
 };
 use super::stats::{Quantiles, SecondStats, Stats};
 use crate::analyze::cors::CorsHeaders;
@@ -104,6 +105,7 @@ fn kind(spec: &ProbeSpec) -> CheckKind {
             BehaviourSpec::RouteTimeout(_) => CheckKind::RouteTimeout,
             BehaviourSpec::Redirect(_) => CheckKind::Redirect,
             BehaviourSpec::Forwarded(_) => CheckKind::ForwardedHeaders,
+            BehaviourSpec::Hostnames(_) => CheckKind::Hostnames,
         },
     }
 }
@@ -321,6 +323,17 @@ fn behaviour_details(spec: &ProbeSpec, b: &BehaviourResult) -> Details {
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
             unreadable: r.unreadable.clone(),
+        }),
+        BehaviourResult::Hostnames(r) => Details::Hostnames(HostnamesDetails {
+            variants: r
+                .samples
+                .iter()
+                .map(|v| HostVariantDetails {
+                    variant: v.variant.as_str().to_owned(),
+                    host: v.host.clone(),
+                    answer: answer(&v.sample),
+                })
+                .collect(),
         }),
     }
 }

@@ -196,6 +196,7 @@ pub enum CheckKind {
     RouteTimeout,
     Redirect,
     ForwardedHeaders,
+    Hostnames,
 }
 
 impl CheckKind {
@@ -210,6 +211,7 @@ impl CheckKind {
             CheckKind::RouteTimeout => "route_timeout",
             CheckKind::Redirect => "redirect",
             CheckKind::ForwardedHeaders => "forwarded_headers",
+            CheckKind::Hostnames => "hostnames",
         }
     }
 }
@@ -226,6 +228,22 @@ pub enum Details {
     RouteTimeout(Answer),
     Redirect(Answer),
     ForwardedHeaders(ForwardedDetails),
+    Hostnames(HostnamesDetails),
+}
+
+/// A hostname-variant probe's answers, the host as written first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostnamesDetails {
+    pub variants: Vec<HostVariantDetails>,
+}
+
+/// One Host variant: how it was written, the Host sent, the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostVariantDetails {
+    /// `as_written`, `trailing_dot`, `upper_case` or `port`.
+    pub variant: String,
+    pub host: String,
+    pub answer: Answer,
 }
 
 /// One answer of a behaviour probe: status, who produced it, when.

@@ -151,6 +151,7 @@ pub struct RawCheck {
     pub route_timeout: Option<At<RawRouteTimeout>>,
     pub redirect: Option<At<RawRedirect>>,
     pub forwarded_headers: Option<At<RawForwarded>>,
+    pub hostnames: Option<At<RawHostnames>>,
     pub expect: Option<RawExpect>,
     pub parity: Option<At<RawParity>>,
 }
@@ -202,7 +203,7 @@ pub struct RawBodyLimit {
     pub timeout: Option<At<String>>,
 }
 
-/// `route_timeout: {path: "/slow?ms=16000", timeout: 20s}`.
+/// `route_timeout: {path: "/slow?ms=16000", duration: 16s}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRouteTimeout {
@@ -210,6 +211,8 @@ pub struct RawRouteTimeout {
     pub path: Option<At<String>>,
     pub host: Option<At<String>>,
     pub headers: Option<Entries<At<String>>>,
+    /// How long the slow endpoint takes to answer.
+    pub duration: Option<At<String>>,
     pub timeout: Option<At<String>>,
 }
 
@@ -232,6 +235,18 @@ pub struct RawForwarded {
     pub echo_path: Option<At<String>>,
     pub host: Option<At<String>>,
     pub headers: Option<Entries<At<String>>>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `hostnames: {path: /, variants: [trailing_dot, upper_case, port]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostnames {
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub headers: Option<Entries<At<String>>>,
+    pub variants: Option<Vec<At<String>>>,
     pub timeout: Option<At<String>>,
 }
 

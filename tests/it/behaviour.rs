@@ -259,9 +259,16 @@ async fn a_gateway_timing_out_first_is_a_route_timeout_finding_naming_httproute_
     lab.switches.gateway_route_timeout_ms.store(200, Relaxed);
     lab.switches.ingress_route_timeout_ms.store(3_000, Relaxed);
     let checks = r#"  - name: slow report
-    route_timeout: { path: "/slow?ms=600", timeout: 4s }
+    route_timeout: { path: "/slow?ms=600", duration: 600ms }
 "#;
     let r = check(&scenario(&lab, checks)).await;
+    // `duration` is how long the endpoint takes; the probe waits 5 s more.
+    let c = r.checks.iter().find(|c| c.name == "slow report").expect("check");
+    assert!(
+        c.request.contains("(takes 600ms) for up to 5s 600ms"),
+        "{}",
+        c.request
+    );
     let f = finding(&r, FindingKind::RouteTimeout);
     assert_eq!(f.level, Level::Fail);
     assert!(

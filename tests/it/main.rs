@@ -13,6 +13,7 @@ mod dns;
 mod false_alarms;
 mod hardening;
 mod hostile;
+mod hostnames;
 mod html;
 mod http_checks;
 mod load;

@@ -39,6 +39,14 @@ pub fn plan(yaml: &str, vars: &[(&str, String)]) -> Plan {
     .unwrap_or_else(|e| panic!("scenario is valid:\n{e}"))
 }
 
+/// The diagnostics of a scenario that must not validate, as the user reads them.
+pub fn plan_errors(yaml: &str) -> String {
+    match scenario::load_str(yaml, Path::new("test.yaml"), &|_| None) {
+        Ok(_) => panic!("scenario validated but should not have"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// Runs the check pass in-process and returns the (redacted) report.
 pub async fn check(plan: &Plan) -> Report {
     let options = run::RunOptions {

@@ -1,12 +1,14 @@
 //! Behaviour checks: `rate_limit:`, `body_limit:`, `route_timeout:`,
-//! `redirect:` and `forwarded_headers:`, validated into the spec their
-//! probe runs.
+//! `redirect:`, `forwarded_headers:` and `hostnames:`, validated into the
+//! spec their probe runs.
 //!
 //! Invariants: every spec has its request resolved (method, path starting
 //! with `/`, host, headers, timeout), never follows redirects; a rate-limit
 //! check sends at most [`MAX_RATE_LIMIT_COUNT`] requests at most
 //! [`MAX_RATE_LIMIT_RATE`]/s unless `force: true` (then ten times that), and
-//! its source addresses are IP addresses; a body-limit `size` is between 1
+//! its source addresses are IP addresses; a route timeout's own `timeout`
+//! outlasts its `duration` (by default by [`ROUTE_TIMEOUT_MARGIN`]); a
+//! hostnames check probes at least one variant, each once; a body-limit `size` is between 1
 //! byte and [`MAX_BODY_LIMIT_SIZE`]; a spec is only returned when none of its
 //! values was reported.
 
@@ -21,13 +23,14 @@ use super::Defaults;
 use crate::probe::behaviour::BehaviourSpec;
 use crate::probe::body_limit::BodyLimitSpec;
 use crate::probe::forwarded::ForwardedSpec;
+use crate::probe::hostnames::{HostnamesSpec, Variant};
 use crate::probe::http::HttpSpec;
 use crate::probe::rate_limit::RateLimitSpec;
 use crate::probe::redirect::RedirectSpec;
 use crate::probe::route_timeout::RouteTimeoutSpec;
 use crate::scenario::model::RawCheck;
 use crate::scenario::units::format_size;
-use crate::scenario::yaml::{At, Entries};
+use crate::scenario::yaml::{unknown_message, At, Entries};
 
 /// The parts of a request every behaviour kind shares.
 struct Request<'a> {
@@ -187,14 +190,39 @@ pub(super) fn build(cx: &mut Ctx, rc: &RawCheck, defaults: &Defaults) -> Option<
         if t.path.is_none() {
             cx.err(
                 t.loc,
-                "a `route_timeout:` check needs `path:`, a slow endpoint such as /slow?ms=16000, and a `timeout:` longer than it",
+                "a `route_timeout:` check needs `path:`, a slow endpoint such as /slow?ms=16000, and its `duration:` (16s)",
             );
             ok = false;
+        }
+        let duration = t.duration.as_ref().and_then(|d| {
+            let v = cx.positive_duration(d, "a duration");
+            ok &= v.is_some();
+            v
+        });
+        let mut request = request;
+        if let (Some(d), Some(r)) = (duration, request.as_mut()) {
+            match &t.timeout {
+                // Long enough to see the endpoint answer when nobody gives up.
+                None => r.timeout = d + ROUTE_TIMEOUT_MARGIN,
+                Some(at) if r.timeout <= d => {
+                    cx.err(
+                        at.loc,
+                        format!(
+                            "`timeout` {} ends the probe before the slow endpoint answers (`duration` {}): make it longer, or leave it out for {}",
+                            humantime::format_duration(r.timeout),
+                            humantime::format_duration(d),
+                            humantime::format_duration(d + ROUTE_TIMEOUT_MARGIN)
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
         }
         return ok
             .then_some(())
             .and(request)
-            .map(|request| BehaviourSpec::RouteTimeout(RouteTimeoutSpec { request }));
+            .map(|request| BehaviourSpec::RouteTimeout(RouteTimeoutSpec { request, duration }));
     }
     if let Some(r) = &rc.redirect {
         let mut ok = true;
@@ -252,8 +280,56 @@ pub(super) fn build(cx: &mut Ctx, rc: &RawCheck, defaults: &Defaults) -> Option<
             .and(request)
             .map(|request| BehaviourSpec::Forwarded(ForwardedSpec { request }));
     }
+    if let Some(h) = &rc.hostnames {
+        let mut ok = true;
+        let request = request(
+            cx,
+            defaults,
+            Request {
+                method: h.method.as_ref(),
+                default_method: reqwest::Method::GET,
+                path: h.path.as_ref(),
+                host: h.host.as_ref(),
+                headers: h.headers.as_ref(),
+                timeout: h.timeout.as_ref(),
+            },
+            &mut ok,
+        );
+        let mut variants = Vec::new();
+        for v in h.variants.iter().flatten() {
+            match Variant::parse(v.value.trim()) {
+                Some(variant) if variants.contains(&variant) => {
+                    cx.err(v.loc, format!("variant `{}` is listed twice", v.value));
+                    ok = false;
+                }
+                Some(variant) => variants.push(variant),
+                None => {
+                    let known: Vec<&str> = Variant::DEFAULT.iter().map(|v| v.as_str()).collect();
+                    cx.err(v.loc, unknown_message("variant", &v.value, &known));
+                    ok = false;
+                }
+            }
+        }
+        if h.variants.as_ref().is_some_and(Vec::is_empty) {
+            cx.err(
+                h.loc,
+                "`variants` is empty: list some of trailing_dot, upper_case, port, or leave it out for all three",
+            );
+            ok = false;
+        }
+        if h.variants.is_none() {
+            variants = Variant::DEFAULT.to_vec();
+        }
+        return ok
+            .then_some(())
+            .and(request)
+            .map(|request| BehaviourSpec::Hostnames(HostnamesSpec { request, variants }));
+    }
     None
 }
+
+/// How much longer than a route-timeout check's `duration` it waits by default.
+const ROUTE_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
 /// The shared request of a behaviour check; `ok` turns false on any error.
 fn request(cx: &mut Ctx, defaults: &Defaults, r: Request, ok: &mut bool) -> Option<HttpSpec> {

@@ -287,7 +287,7 @@ fn production_host(cx: &Ctx, raw: Option<&At<String>>, root: Loc) -> String {
             );
             String::new()
         }
-        Some(h) => targets::validate_host(cx, h).unwrap_or_default(),
+        Some(h) => targets::validate_production_host(cx, h).unwrap_or_default(),
     }
 }
 

@@ -48,6 +48,7 @@ pub(super) fn build_probe(
         rc.forwarded_headers
             .as_ref()
             .map(|d| ("forwarded_headers", d.loc)),
+        rc.hostnames.as_ref().map(|d| ("hostnames", d.loc)),
     ]
     .into_iter()
     .flatten()
@@ -81,7 +82,7 @@ pub(super) fn build_probe(
         cx.err(
             rc.name.loc,
             format!(
-                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`, `rate_limit:`, `body_limit:`, `route_timeout:`, `redirect:`, `forwarded_headers:`",
+                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`, `rate_limit:`, `body_limit:`, `route_timeout:`, `redirect:`, `forwarded_headers:`, `hostnames:`",
                 rc.name.value
             ),
         );

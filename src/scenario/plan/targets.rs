@@ -91,6 +91,9 @@ pub(super) fn baseline(
     }
 }
 
+/// A Host a client can send: a DNS name or address, in any case, with an
+/// optional trailing dot and port. Returned as written (trimmed): a check
+/// sends it verbatim, which is how the hostname-variant traps are probed.
 pub(super) fn validate_host(cx: &Ctx, h: &At<String>) -> Option<String> {
     let v = h.value.trim();
     if let Some((_, rest)) = v.split_once("://") {
@@ -101,9 +104,23 @@ pub(super) fn validate_host(cx: &Ctx, h: &At<String>) -> Option<String> {
         );
         return None;
     }
-    let ok = !v.is_empty()
-        && v.len() <= 253
-        && v.split('.').all(|l| {
+    let (name, port) = match v.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (v, None),
+    };
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            cx.err(
+                h.loc,
+                format!("invalid port in host `{v}`: a port is a number between 1 and 65535"),
+            );
+            return None;
+        }
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
             !l.is_empty()
                 && l.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*')
@@ -112,12 +129,29 @@ pub(super) fn validate_host(cx: &Ctx, h: &At<String>) -> Option<String> {
         cx.err(
             h.loc,
             format!(
-                "invalid host `{v}`: write the bare production hostname, like shop.example.com"
+                "invalid host `{v}`: write the production hostname, like shop.example.com (a check may add a trailing dot, upper case or a port)"
             ),
         );
         return None;
     }
-    Some(v.to_ascii_lowercase())
+    Some(v.to_owned())
+}
+
+/// The production host of the scenario or a target: a name, stored in its
+/// canonical form (lower case, no trailing dot); a port is refused, since
+/// it would ride on every request.
+pub(super) fn validate_production_host(cx: &Ctx, h: &At<String>) -> Option<String> {
+    let v = validate_host(cx, h)?;
+    if v.contains(':') {
+        cx.err(
+            h.loc,
+            format!(
+                "the production host `{v}` has a port: write the name alone (the port goes in `connect:`), and give a check its own `host:` to send a port in Host"
+            ),
+        );
+        return None;
+    }
+    Some(crate::target::host_name(&v))
 }
 
 pub(super) fn scheme(cx: &Ctx, s: &At<String>) -> Option<Scheme> {
@@ -178,7 +212,7 @@ fn build_target(
         None => role.map(Proxy::default_for),
     };
     let target_host = match &rt.host {
-        Some(h) => validate_host(cx, h),
+        Some(h) => validate_production_host(cx, h),
         None => Some(host.to_owned()),
     };
     let scheme = match &rt.scheme {
