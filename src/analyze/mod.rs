@@ -26,6 +26,7 @@
 //!   Mann-Whitney U), tested against reference values from scipy.
 
 pub mod abort;
+pub mod alerts;
 pub mod behaviour;
 pub mod body_limit;
 pub mod checks;

@@ -14,6 +14,8 @@
 //! Latency is in microseconds, 3 significant digits, from 1 µs to 100 s;
 //! longer values are clamped to 100 s (and counted in `clamped`).
 
+pub mod window;
+
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
@@ -193,6 +195,16 @@ impl Bucket {
                 if r.status == 503 {
                     self.s503[i] += 1;
                 }
+            }
+        }
+    }
+
+    /// Counts 503 answers by origin, as a watch's per-second cells carry them.
+    pub fn add_503s(&mut self, by_origin: impl IntoIterator<Item = (Origin, u64)>) {
+        for (o, n) in by_origin {
+            if let Some(i) = ORIGINS.iter().position(|x| *x == o) {
+                self.s503[i] += n;
+                self.origins[i] += n;
             }
         }
     }

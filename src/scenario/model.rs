@@ -26,6 +26,30 @@ pub struct RawScenario {
     pub events: Option<Vec<Lenient<At<RawEvent>>>>,
     pub analysis: Option<Lenient<RawAnalysis>>,
     pub known_differences: Option<Vec<Lenient<At<RawKnownDifference>>>>,
+    pub watch: Option<Lenient<At<RawWatch>>>,
+}
+
+/// `watch: {rate: 2/s, every: 1m, windows: [1m, 5m], checkpoint: 1m, alerts: {…}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    /// Steady requests per target, spread over its HTTP checks.
+    pub rate: Option<At<String>>,
+    /// How often the one-shot checks run again.
+    pub every: Option<At<String>>,
+    pub windows: Option<Vec<At<String>>>,
+    pub checkpoint: Option<At<String>>,
+    pub alerts: Option<RawWatchAlerts>,
+}
+
+/// `alerts: {error_ratio: 0.05, min_requests: 20}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatchAlerts {
+    /// Failed share over the longest window that raises `failure_rate`.
+    pub error_ratio: Option<At<f64>>,
+    /// Requests a window needs before a ratio is judged.
+    pub min_requests: Option<At<u64>>,
 }
 
 /// `{check: login, target: gateway, kind: parity, reason: "…"}`: a finding

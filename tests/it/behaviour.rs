@@ -263,7 +263,11 @@ async fn a_gateway_timing_out_first_is_a_route_timeout_finding_naming_httproute_
 "#;
     let r = check(&scenario(&lab, checks)).await;
     // `duration` is how long the endpoint takes; the probe waits 5 s more.
-    let c = r.checks.iter().find(|c| c.name == "slow report").expect("check");
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.name == "slow report")
+        .expect("check");
     assert!(
         c.request.contains("(takes 600ms) for up to 5s 600ms"),
         "{}",

@@ -21,6 +21,7 @@ pub mod limits;
 mod load;
 mod probes;
 mod targets;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct Plan {
     pub analysis: AnalysisPlan,
     /// Findings the team accepts (`known_differences`).
     pub known_differences: Vec<crate::analyze::known::KnownDifference>,
+    /// How `cutover watch` samples and alerts (defaults without `watch:`).
+    pub watch: watch::WatchPlan,
 }
 
 /// How recorded load is judged.
@@ -232,6 +235,12 @@ pub fn build(
         .and_then(|Lenient(a)| a.as_ref())
         .map(|a| load::build_analysis(&cx, a))
         .unwrap_or_default();
+    let watch = raw
+        .watch
+        .as_ref()
+        .and_then(|Lenient(w)| w.as_ref())
+        .map(|w| watch::build_watch(&cx, w))
+        .unwrap_or_default();
     let known_differences = known::build_known(
         &cx,
         path,
@@ -259,6 +268,7 @@ pub fn build(
         events,
         analysis,
         known_differences,
+        watch,
     })
 }
 
