@@ -5,7 +5,8 @@
 //! baseline's path sets and the target's does not is a failure (an app
 //! reading `x-real-ip` breaks silently); one only the target sets is
 //! information. A value that differs in meaning (another scheme, another
-//! host, another client address) is a failure; values that differ per
+//! host, another client address, a port other than the one the client
+//! connected to on one side only) is a failure; values that differ per
 //! request (`x-request-id`) are not compared. Invariant: pure.
 
 use super::behaviour::Sides;
@@ -62,7 +63,8 @@ pub fn compare(side: &Sides, b: &ForwardedResult, t: &ForwardedResult) -> Vec<Fi
                 target: Some(tv.clone()),
             }),
             (Some(bv), Some(tv))
-                if !PER_REQUEST.contains(&name) && meaning(name, bv) != meaning(name, tv) =>
+                if !PER_REQUEST.contains(&name)
+                    && meaning(name, bv, b.client_port) != meaning(name, tv, t.client_port) =>
             {
                 differ.push(PointerDiff {
                     pointer: name.to_owned(),
@@ -132,10 +134,13 @@ pub fn compare(side: &Sides, b: &ForwardedResult, t: &ForwardedResult) -> Vec<Fi
 }
 
 /// What a value means, for comparison: the client address of an address
-/// list (its first entry), a lowercased scheme or host.
-fn meaning(name: &str, value: &str) -> String {
+/// list (its first entry), a lowercased scheme or host, and for a port
+/// whether it is the one the client connected to (two load balancers on
+/// different addresses may listen on different ports and mean the same).
+fn meaning(name: &str, value: &str, client_port: u16) -> String {
     let v = value.trim().to_ascii_lowercase();
     match name {
+        "x-forwarded-port" if v == client_port.to_string() => "the client's port".to_owned(),
         "x-forwarded-for" | "x-original-forwarded-for" => {
             v.split(',').next().unwrap_or("").trim().to_owned()
         }

@@ -64,6 +64,8 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// Whether the connection is TLS.
     pub https: bool,
+    /// The listener's port (what `x-forwarded-port` says).
+    pub local_port: u16,
     /// Changes (or closes) when the lab stops; tunnels outliving hyper's
     /// connection end on it.
     pub stop: watch::Receiver<bool>,
@@ -326,24 +328,31 @@ impl Front {
         let mut headers = parts.headers;
         let ip = conn.peer.ip().to_string();
         let proto = if conn.https { "https" } else { "http" };
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip.clone(),
-        };
-        set(&mut headers, "x-forwarded-for", &xff);
         set(&mut headers, "x-forwarded-proto", proto);
-        let nginx_headers =
-            self.kind == Kind::Ingress || self.switches.gateway_sets_real_ip.load(Relaxed);
-        if nginx_headers {
+        if self.kind == Kind::Ingress {
+            // ingress-nginx (without use-forwarded-headers) sends the client
+            // address alone and a 32-hex request id.
+            set(&mut headers, "x-forwarded-for", &ip);
+            set(&mut headers, "x-request-id", &request_id().replace('-', ""));
+        } else {
+            // Envoy appends the client address.
+            let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.clone(),
+            };
+            set(&mut headers, "x-forwarded-for", &xff);
+        }
+        if self.kind == Kind::Ingress || self.switches.gateway_sets_real_ip.load(Relaxed) {
             set(&mut headers, "x-real-ip", &ip);
             set(&mut headers, "x-forwarded-host", host);
+            set(
+                &mut headers,
+                "x-forwarded-port",
+                &conn.local_port.to_string(),
+            );
             set(&mut headers, "x-scheme", proto);
         }
-        if self.kind == Kind::Ingress {
-            set(&mut headers, "x-real-ip", &ip);
-            set(&mut headers, "x-forwarded-host", host);
-            set(&mut headers, "x-scheme", proto);
-        } else {
+        if self.kind == Kind::Gateway {
             set(&mut headers, "x-request-id", &request_id());
             set(&mut headers, "x-envoy-expected-rq-timeout-ms", "15000");
             let extra = self.switches.gateway_extra_latency_ms.load(Relaxed);

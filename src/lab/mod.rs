@@ -441,7 +441,8 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     counters.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let info = ConnInfo { peer, sni: None, https: tls.is_some(), stop: stop.clone() };
+                    let local_port = tcp.local_addr().map_or(0, |a| a.port());
+                    let info = ConnInfo { peer, sni: None, https: tls.is_some(), local_port, stop: stop.clone() };
                     conns.spawn(serve_conn(tcp, info, tls.clone(), front.clone(), Arc::clone(&counters)));
                 }
                 // Out of descriptors and the like: back off instead of spinning.

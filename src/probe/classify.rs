@@ -73,7 +73,12 @@ pub fn producer<'h>(status: u16, header: &dyn Fn(&str) -> Option<&'h str>, body:
         return Producer::Proxy(Proxy::Nginx, "ingress-nginx default backend");
     }
     if body.contains("<center>nginx</center>") || body.contains("<center>nginx/") {
-        return Producer::Proxy(Proxy::Nginx, "nginx error page");
+        let page = if (300..400).contains(&status) {
+            "nginx redirect page"
+        } else {
+            "nginx error page"
+        };
+        return Producer::Proxy(Proxy::Nginx, page);
     }
     // The app answered through Envoy: Envoy times the upstream.
     if header("x-envoy-upstream-service-time").is_some() {
@@ -178,6 +183,23 @@ mod tests {
         );
         // Without the server header the body still identifies Envoy.
         assert_eq!(on_gateway(503, &[], body), Origin::Gateway);
+    }
+
+    #[test]
+    fn an_nginx_redirect_page_is_said_to_be_one() {
+        let page = "<html>\r\n<head><title>308 Permanent Redirect</title></head>\r\n<body>\r\n<center><h1>308 Permanent Redirect</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+        assert_eq!(
+            producer(308, &|_| None, page),
+            Producer::Proxy(Proxy::Nginx, "nginx redirect page")
+        );
+        assert_eq!(
+            producer(
+                502,
+                &|_| None,
+                &page.replace("308 Permanent Redirect", "502 Bad Gateway")
+            ),
+            Producer::Proxy(Proxy::Nginx, "nginx error page")
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct ForwardedResult {
     pub received: BTreeMap<String, String>,
     /// Why `received` could not be read, when it could not.
     pub unreadable: Option<String>,
+    /// The port the client connected to (what `x-forwarded-port` should say).
+    pub client_port: u16,
 }
 
 /// Asks the echo endpoint through `conn`.
@@ -55,6 +57,7 @@ pub async fn probe(conn: &Connector, spec: &ForwardedSpec) -> ForwardedResult {
         sample,
         received,
         unreadable,
+        client_port: conn.target.connect.port,
     }
 }
 
