@@ -65,6 +65,29 @@ pub async fn run(command: Command) -> Exit {
             weights,
             marks,
         } => mark(&name, weights.as_ref(), &marks),
+        Command::Watch {
+            scenario,
+            output,
+            duration,
+            metrics,
+            webhook,
+            marks,
+        } => match load(&scenario) {
+            Ok(plan) => {
+                super::watch::watch(
+                    plan,
+                    &output,
+                    super::watch::Args {
+                        duration,
+                        metrics,
+                        webhook,
+                        marks,
+                    },
+                )
+                .await
+            }
+            Err(code) => code,
+        },
         Command::LabDeploy { addr, ms } => {
             crate::target::init_tls();
             let url = format!("http://{addr}/__lab/deploy?ms={ms}");
@@ -105,7 +128,7 @@ pub async fn run(command: Command) -> Exit {
     }
 }
 
-fn load(path: &Path) -> Result<Plan, Exit> {
+pub(super) fn load(path: &Path) -> Result<Plan, Exit> {
     scenario::load(path).map_err(|e| {
         eprintln!("{e}");
         if e.count() > 1 {

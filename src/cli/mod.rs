@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod output;
 mod progress;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,34 @@ pub enum Command {
         scenario: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Watch both paths for hours (during the DNS shift): a steady low rate,
+    /// the checks again every minute, alerts raised and cleared as they
+    /// happen, the report rewritten every minute. Ends on Ctrl-C, SIGTERM or
+    /// `--for` with the final report; exit 0 when no alert is raised at the
+    /// end, 1 otherwise, 2 usage, 4 report not written.
+    Watch {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Stop after this long (e.g. 8h) [default: until Ctrl-C or SIGTERM].
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_watch_duration)]
+        duration: Option<std::time::Duration>,
+        /// Serve Prometheus metrics on this address (`/metrics`, `/healthz`).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+        /// POST each alert change as JSON (Slack and Teams incoming webhooks accept it).
+        #[arg(long, value_name = "URL")]
+        webhook: Option<reqwest::Url>,
+        /// The marks file `cutover mark` appends to (events and weight changes).
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "CUTOVER_MARKS",
+            default_value = "reports/.marks"
+        )]
+        marks: PathBuf,
     },
     /// Mark an event (a deploy) on the timeline of the `run` going on in this
     /// directory: the run picks it up and attributes 503 spikes to it.
@@ -231,6 +260,22 @@ fn parse_load_duration(s: &str) -> Result<std::time::Duration, String> {
     } else if d > MAX_DURATION {
         Err(format!(
             "`{s}` is longer than {MAX_DURATION_TEXT}, the longest load a run may take"
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+fn parse_watch_duration(s: &str) -> Result<std::time::Duration, String> {
+    use crate::scenario::plan::limits::{MAX_DURATION, MAX_DURATION_TEXT};
+    let d = parse_duration_arg(s)?;
+    if d.is_zero() {
+        Err(format!(
+            "`{s}` is no time at all: give a duration like 8h or 30m"
+        ))
+    } else if d > MAX_DURATION {
+        Err(format!(
+            "`{s}` is longer than {MAX_DURATION_TEXT}, the longest a watch may run"
         ))
     } else {
         Ok(d)

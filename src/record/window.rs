@@ -109,6 +109,29 @@ impl Window {
     pub fn s503_total(&self) -> u64 {
         self.s503.iter().map(|(_, n)| n).sum()
     }
+
+    /// Adds another key's window of the same seconds (a target's checks).
+    pub fn merge(&mut self, other: &Window) {
+        self.requests += other.requests;
+        self.failed += other.failed;
+        self.errors += other.errors;
+        for &(o, k) in &other.s503 {
+            match self.s503.iter_mut().find(|(x, _)| *x == o) {
+                Some((_, m)) => *m += k,
+                None => self.s503.push((o, k)),
+            }
+        }
+        let _ = self.latency.add(&other.latency);
+        for (mine, theirs) in self.series.iter_mut().zip(&other.series) {
+            mine.1 += theirs.1;
+            for &(o, k) in &theirs.2 {
+                match mine.2.iter_mut().find(|(x, _)| *x == o) {
+                    Some((_, m)) => *m += k,
+                    None => mine.2.push((o, k)),
+                }
+            }
+        }
+    }
 }
 
 impl Ring {

@@ -86,6 +86,7 @@ pub fn build(plan: &Plan, recorded: &Recorded, verdict: &Verdict) -> Report {
             .load
             .as_ref()
             .map(|l| load_report(plan, l, verdict)),
+        watch: None,
     }
 }
 

@@ -42,6 +42,71 @@ pub struct Report {
     /// The load phase of `run` (absent for `check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadReport>,
+    /// What `cutover watch` saw over the shift (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchReport>,
+}
+
+/// What a watch saw: its settings, alerts and traffic over time, bounded
+/// for any length of watch (per-minute points for the last day, per-hour
+/// before; the last [`crate::analyze::alerts::HISTORY_KEPT`] alert changes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchReport {
+    /// Requests per second per target.
+    pub rate: f64,
+    /// Seconds between check passes.
+    pub every_s: u64,
+    /// The rolling windows, in seconds.
+    pub windows_s: Vec<u64>,
+    /// Check passes run so far.
+    pub check_passes: u64,
+    /// Alerts raised now.
+    pub active: Vec<ActiveAlert>,
+    /// Alert changes, oldest first.
+    pub alerts: Vec<crate::analyze::alerts::AlertChange>,
+    /// Changes older than the kept ones.
+    pub alerts_dropped: u64,
+    /// Raises per rule over the whole watch.
+    pub raised: std::collections::BTreeMap<String, u64>,
+    /// Events and marks (with weight changes), the last ones kept.
+    pub events: Vec<WatchEvent>,
+    /// Traffic per target over time.
+    pub timeline: Vec<WatchPoint>,
+}
+
+/// An alert raised now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActiveAlert {
+    pub rule: crate::analyze::alerts::Rule,
+    pub target: Option<String>,
+    pub check: Option<String>,
+    /// Unix seconds.
+    pub since: u64,
+    pub message: String,
+}
+
+/// An event or mark on the watch's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    /// Unix seconds.
+    pub at: u64,
+    pub name: String,
+    /// The DNS weights expected from then on, when the mark set them.
+    pub weights: Option<std::collections::BTreeMap<String, f64>>,
+}
+
+/// One target's traffic over one minute (or hour).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchPoint {
+    /// Unix seconds of its start.
+    pub at: u64,
+    pub seconds: u64,
+    pub target: String,
+    pub requests: u64,
+    pub failed: u64,
+    pub s503: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 /// What the load engine recorded, per target and per check.

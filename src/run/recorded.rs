@@ -22,6 +22,8 @@ use crate::probe::{ProbeResult, Sample};
 pub enum Mode {
     Check,
     Run,
+    /// `cutover watch`: check passes again and again beside a steady rate.
+    Watch,
 }
 
 impl Mode {
@@ -29,6 +31,7 @@ impl Mode {
         match self {
             Mode::Check => "check",
             Mode::Run => "run",
+            Mode::Watch => "watch",
         }
     }
 }

@@ -1,0 +1,230 @@
+//! `cutover watch` on the command line: the terminal lines, the report
+//! files, `events.ndjson`, and the final exit code.
+//!
+//! Every line starts with the wall-clock time (UTC, RFC 3339), so a
+//! scrolling CI log or a pod's log reads on its own: alerts when raised and
+//! cleared, events and marks, the check passes' failures, and a status line
+//! per target every 10 s. The report files are rewritten at every
+//! checkpoint (each file replaced whole) and once more at the end; each
+//! alert change and event is appended to `events.ndjson` beside them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use super::output::say;
+use super::{Exit, OutputArgs};
+use crate::analyze::alerts::{AlertChange, State};
+use crate::report::{self, Report};
+use crate::scenario::Plan;
+use crate::watch::{Sink, WatchOptions};
+
+/// The watch's own command-line arguments.
+pub struct Args {
+    pub duration: Option<Duration>,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub webhook: Option<reqwest::Url>,
+    pub marks: PathBuf,
+}
+
+/// Runs the watch and returns its exit code.
+pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
+    let outputs = match report::outputs::prepare(
+        output.out.as_deref(),
+        output.junit.as_deref(),
+        &plan.name,
+        SystemTime::now(),
+        output.force,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let (stop_tx, _) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop_tx);
+    let signals = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            super::commands::interrupted().await;
+            let _ = stop.send(true);
+        })
+    };
+    let wp = &plan.watch;
+    say!(
+        "{} watch: {:.1} req/s per target, checks every {}, windows {}, report every {} into {}",
+        now(),
+        wp.rate,
+        humantime::format_duration(wp.every),
+        wp.windows
+            .iter()
+            .map(|w| humantime::format_duration(*w).to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        humantime::format_duration(wp.checkpoint),
+        outputs.dir.display()
+    );
+    say!(
+        "{} marks: `cutover mark NAME [--weights ingress=50,gateway=50]` adds an event (file {}); Ctrl-C ends the watch with the final report",
+        now(),
+        args.marks.display()
+    );
+    let mut sink = Terminal {
+        secrets: plan.secrets.clone(),
+        dir: outputs.dir.clone(),
+        junit: outputs.junit.clone(),
+        quiet: output.quiet,
+        write_error: None,
+        failing: BTreeMap::new(),
+    };
+    let options = WatchOptions {
+        duration: args.duration,
+        marks: args.marks,
+        status_every: Duration::from_secs(10),
+    };
+    let outcome = crate::watch::watch(plan, &options, &stop, &mut sink).await;
+    signals.abort();
+    if let Some(e) = sink.write_error {
+        eprintln!("error: {e}");
+        return Exit::ReportWrite;
+    }
+    let report = &outcome.report;
+    let style = report::terminal::Style::detect(output.quiet);
+    super::output::say_raw(&report::terminal::render(report, style));
+    say!("report: {}", outputs.dir.display());
+    if outcome.active == 0 && report.verdict == crate::report::model::Verdict::Pass {
+        Exit::Pass
+    } else {
+        Exit::Fail
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn at(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// The terminal and the files.
+struct Terminal {
+    secrets: Vec<String>,
+    dir: PathBuf,
+    junit: Option<PathBuf>,
+    quiet: bool,
+    /// The first report write that failed (the watch goes on; the exit says it).
+    write_error: Option<String>,
+    /// `(target, check)` failing in the latest pass.
+    failing: BTreeMap<(String, String), bool>,
+}
+
+impl Terminal {
+    fn line(&self, text: &str) {
+        if !self.quiet {
+            let text = crate::report::redact::Redactor::new(&self.secrets).scrub(text);
+            say!("{text}");
+        }
+    }
+
+    fn append(&mut self, value: &serde_json::Value) {
+        let mut value = value.clone();
+        crate::report::redact::Redactor::new(&self.secrets).scrub_json(&mut value);
+        if let Err(e) = append_line(&self.dir.join("events.ndjson"), &value) {
+            self.write_error.get_or_insert(format!(
+                "cannot append to {}: {e}",
+                self.dir.join("events.ndjson").display()
+            ));
+        }
+    }
+}
+
+impl Sink for Terminal {
+    fn alert(&mut self, c: &AlertChange) {
+        let who = [c.key.target.as_deref(), c.key.check.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text = match c.state {
+            State::Raised => format!(
+                "{} RAISED  {} {who}: {}",
+                at(c.at),
+                c.key.rule.as_str(),
+                c.message
+            ),
+            State::Cleared => format!(
+                "{} CLEARED {} {who} (raised {}, for {})",
+                at(c.at),
+                c.key.rule.as_str(),
+                at(c.raised_at),
+                humantime::format_duration(Duration::from_secs(c.at.saturating_sub(c.raised_at)))
+            ),
+        };
+        self.line(&text);
+        if let Ok(v) = serde_json::to_value(c) {
+            self.append(&serde_json::json!({ "type": "alert", "alert": v }));
+        }
+    }
+
+    fn event(&mut self, unix: u64, name: &str, weights: Option<&BTreeMap<String, f64>>) {
+        let w = weights
+            .map(|w| {
+                let parts: Vec<String> = w.iter().map(|(t, v)| format!("{t}={v}")).collect();
+                format!(" (weights now {})", parts.join(","))
+            })
+            .unwrap_or_default();
+        self.line(&format!("{} EVENT   {name}{w}", at(unix)));
+        self.append(
+            &serde_json::json!({ "type": "event", "at": unix, "name": name, "weights": weights }),
+        );
+    }
+
+    fn status(&mut self, lines: &[String]) {
+        let t = now();
+        for l in lines {
+            self.line(&format!("{t} {l}"));
+        }
+    }
+
+    fn checks(&mut self, states: &[(String, String, bool)]) {
+        for (target, check, passing) in states {
+            let key = (target.clone(), check.clone());
+            let was = self.failing.insert(key, !passing);
+            if was.is_none() && !passing {
+                self.line(&format!("{} CHECK   `{check}` fails on {target}", now()));
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, report: &Report, _last: bool) {
+        let report = match report::redact(report, &self.secrets) {
+            Ok(r) => r,
+            Err(e) => {
+                self.write_error.get_or_insert(e.to_string());
+                return;
+            }
+        };
+        if let Err(e) = report::write_all(&report, &self.dir) {
+            self.write_error.get_or_insert(e.to_string());
+        }
+        if let Some(j) = &self.junit {
+            if let Err(e) = report::write_junit(&report, j) {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
+
+/// Appends one JSON line to `path`.
+fn append_line(path: &std::path::Path, value: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut line = value.to_string();
+    line.push('\n');
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line.as_bytes())
+}
