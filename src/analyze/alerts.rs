@@ -239,9 +239,34 @@ pub fn window_conditions(
                 .collect();
             let found = spike::detect(&series, &evs, rules.spike);
             if let Some(s) = found.spikes.last() {
+                let wall = |x: u64| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(first + x),
+                    )
+                    .to_string()
+                };
+                let after = match &s.event {
+                    Some(e) => format!("after `{e}`"),
+                    None => "with no event before it (unexplained)".to_owned(),
+                };
+                let origins: Vec<String> =
+                    s.origins.iter().map(|(o, n)| format!("{o} {n}")).collect();
                 out.push(Condition {
                     key: key(Rule::Spike503, None),
-                    message: format!("{} (last {})", s.describe(t.target), span(rules.short)),
+                    message: format!(
+                        "{} answered {} 503s {after}, from {} to {} ({} s), peak {:.1} % of requests (baseline {:.2} % over the last {}, p = {:.1e}, n = {}); produced by {}",
+                        t.target,
+                        s.count,
+                        wall(s.start),
+                        wall(s.end),
+                        s.end - s.start + 1,
+                        100.0 * s.peak_ratio,
+                        100.0 * s.baseline,
+                        span(rules.short),
+                        s.p_value,
+                        s.requests,
+                        origins.join(", ")
+                    ),
                 });
             }
         }

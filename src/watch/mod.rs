@@ -64,6 +64,8 @@ pub trait Sink {
     fn status(&mut self, _lines: &[String]) {}
     /// A check pass was judged: `(target, check, passing)` for each result.
     fn checks(&mut self, _states: &[(String, String, bool)]) {}
+    /// The latest DNS split (the first DNS check's), against the expected weights.
+    fn dns(&mut self, _shares: &[crate::analyze::dns::Share]) {}
     /// The report as it stands (at each checkpoint and at the end).
     fn checkpoint(&mut self, _report: &crate::report::Report, _last: bool) {}
 }
@@ -74,6 +76,9 @@ pub struct WatchOutcome {
     /// Alerts still raised at the end.
     pub active: usize,
 }
+
+/// One target's windows: `(target, shortest, longest, [(check, longest)])`.
+type Judged = (usize, Window, Window, Vec<(usize, Window)>);
 
 /// Everything the watch keeps between seconds.
 struct State {
@@ -90,6 +95,11 @@ struct State {
     passes: u64,
     dropped: u64,
     started: SystemTime,
+    /// Per target: whether its WebSocket checks pass (latest pass; absent
+    /// without WebSocket checks).
+    websocket: BTreeMap<usize, bool>,
+    /// The latest DNS split of the first DNS check.
+    dns: Vec<crate::analyze::dns::Share>,
 }
 
 /// Runs the watch until `stop`, `--for` or the end of time.
@@ -117,6 +127,8 @@ pub async fn watch(
         passes: 0,
         dropped: 0,
         started,
+        websocket: BTreeMap::new(),
+        dns: Vec::new(),
     };
     let (tx, mut rx) = mpsc::channel::<Traffic>(1024);
     let (traffic_stop, traffic_rx) = watch::channel(false);
@@ -239,7 +251,7 @@ impl State {
         let loaded: Vec<usize> = (0..self.plan.targets.len())
             .filter(|&ti| !traffic::http_checks(&self.plan, ti).is_empty())
             .collect();
-        let per_target: Vec<(usize, Window, Window, Vec<(usize, Window)>)> = loaded
+        let per_target: Vec<Judged> = loaded
             .iter()
             .map(|&ti| {
                 let checks = traffic::http_checks(&self.plan, ti)
@@ -336,6 +348,23 @@ impl State {
             }
         }
         sink.checks(&states);
+        self.websocket.clear();
+        for (ci, c) in plan.checks.iter().enumerate() {
+            if !matches!(c.probe, ProbeSpec::WebSocket(_)) {
+                continue;
+            }
+            for &ti in &c.targets {
+                let ok = states.iter().any(|(t, ch, ok)| {
+                    *ok && *t == plan.targets[ti].name && *ch == plan.checks[ci].name
+                });
+                let entry = self.websocket.entry(ti).or_insert(true);
+                *entry &= ok;
+            }
+        }
+        if let Some(split) = judged.splits.iter().flatten().next() {
+            self.dns = split.shares.clone();
+            sink.dns(&self.dns);
+        }
         let conditions = alerts::check_conditions(&judged.findings);
         for c in self.alerts.update(unix_now(), &Rule::CHECKS, conditions) {
             sink.alert(&c);
@@ -353,7 +382,22 @@ impl State {
                     .iter()
                     .map(|&d| (d, self.windows_of(ti, d)))
                     .collect();
-                report::status_line(&self.plan.targets[ti].name, &windows, self.alerts.active())
+                let name = &self.plan.targets[ti].name;
+                let mut line = report::status_line(name, &windows, self.alerts.active());
+                if let Some(ok) = self.websocket.get(&ti) {
+                    line.push_str(if *ok {
+                        " · websocket ok"
+                    } else {
+                        " · websocket failing"
+                    });
+                }
+                if let Some(share) = self.dns.iter().find(|s| &s.target == name) {
+                    line.push_str(&format!(" · dns {:.0} %", 100.0 * share.observed));
+                    if let Some(e) = share.expected {
+                        line.push_str(&format!(" (expected {:.0} %)", 100.0 * e));
+                    }
+                }
+                line
             })
             .collect()
     }

@@ -26,4 +26,5 @@ mod scenario_props;
 mod scenarios;
 mod support;
 mod verdict;
+mod watch;
 mod ws_cors;

@@ -6,8 +6,8 @@
 //! `failure_rate` raised above 5 % failed over the longest window with at
 //! least 20 requests. Invariants: the rate is positive and at most
 //! [`MAX_WATCH_RATE`]/s (a watch is a probe of production, not load);
-//! windows are distinct, sorted, between 10 s and 1 h; `every` and
-//! `checkpoint` are at least 5 s.
+//! windows are distinct, sorted, between 5 s and 1 h; `every` and
+//! `checkpoint` are at least 1 s.
 
 use std::time::Duration;
 
@@ -94,19 +94,19 @@ pub(super) fn build_watch(cx: &Ctx, raw: &At<RawWatch>) -> WatchPlan {
         Some(d)
     };
     if let Some(e) = &raw.every {
-        if let Some(d) = at_least(e, "`every`", Duration::from_secs(5)) {
+        if let Some(d) = at_least(e, "`every`", Duration::from_secs(1)) {
             out.every = d;
         }
     }
     if let Some(c) = &raw.checkpoint {
-        if let Some(d) = at_least(c, "`checkpoint`", Duration::from_secs(5)) {
+        if let Some(d) = at_least(c, "`checkpoint`", Duration::from_secs(1)) {
             out.checkpoint = d;
         }
     }
     if let Some(ws) = &raw.windows {
         let mut windows = Vec::new();
         for w in ws {
-            let Some(d) = at_least(w, "a window", Duration::from_secs(10)) else {
+            let Some(d) = at_least(w, "a window", Duration::from_secs(5)) else {
                 continue;
             };
             if d > Duration::from_secs(3600) {

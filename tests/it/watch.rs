@@ -1,0 +1,294 @@
+//! `cutover watch` against the embedded lab (issue 13): alerts raised when a
+//! lab behaviour is switched on mid-watch and cleared when it is switched
+//! off (503s after a rollout, a refused WebSocket upgrade, a CORS change,
+//! DNS weights), weight updates through `cutover mark`, the report with its
+//! watch section, and SIGTERM giving the final report.
+//!
+//! The watches run in real time (real sockets) with short windows; every
+//! assertion leaves seconds of margin around the switch times.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cutover::analyze::alerts::{AlertChange, Rule, State};
+use cutover::lab::Lab;
+use cutover::watch::{Sink, WatchOptions};
+
+use crate::support::{lab, plan};
+
+/// Records what the watch hands to its sink.
+#[derive(Default)]
+struct Recorder {
+    changes: Vec<AlertChange>,
+    events: Vec<String>,
+    statuses: Vec<String>,
+    checkpoints: usize,
+    last: Option<cutover::report::Report>,
+}
+
+impl Sink for Recorder {
+    fn alert(&mut self, change: &AlertChange) {
+        self.changes.push(change.clone());
+    }
+    fn event(&mut self, _at: u64, name: &str, _w: Option<&BTreeMap<String, f64>>) {
+        self.events.push(name.to_owned());
+    }
+    fn status(&mut self, lines: &[String]) {
+        self.statuses.extend(lines.iter().cloned());
+    }
+    fn checkpoint(&mut self, report: &cutover::report::Report, last: bool) {
+        self.checkpoints += 1;
+        if last {
+            self.last = Some(report.clone());
+        }
+    }
+}
+
+impl Recorder {
+    /// `(state, target, check)` of the changes of `rule`, in order.
+    fn of(&self, rule: Rule) -> Vec<(State, Option<String>, Option<String>)> {
+        self.changes
+            .iter()
+            .filter(|c| c.key.rule == rule)
+            .map(|c| (c.state, c.key.target.clone(), c.key.check.clone()))
+            .collect()
+    }
+}
+
+fn scenario(lab: &Lab, checks: &str, marks_dns: bool) -> cutover::scenario::Plan {
+    let dns_answers = if marks_dns {
+        ", dns_answers: [192.0.2.10]"
+    } else {
+        ""
+    };
+    let gw_answers = if marks_dns {
+        ", dns_answers: [192.0.2.20]"
+    } else {
+        ""
+    };
+    plan(
+        &format!(
+            r#"
+name: watch
+host: shop.example.test
+targets:
+  ingress: {{ connect: "${{I}}", role: ingress{dns_answers} }}
+  gateway: {{ connect: "${{G}}", role: gateway{gw_answers} }}
+defaults: {{ scheme: http, timeout: 3s }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+    expect: {{ status: 200 }}
+{checks}
+watch: {{ rate: 20/s, every: 1s, windows: [5s, 10s], checkpoint: 2s }}
+"#
+        ),
+        &[
+            ("I", lab.ingress_http.to_string()),
+            ("G", lab.gateway_http.to_string()),
+            ("DNS", lab.dns.to_string()),
+        ],
+    )
+}
+
+async fn run_watch(
+    plan: cutover::scenario::Plan,
+    marks: std::path::PathBuf,
+    length: Duration,
+) -> Recorder {
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let options = WatchOptions {
+        duration: Some(length),
+        marks,
+        status_every: Duration::from_secs(2),
+    };
+    let mut rec = Recorder::default();
+    cutover::watch::watch(plan, &options, &stop, &mut rec).await;
+    rec
+}
+
+fn marks_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("marks")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_503_spike_mid_watch_is_raised_after_its_mark_and_cleared_when_it_ends() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marks = marks_path(&dir);
+    let switches = Arc::clone(&lab.switches);
+    let marks_w = marks.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let _ = cutover::run::marks::append("rollout api v7", None, &marks_w);
+        switches.deploy(Duration::from_secs(2));
+    });
+    let rec = run_watch(scenario(&lab, "", false), marks, Duration::from_secs(20)).await;
+    let spikes = rec.of(Rule::Spike503);
+    assert_eq!(
+        spikes,
+        vec![
+            (State::Raised, Some("gateway".into()), None),
+            (State::Cleared, Some("gateway".into()), None)
+        ],
+        "{:#?}",
+        rec.changes
+    );
+    let raised = rec
+        .changes
+        .iter()
+        .find(|c| c.key.rule == Rule::Spike503)
+        .expect("raised");
+    assert!(
+        raised.message.contains("after `rollout api v7`"),
+        "{}",
+        raised.message
+    );
+    assert!(
+        raised.message.contains("produced by gateway"),
+        "{}",
+        raised.message
+    );
+    // The same seconds make the failure rate over the long window: raised, then cleared.
+    assert_eq!(
+        rec.of(Rule::FailureRate)
+            .iter()
+            .map(|c| c.0)
+            .collect::<Vec<_>>(),
+        vec![State::Raised, State::Cleared],
+        "{:#?}",
+        rec.changes
+    );
+    // The ingress never alerts.
+    assert!(rec
+        .changes
+        .iter()
+        .all(|c| c.key.target.as_deref() != Some("ingress")));
+    assert_eq!(rec.events, vec!["rollout api v7".to_owned()]);
+    // Status lines carry both windows and the 503s by origin.
+    assert!(rec.statuses.iter().any(|l| l.starts_with("gateway  5s:")));
+    assert!(
+        rec.statuses
+            .iter()
+            .any(|l| l.contains("503: ") && l.contains("from gateway")),
+        "{:#?}",
+        rec.statuses
+    );
+    // The final report: watch mode, the history, no alert raised at the end.
+    let report = rec.last.expect("final report");
+    let w = report.watch.as_ref().expect("watch section");
+    assert!(w.active.is_empty(), "{:#?}", w.active);
+    assert_eq!(w.raised.get("spike_503"), Some(&1));
+    assert!(w
+        .timeline
+        .iter()
+        .any(|p| p.target == "gateway" && p.s503 > 0));
+    assert!(w.check_passes >= 10, "{}", w.check_passes);
+    assert!(rec.checkpoints >= 5, "{}", rec.checkpoints);
+    crate::support::assert_valid_report(&serde_json::to_value(&report).expect("json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_websocket_and_a_cors_change_mid_watch_are_raised_and_cleared() {
+    let lab = lab().await;
+    lab.switches.gateway_websocket.store(true, Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let switches = Arc::clone(&lab.switches);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        switches.gateway_websocket.store(false, Relaxed);
+        switches.gateway_cors_differs.store(true, Relaxed);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        switches.gateway_websocket.store(true, Relaxed);
+        switches.gateway_cors_differs.store(false, Relaxed);
+    });
+    let checks = r#"  - name: chat
+    websocket: { path: /ws, send: [hello], expect_echo: true }
+  - name: preflight
+    cors: { path: /api/items, origin: https://app.shop.example.test, method: PUT }
+"#;
+    let rec = run_watch(
+        scenario(&lab, checks, false),
+        marks_path(&dir),
+        Duration::from_secs(12),
+    )
+    .await;
+    let failing = rec.of(Rule::CheckFailing);
+    for check in ["chat", "preflight"] {
+        let of_check: Vec<State> = failing
+            .iter()
+            .filter(|(_, t, c)| t.as_deref() == Some("gateway") && c.as_deref() == Some(check))
+            .map(|(s, ..)| *s)
+            .collect();
+        assert_eq!(
+            of_check,
+            vec![State::Raised, State::Cleared],
+            "{check}: {:#?}",
+            rec.changes
+        );
+    }
+    assert!(
+        failing
+            .iter()
+            .all(|(_, t, _)| t.as_deref() == Some("gateway")),
+        "{failing:#?}"
+    );
+    assert!(rec
+        .statuses
+        .iter()
+        .any(|l| l.starts_with("gateway") && l.contains("websocket failing")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_weights_moved_mid_watch_raise_drift_and_a_mark_with_the_new_weights_clears_it() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marks = marks_path(&dir);
+    let dns = Arc::clone(&lab.dns_switches);
+    let marks_w = marks.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        dns.set_records(vec![
+            (50, std::net::IpAddr::from([192, 0, 2, 10])),
+            (50, std::net::IpAddr::from([192, 0, 2, 20])),
+        ]);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let weights: BTreeMap<String, f64> =
+            [("ingress".to_owned(), 50.0), ("gateway".to_owned(), 50.0)].into();
+        let _ = cutover::run::marks::append("route53 50/50", Some(&weights), &marks_w);
+    });
+    let checks = r#"  - name: weighted dns
+    dns: { nameservers: ["${DNS}"], samples: 400, rate: 5000/s }
+    expect: { weights: { ingress: 90, gateway: 10 } }
+"#;
+    let rec = run_watch(scenario(&lab, checks, true), marks, Duration::from_secs(12)).await;
+    assert_eq!(
+        rec.of(Rule::DnsDrift)
+            .iter()
+            .map(|c| (c.0, c.2.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (State::Raised, Some("weighted dns".to_owned())),
+            (State::Cleared, Some("weighted dns".to_owned()))
+        ],
+        "{:#?}",
+        rec.changes
+    );
+    assert_eq!(rec.events, vec!["route53 50/50".to_owned()]);
+    let report = rec.last.expect("final report");
+    let w = report.watch.as_ref().expect("watch");
+    assert_eq!(
+        w.events[0].weights.as_ref().map(|w| w["gateway"]),
+        Some(50.0)
+    );
+    assert!(
+        rec.statuses
+            .iter()
+            .any(|l| l.starts_with("gateway") && l.contains("(expected 50 %)")),
+        "{:#?}",
+        rec.statuses
+    );
+}
