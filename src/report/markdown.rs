@@ -76,6 +76,9 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
     findings(&mut out, r);
+    if let Some(w) = &r.watch {
+        watch_section(&mut out, w);
+    }
     if let Some(load) = &r.load {
         let _ = writeln!(
             out,
@@ -320,4 +323,118 @@ fn finding(f: &Finding, previous: Option<&Finding>) -> String {
         let _ = writeln!(s, "  - `` {line} ``");
     }
     s
+}
+
+/// Unix seconds as RFC 3339, UTC.
+pub(super) fn unix_time(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+        .to_string()
+}
+
+/// Rows of the traffic table shown at most (the newest; the report keeps all).
+const WATCH_ROWS: usize = 60;
+
+fn watch_section(out: &mut String, w: &crate::report::model::WatchReport) {
+    let windows: Vec<String> = w.windows_s.iter().map(|s| format!("{s} s")).collect();
+    let _ = writeln!(
+        out,
+        "\n## Watch\n\n{:.1} requests/s per target · checks every {} s ({} passes) · windows {}\n",
+        w.rate,
+        w.every_s,
+        w.check_passes,
+        windows.join(" and ")
+    );
+    if w.active.is_empty() {
+        out.push_str("No alert is raised at the end.\n");
+    } else {
+        out.push_str("**Raised at the end:**\n\n| since | rule | target | check | why |\n|---|---|---|---|---|\n");
+        for a in &w.active {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                unix_time(a.since),
+                a.rule.as_str(),
+                cell(a.target.as_deref().unwrap_or("—")),
+                cell(a.check.as_deref().unwrap_or("—")),
+                cell(&a.message)
+            );
+        }
+    }
+    if !w.raised.is_empty() {
+        let raised: Vec<String> = w
+            .raised
+            .iter()
+            .map(|(r, n)| format!("`{r}` ×{n}"))
+            .collect();
+        let _ = writeln!(out, "\nRaised over the watch: {}.", raised.join(", "));
+    }
+    if !w.alerts.is_empty() {
+        out.push_str("\n### Alert changes\n\n| time | change | rule | target | check | why |\n|---|---|---|---|---|---|\n");
+        if w.alerts_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "| … | {} older changes not kept | | | | |",
+                w.alerts_dropped
+            );
+        }
+        for c in &w.alerts {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {} | {} |",
+                unix_time(c.at),
+                match c.state {
+                    crate::analyze::alerts::State::Raised => "raised",
+                    crate::analyze::alerts::State::Cleared => "cleared",
+                },
+                c.key.rule.as_str(),
+                cell(c.key.target.as_deref().unwrap_or("—")),
+                cell(c.key.check.as_deref().unwrap_or("—")),
+                cell(&c.message)
+            );
+        }
+    }
+    if !w.events.is_empty() {
+        out.push_str("\n### Events and marks\n\n");
+        for e in &w.events {
+            let weights = e
+                .weights
+                .as_ref()
+                .map(|w| {
+                    let parts: Vec<String> =
+                        w.iter().map(|(t, v)| format!("{}={v}", cell(t))).collect();
+                    format!(" (weights {})", parts.join(", "))
+                })
+                .unwrap_or_default();
+            let _ = writeln!(out, "- {} {}{weights}", unix_time(e.at), cell(&e.name));
+        }
+    }
+    if !w.timeline.is_empty() {
+        out.push_str("\n### Traffic\n\n");
+        if w.timeline.len() > WATCH_ROWS {
+            let _ = writeln!(
+                out,
+                "The last {WATCH_ROWS} of {} rows; report.json has them all.\n",
+                w.timeline.len()
+            );
+        }
+        out.push_str("| from | length | target | requests | failed | 503 | p50 | p99 |\n|---|---|---|---|---|---|---|---|\n");
+        for p in w
+            .timeline
+            .iter()
+            .skip(w.timeline.len().saturating_sub(WATCH_ROWS))
+        {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {:.1} ms | {:.1} ms |",
+                unix_time(p.at),
+                if p.seconds >= 3600 { "1 h" } else { "1 min" },
+                cell(&p.target),
+                p.requests,
+                p.failed,
+                p.s503,
+                p.p50_ms,
+                p.p99_ms
+            );
+        }
+    }
 }

@@ -83,6 +83,9 @@ pub fn render(r: &Report, style: Style) -> String {
         out.push('\n');
         out.push_str(&load_table(load));
     }
+    if let Some(w) = &r.watch {
+        out.push_str(&watch_summary(w));
+    }
     for g in groups(r) {
         let _ = writeln!(out, "\n{}", g.title());
         let mut previous = None;
@@ -257,6 +260,37 @@ pub fn load_table(load: &LoadReport) -> String {
             } else {
                 ""
             }
+        );
+    }
+    out
+}
+
+/// The watch's end: what was raised over the shift and what still is.
+fn watch_summary(w: &crate::report::model::WatchReport) -> String {
+    let mut out = String::new();
+    let raised: Vec<String> = w.raised.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+    let _ = writeln!(
+        out,
+        "\nwatch: {} check passes; alerts raised over the watch: {}",
+        w.check_passes,
+        if raised.is_empty() {
+            "none".to_owned()
+        } else {
+            raised.join(", ")
+        }
+    );
+    for a in &w.active {
+        let who = [a.target.as_deref(), a.check.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            out,
+            "  still raised since {}: {} {who}: {}",
+            super::markdown::unix_time(a.since),
+            a.rule.as_str(),
+            a.message
         );
     }
     out

@@ -292,3 +292,60 @@ async fn dns_weights_moved_mid_watch_raise_drift_and_a_mark_with_the_new_weights
         rec.statuses
     );
 }
+
+/// A watch report with alerts raised and cleared, events and traffic: what
+/// summary.md and the terminal say at the end of a shift.
+fn synthetic_watch_report() -> cutover::report::Report {
+    serde_json::from_value(serde_json::json!({
+        "schema_version": 2,
+        "tool": { "name": "cutover", "version": "0.0.0" },
+        "mode": "watch",
+        "scenario": { "name": "shift", "path": "s.yaml", "sha256": "0".repeat(64), "host": "shop.example.test" },
+        "started_at": "2026-01-01T00:00:00.000Z",
+        "ended_at": "2026-01-01T08:00:00.000Z",
+        "duration_ms": 28_800_000u64,
+        "status": "completed",
+        "verdict": "fail",
+        "targets": [
+            { "name": "ingress", "role": "ingress", "proxy": "nginx", "connect": "192.0.2.10:80", "host": "shop.example.test", "scheme": "http", "tls_insecure": false, "ca": null },
+            { "name": "gateway", "role": "gateway", "proxy": "envoy", "connect": "192.0.2.20:80", "host": "shop.example.test", "scheme": "http", "tls_insecure": false, "ca": null }
+        ],
+        "checks": [],
+        "findings": [
+            { "kind": "load_errors", "level": "fail", "check": null, "target": "gateway", "message": "watch: gateway failed 7.5 % of 1200 requests over the last 5m (90 failed), above 5.0 %", "hint": null }
+        ],
+        "watch": {
+            "rate": 2.0, "every_s": 60, "windows_s": [60, 300], "check_passes": 480,
+            "active": [
+                { "rule": "failure_rate", "target": "gateway", "check": null, "since": 1767252000u64, "message": "gateway failed 7.5 % of 1200 requests over the last 5m (90 failed), above 5.0 %" }
+            ],
+            "alerts": [
+                { "at": 1767232800u64, "state": "raised", "rule": "spike_503", "target": "gateway", "check": null, "message": "gateway answered 12 503s after `deploy api v42`", "raised_at": 1767232800u64 },
+                { "at": 1767232920u64, "state": "cleared", "rule": "spike_503", "target": "gateway", "check": null, "message": "gateway answered 12 503s after `deploy api v42`", "raised_at": 1767232800u64 },
+                { "at": 1767252000u64, "state": "raised", "rule": "failure_rate", "target": "gateway", "check": null, "message": "gateway failed 7.5 % of 1200 requests over the last 5m (90 failed), above 5.0 %", "raised_at": 1767252000u64 }
+            ],
+            "alerts_dropped": 0,
+            "raised": { "failure_rate": 1, "spike_503": 1 },
+            "events": [ { "at": 1767232790u64, "name": "deploy api v42", "weights": null },
+                        { "at": 1767240000u64, "name": "route53 50/50", "weights": { "gateway": 50.0, "ingress": 50.0 } } ],
+            "timeline": [
+                { "at": 1767225600u64, "seconds": 60, "target": "ingress", "requests": 120, "failed": 0, "s503": 0, "p50_ms": 2.1, "p99_ms": 9.5 },
+                { "at": 1767225600u64, "seconds": 60, "target": "gateway", "requests": 120, "failed": 3, "s503": 3, "p50_ms": 2.4, "p99_ms": 11.0 }
+            ]
+        }
+    }))
+    .expect("a valid watch report")
+}
+
+#[test]
+fn the_end_of_a_watch_reads_the_same_in_summary_md_and_the_terminal() {
+    let r = synthetic_watch_report();
+    crate::support::assert_valid_report(&serde_json::to_value(&r).expect("json"));
+    let md = cutover::report::markdown::render(&r);
+    insta::assert_snapshot!("watch_summary", md);
+    let term = cutover::report::terminal::render(&r, cutover::report::terminal::Style::default());
+    insta::assert_snapshot!("watch_terminal", term);
+    for text in [&md, &term] {
+        assert!(text.contains("failure_rate"), "{text}");
+    }
+}
