@@ -66,7 +66,7 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections held at once; more are closed as soon as they are accepted.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 64;
 /// How long answers in flight may take to finish once told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
@@ -315,12 +315,15 @@ fn status_class(status: Option<u16>) -> &'static str {
     }
 }
 
-/// Serves GET /metrics (the exposition, content type of the OpenMetrics/Prometheus text format as the crate gives it) and GET /healthz (200 "ok\n") until `stop` turns true; other paths 404. Never panics on what a client sends.
+/// Serves GET /metrics (the exposition, with the content type the crate
+/// gives for its text format: [`CONTENT_TYPE`]) and GET /healthz (200
+/// "ok\n") until `stop` turns true; other paths 404. Never panics on what a
+/// client sends.
 ///
 /// HEAD is answered like GET; other methods on those two paths get 405.
 /// Dropping `stop`'s sender stops the server too. On stop the listener is
-/// closed at once, answers in flight get [`STOP_GRACE`] to finish, and
-/// every connection is closed before this returns.
+/// closed at once, answers in flight get a second (`STOP_GRACE`) to finish,
+/// and every connection is closed before this returns.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     // Each connection watches its own receiver; `wait_for` reads the current value.
@@ -328,8 +331,8 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch
     loop {
         tokio::select! {
             biased;
-            // Also ends when the sender is gone: nothing could stop us later.
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            // Also when the sender is gone: nothing could stop us later.
+            () = stopped(&mut stop) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) if conns.len() < MAX_CONNECTIONS => {
@@ -348,6 +351,12 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch
     conns.shutdown().await;
 }
 
+/// Returns once `stop` is true or its sender is gone. (The `Ref` that
+/// `wait_for` returns is not `Send`; it must not live in a `select!` output.)
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
 /// One connection, closed gracefully (after the answer in flight) on stop.
 async fn serve_conn(tcp: TcpStream, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let _ = tcp.set_nodelay(true);
@@ -362,7 +371,7 @@ async fn serve_conn(tcp: TcpStream, metrics: Arc<Metrics>, mut stop: watch::Rece
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
-        _ = stop.wait_for(|stopped| *stopped) => {}
+        () = stopped(&mut stop) => {}
     }
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
@@ -431,6 +440,16 @@ mod tests {
         fn send_sync<T: Send + Sync + 'static>() {}
         send_sync::<Metrics>();
         send_sync::<Arc<Metrics>>();
+    }
+
+    // Regression: a `watch::Ref` held in a `select!` output made `serve`'s
+    // future `!Send`, so it could not be spawned.
+    #[tokio::test]
+    async fn serve_can_be_spawned() {
+        fn send<T: Send + 'static>(_: &T) {}
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (_stop, stopped) = watch::channel(false);
+        send(&serve(listener, Arc::new(Metrics::new()), stopped));
     }
 
     #[test]
