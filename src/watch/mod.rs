@@ -21,6 +21,7 @@
 //! pass runs at a time; nothing here prints or writes files: the [`Sink`]
 //! does.
 
+pub mod metrics;
 pub mod report;
 pub mod traffic;
 

@@ -18,6 +18,7 @@ mod html;
 mod http_checks;
 mod load;
 mod load_verdicts;
+mod metrics;
 mod nginx;
 mod parity;
 mod powerdns;
