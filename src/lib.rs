@@ -78,3 +78,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod target;
+pub mod watch;

@@ -1,0 +1,3 @@
+//! `cutover watch`: during-shift monitoring (being built)
+
+pub mod webhook;
