@@ -432,8 +432,16 @@ fn compare(a: &Path, b: &Path, out: Option<&Path>, json: bool) -> Exit {
                 return Exit::Usage;
             }
         };
-    let written = std::fs::write(dir.join("compare.md"), report::compare::markdown(&c))
-        .and_then(|()| std::fs::write(dir.join("compare.html"), report::compare::html(&c)));
+    let written = report::atomic::write(
+        &dir.join("compare.md"),
+        report::compare::markdown(&c).as_bytes(),
+    )
+    .and_then(|()| {
+        report::atomic::write(
+            &dir.join("compare.html"),
+            report::compare::html(&c).as_bytes(),
+        )
+    });
     if let Err(e) = written {
         eprintln!(
             "error: cannot write compare.md and compare.html into `{}`: {e}; choose another --out",
@@ -552,10 +560,9 @@ async fn lab(
     if let Some(path) = write_scenario {
         let ca_path = path.with_extension("ca.pem");
         // Written aside and renamed, so a reader never sees half a scenario.
-        let tmp = path.with_extension("yaml.partial");
-        let written = std::fs::write(&ca_path, &lab.ca_pem)
-            .and_then(|()| std::fs::write(&tmp, lab.scenario_yaml(&ca_path, https)))
-            .and_then(|()| std::fs::rename(&tmp, &path));
+        let written = report::atomic::write(&ca_path, lab.ca_pem.as_bytes()).and_then(|()| {
+            report::atomic::write(&path, lab.scenario_yaml(&ca_path, https).as_bytes())
+        });
         match written {
             Ok(()) => say!(
                 "scenario written to {} (CA in {})",

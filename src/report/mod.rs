@@ -8,8 +8,11 @@
 //! `report.html` into a run's directory, [`render_all`] the last three from
 //! a saved report (`cutover report`). Before anything is
 //! written the model is passed through [`redact`], so no secret value of the
-//! scenario can reach a file.
+//! scenario can reach a file. Every report file is written through
+//! [`atomic::write`]: a reader sees the old file or the new one, never part
+//! of one.
 
+pub mod atomic;
 pub mod build;
 pub mod compare;
 pub mod html;
@@ -321,7 +324,7 @@ fn create_dir(dir: &Path) -> Result<(), ReportError> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+    atomic::write(path, bytes).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -335,10 +338,7 @@ pub fn write_junit(report: &Report, path: &Path) -> Result<(), ReportError> {
             source,
         })?;
     }
-    std::fs::write(path, junit::render(report)).map_err(|source| ReportError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    write_file(path, junit::render(report).as_bytes())
 }
 
 #[cfg(test)]

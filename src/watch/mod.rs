@@ -24,6 +24,7 @@
 pub mod metrics;
 pub mod report;
 pub mod traffic;
+pub mod webhook;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
