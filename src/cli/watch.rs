@@ -3,10 +3,13 @@
 //!
 //! Every line starts with the wall-clock time (UTC, RFC 3339), so a
 //! scrolling CI log or a pod's log reads on its own: alerts when raised and
-//! cleared, events and marks, the check passes' failures, and a status line
-//! per target every 10 s. The report files are rewritten at every
+//! cleared (a failing check is its `check_failing` alert), events and
+//! marks, and a status line per target every 10 s. The report files are rewritten at every
 //! checkpoint (each file replaced whole) and once more at the end; each
 //! alert change and event is appended to `events.ndjson` beside them.
+//! `--metrics` serves Prometheus metrics while the watch runs;
+//! `--webhook` posts each alert change (a failing webhook is logged, never
+//! stops the watch). Both end after the final report.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +20,8 @@ use super::{Exit, OutputArgs};
 use crate::analyze::alerts::{AlertChange, State};
 use crate::report::{self, Report};
 use crate::scenario::Plan;
+use crate::watch::metrics::Metrics;
+use crate::watch::webhook::{Notice, Webhook};
 use crate::watch::{Sink, WatchOptions};
 
 /// The watch's own command-line arguments.
@@ -41,6 +46,39 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
             eprintln!("error: {e}");
             return Exit::Usage;
         }
+    };
+    // Ends the metrics server and the webhook once the final report is out.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let metrics = match args.metrics {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let m = std::sync::Arc::new(Metrics::new());
+                let bound = listener.local_addr().map_or(addr, |a| a);
+                tokio::spawn(crate::watch::metrics::serve(
+                    listener,
+                    std::sync::Arc::clone(&m),
+                    done_rx.clone(),
+                ));
+                say!("{} metrics: http://{bound}/metrics (and /healthz)", now());
+                Some(m)
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr} for --metrics ({e}): pick a free address, like 127.0.0.1:9464");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let webhook = match args.webhook {
+        Some(url) if !matches!(url.scheme(), "http" | "https") => {
+            eprintln!(
+                "error: --webhook takes an http or https URL, not `{}:`",
+                url.scheme()
+            );
+            return Exit::Usage;
+        }
+        Some(url) => Some(Webhook::start(url, done_rx.clone())),
+        None => None,
     };
     let (stop_tx, _) = tokio::sync::watch::channel(false);
     let stop = std::sync::Arc::new(stop_tx);
@@ -76,7 +114,9 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
         junit: outputs.junit.clone(),
         quiet: output.quiet,
         write_error: None,
-        failing: BTreeMap::new(),
+        metrics,
+        webhook: webhook.clone(),
+        scenario: plan.name.clone(),
     };
     let options = WatchOptions {
         duration: args.duration,
@@ -85,6 +125,17 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
     };
     let outcome = crate::watch::watch(plan, &options, &stop, &mut sink).await;
     signals.abort();
+    if let Some(w) = &webhook {
+        w.flush().await;
+        let stats = w.stats();
+        if stats.failed + stats.dropped + stats.pending > 0 {
+            eprintln!(
+                "warning: the webhook took {} alert changes; {} failed, {} were dropped from a full queue, {} were still waiting at the end",
+                stats.delivered, stats.failed, stats.dropped, stats.pending
+            );
+        }
+    }
+    let _ = done_tx.send(true);
     if let Some(e) = sink.write_error {
         eprintln!("error: {e}");
         return Exit::ReportWrite;
@@ -116,8 +167,9 @@ struct Terminal {
     quiet: bool,
     /// The first report write that failed (the watch goes on; the exit says it).
     write_error: Option<String>,
-    /// `(target, check)` failing in the latest pass.
-    failing: BTreeMap<(String, String), bool>,
+    metrics: Option<std::sync::Arc<Metrics>>,
+    webhook: Option<Webhook>,
+    scenario: String,
 }
 
 impl Terminal {
@@ -131,7 +183,7 @@ impl Terminal {
     fn append(&mut self, value: &serde_json::Value) {
         let mut value = value.clone();
         crate::report::redact::Redactor::new(&self.secrets).scrub_json(&mut value);
-        if let Err(e) = append_line(&self.dir.join("events.ndjson"), &value) {
+        if let Err(e) = report::atomic::append_line(&self.dir.join("events.ndjson"), &value) {
             self.write_error.get_or_insert(format!(
                 "cannot append to {}: {e}",
                 self.dir.join("events.ndjson").display()
@@ -165,6 +217,44 @@ impl Sink for Terminal {
         self.line(&text);
         if let Ok(v) = serde_json::to_value(c) {
             self.append(&serde_json::json!({ "type": "alert", "alert": v }));
+            if let Some(w) = &self.webhook {
+                let redactor = crate::report::redact::Redactor::new(&self.secrets);
+                let mut fields = serde_json::json!({ "scenario": self.scenario, "alert": v });
+                redactor.scrub_json(&mut fields);
+                w.send(Notice {
+                    text: redactor.scrub(&format!("cutover watch `{}`: {text}", self.scenario)),
+                    fields,
+                });
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.alert(
+                c.key.rule.as_str(),
+                c.key.target.as_deref().unwrap_or(""),
+                c.state == State::Raised,
+            );
+        }
+    }
+
+    fn request(&mut self, target: &str, check: &str, done: &crate::watch::traffic::Done) {
+        if let Some(m) = &self.metrics {
+            let r = done.sample.response.as_ref();
+            m.request(
+                target,
+                check,
+                r.map(|r| r.status),
+                r.map_or(crate::probe::Origin::Unknown, |r| r.origin),
+                done.failed,
+                done.sample.latency,
+            );
+        }
+    }
+
+    fn dns(&mut self, shares: &[crate::analyze::dns::Share]) {
+        if let Some(m) = &self.metrics {
+            for s in shares {
+                m.dns_share(&s.target, s.observed, s.expected);
+            }
         }
     }
 
@@ -189,11 +279,10 @@ impl Sink for Terminal {
     }
 
     fn checks(&mut self, states: &[(String, String, bool)]) {
-        for (target, check, passing) in states {
-            let key = (target.clone(), check.clone());
-            let was = self.failing.insert(key, !passing);
-            if was.is_none() && !passing {
-                self.line(&format!("{} CHECK   `{check}` fails on {target}", now()));
+        // The terminal says a failing check once, as its `check_failing` alert.
+        if let Some(m) = &self.metrics {
+            for (target, check, passing) in states {
+                m.check_state(target, check, *passing);
             }
         }
     }
@@ -215,16 +304,4 @@ impl Sink for Terminal {
             }
         }
     }
-}
-
-/// Appends one JSON line to `path`.
-fn append_line(path: &std::path::Path, value: &serde_json::Value) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut line = value.to_string();
-    line.push('\n');
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
-        .write_all(line.as_bytes())
 }

@@ -349,3 +349,269 @@ fn the_end_of_a_watch_reads_the_same_in_summary_md_and_the_terminal() {
         assert!(text.contains("failure_rate"), "{text}");
     }
 }
+
+/// A webhook receiver on loopback: records each POST body, answers 200.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    bodies: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = Arc::clone(&bodies);
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let kept = Arc::clone(&kept);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = tcp.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            let body =
+                                String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                            kept.lock().expect("lock").push(body);
+                            let _ = tcp
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                                .await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { addr, bodies }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+fn watch_file(dir: &std::path::Path, lab: &Lab) -> String {
+    let path = dir.join("s.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name: shift
+host: shop.example.test
+targets:
+  ingress: {{ connect: "{}", role: ingress }}
+  gateway: {{ connect: "{}", role: gateway }}
+defaults: {{ scheme: http, timeout: 3s }}
+checks:
+  - name: items
+    http: {{ path: /api/items }}
+    expect: {{ status: 200 }}
+watch: {{ rate: 20/s, every: 1s, windows: [5s, 10s], checkpoint: 1s }}
+"#,
+            lab.ingress_http, lab.gateway_http
+        ),
+    )
+    .expect("write scenario");
+    path.display().to_string()
+}
+
+async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_command_serves_metrics_posts_alerts_and_gives_the_final_report_on_sigterm() {
+    let lab = lab().await;
+    let hook = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = watch_file(dir.path(), &lab);
+    let metrics = crate::support::refused_addr();
+    let webhook = format!("http://{}/services/T000/B000/s3cretpath", hook.addr);
+    let child = std::process::Command::new(crate::support::bin())
+        .args([
+            "watch",
+            &scenario,
+            "--out",
+            "out",
+            "--marks",
+            "marks",
+            "--metrics",
+            &metrics.to_string(),
+            "--webhook",
+            &webhook,
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    cutover::target::init_tls();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = |p: &str| format!("http://{metrics}{p}");
+    // /healthz answers while the watch runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(r) = client.get(url("/healthz")).send().await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no /healthz");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    lab.switches.deploy(Duration::from_secs(2));
+    wait_until("a webhook notice", 20, || !hook.bodies().is_empty()).await;
+    let notice: serde_json::Value =
+        serde_json::from_str(&hook.bodies()[0]).expect("the notice is JSON");
+    let text = notice["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("RAISED") && text.contains("gateway"),
+        "{notice:#}"
+    );
+    assert!(notice["cutover"]["alert"]["rule"].is_string(), "{notice:#}");
+    // Metrics while it runs: requests counted per target, the alert active.
+    let body = client
+        .get(url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let count = |prefix: &str| -> f64 {
+        body.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        count("cutover_requests_total{target=\"gateway\"") > 0.0,
+        "{body}"
+    );
+    assert!(count("cutover_alert_active{") >= 1.0, "{body}");
+    // The report is already on disk (checkpoints) and whole.
+    let mid: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/report.json")).expect("checkpoint"),
+    )
+    .expect("whole JSON");
+    assert_eq!(mid["mode"], "watch");
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let report = crate::support::report_in(dir.path(), "out");
+    crate::support::assert_valid_report(&report);
+    assert_eq!(report["mode"], "watch");
+    let active = report["watch"]["active"].as_array().map_or(0, Vec::len);
+    let expected = if active == 0 && report["verdict"] == "pass" {
+        0
+    } else {
+        1
+    };
+    assert_eq!(out.status.code(), Some(expected), "{report:#}");
+    assert!(
+        report["watch"]["raised"]["spike_503"].as_u64() >= Some(1),
+        "{report:#}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("RAISED  spike_503 gateway"), "{stdout}");
+    let ndjson = std::fs::read_to_string(dir.path().join("out/events.ndjson")).expect("events");
+    assert!(ndjson
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(ndjson.contains("\"rule\":\"spike_503\""), "{ndjson}");
+    // The webhook's secret path is in no output.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for text in [&*stdout, &*stderr, &ndjson] {
+        assert!(!text.contains("s3cretpath"), "{text}");
+    }
+    // The metrics server ended with the watch.
+    assert!(client.get(url("/healthz")).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_is_down_is_logged_and_never_stops_the_watch() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = watch_file(dir.path(), &lab);
+    let webhook = format!("http://{}/hook/s3cretpath", crate::support::refused_addr());
+    let switches = Arc::clone(&lab.switches);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        switches.deploy(Duration::from_secs(2));
+    });
+    let bin = crate::support::bin();
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args([
+                "watch",
+                &scenario,
+                "--out",
+                "out",
+                "--marks",
+                "marks",
+                "--for",
+                "9s",
+                "--webhook",
+                &webhook,
+            ])
+            .current_dir(cwd)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The alert was raised and said on the terminal; the webhook's failure is a warning.
+    assert!(stdout.contains("RAISED  spike_503 gateway"), "{stdout}");
+    assert!(stderr.contains("webhook"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cretpath") && !stdout.contains("s3cretpath"),
+        "{stderr}"
+    );
+    let report = crate::support::report_in(dir.path(), "out");
+    assert_eq!(report["mode"], "watch");
+    assert!(
+        report["watch"]["check_passes"].as_u64() >= Some(5),
+        "{report:#}"
+    );
+}
