@@ -38,6 +38,12 @@
 //! - **Report**: the one serde model every renderer reads ([`report`]);
 //!   **headline**: the verdict line all renderers print.
 //! - **Lab**: loopback emulators of both paths for `demo` and tests ([`lab`]).
+//! - **Watch**: `cutover watch`, hours of monitoring during the DNS shift
+//!   ([`watch`]): a steady low rate into a **ring** of seconds judged over
+//!   rolling **windows**, the check pass again every minute, per-minute
+//!   **aggregates**; an **alert** is a rule's state per target and check,
+//!   **raised** once and **cleared** when its condition ends
+//!   ([`analyze::alerts`]); a **checkpoint** rewrites the report files.
 //!
 //! # Data flow and allowed edges
 //!
@@ -62,9 +68,17 @@
 //! - The plan ([`scenario::plan`]) holds the analyzers' rule types and the
 //!   load plan; the analyzers read the plan. At module level these are type
 //!   references both ways; between files there is no import cycle.
+//! - [`watch`] is `watch`'s orchestration, as [`run`] is `run`'s: it uses
+//!   [`run`] (connectors, the check pass, marks), [`probe`], [`record`]
+//!   (its ring and aggregates live in `record::window`), [`analyze`] (the
+//!   same analyzers, on windows and passes, as it goes) and [`report`]'s
+//!   builder; it writes nothing itself: a `watch::Sink` (the [`cli`])
+//!   prints and writes. Its `metrics` and `webhook` are I/O leaves the CLI
+//!   drives. [`analyze::alerts`] reads `record::window`.
 //! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
 //! - [`hdr`] and [`jsondiff`] (JSON diffs by pointer, pointer patterns) are
-//!   pure leaves that any module may use.
+//!   pure leaves that any module may use; `report::atomic` writes files
+//!   whole (temp file, fsync, rename) for every report file.
 
 pub mod analyze;
 pub mod cli;

@@ -4,7 +4,9 @@
 //! Every line starts with the wall-clock time (UTC, RFC 3339), so a
 //! scrolling CI log or a pod's log reads on its own: alerts when raised and
 //! cleared (a failing check is its `check_failing` alert), events and
-//! marks, and a status line per target every 10 s. The report files are rewritten at every
+//! marks, and a status line per target every 10 s (on a terminal, outside
+//! CI, the status lines are redrawn in place every second instead, with the
+//! other lines printed above them). The report files are rewritten at every
 //! checkpoint (each file replaced whole) and once more at the end; each
 //! alert change and event is appended to `events.ndjson` beside them.
 //! `--metrics` serves Prometheus metrics while the watch runs;
@@ -108,7 +110,14 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
         now(),
         args.marks.display()
     );
+    // On a terminal (and not in CI) the status lines are redrawn in place
+    // every second; otherwise they are plain lines every 10 s.
+    let live = {
+        use std::io::IsTerminal as _;
+        !output.quiet && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none()
+    };
     let mut sink = Terminal {
+        live: live.then(Live::default),
         secrets: plan.secrets.clone(),
         dir: outputs.dir.clone(),
         junit: outputs.junit.clone(),
@@ -121,10 +130,13 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
     let options = WatchOptions {
         duration: args.duration,
         marks: args.marks,
-        status_every: Duration::from_secs(10),
+        status_every: Duration::from_secs(if live { 1 } else { 10 }),
     };
     let outcome = crate::watch::watch(plan, &options, &stop, &mut sink).await;
     signals.abort();
+    if let Some(live) = sink.live.take() {
+        live.clear();
+    }
     if let Some(w) = &webhook {
         w.flush().await;
         let stats = w.stats();
@@ -170,13 +182,57 @@ struct Terminal {
     metrics: Option<std::sync::Arc<Metrics>>,
     webhook: Option<Webhook>,
     scenario: String,
+    /// The status redrawn in place (a terminal), else `None`.
+    live: Option<Live>,
+}
+
+/// One line per target, redrawn in place, with the other lines printed above.
+#[derive(Default)]
+struct Live {
+    multi: Option<indicatif::MultiProgress>,
+    bars: Vec<indicatif::ProgressBar>,
+}
+
+impl Live {
+    fn show(&mut self, lines: &[String]) {
+        let multi = self.multi.get_or_insert_with(|| {
+            indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout())
+        });
+        while self.bars.len() < lines.len() {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            self.bars.push(bar);
+        }
+        for (bar, line) in self.bars.iter().zip(lines) {
+            bar.set_message(line.clone());
+        }
+    }
+
+    /// Prints a line above the status lines.
+    fn println(&self, text: &str) -> bool {
+        match &self.multi {
+            Some(m) => m.println(text).is_ok(),
+            None => false,
+        }
+    }
+
+    fn clear(self) {
+        for bar in self.bars {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl Terminal {
     fn line(&self, text: &str) {
         if !self.quiet {
             let text = crate::report::redact::Redactor::new(&self.secrets).scrub(text);
-            say!("{text}");
+            if !self.live.as_ref().is_some_and(|l| l.println(&text)) {
+                say!("{text}");
+            }
         }
     }
 
@@ -273,8 +329,18 @@ impl Sink for Terminal {
 
     fn status(&mut self, lines: &[String]) {
         let t = now();
-        for l in lines {
-            self.line(&format!("{t} {l}"));
+        let redactor = crate::report::redact::Redactor::new(&self.secrets);
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| redactor.scrub(&format!("{t} {l}")))
+            .collect();
+        match self.live.as_mut() {
+            Some(live) => live.show(&lines),
+            None => {
+                for l in &lines {
+                    self.line(l);
+                }
+            }
         }
     }
 

@@ -412,6 +412,19 @@ impl Receiver {
     }
 }
 
+/// Kills a spawned process (by pid) unless disarmed after it was reaped.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 fn watch_file(dir: &std::path::Path, lab: &Lab) -> String {
     let path = dir.join("s.yaml");
     std::fs::write(
@@ -473,6 +486,8 @@ async fn the_watch_command_serves_metrics_posts_alerts_and_gives_the_final_repor
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
+    // A failing assertion must not leave the watch running.
+    let mut guard = KillOnDrop(Some(child.id()));
     cutover::target::init_tls();
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -491,15 +506,26 @@ async fn the_watch_command_serves_metrics_posts_alerts_and_gives_the_final_repor
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     lab.switches.deploy(Duration::from_secs(2));
-    wait_until("a webhook notice", 20, || !hook.bodies().is_empty()).await;
-    let notice: serde_json::Value =
-        serde_json::from_str(&hook.bodies()[0]).expect("the notice is JSON");
+    // The rollout raises `failure_rate` and `spike_503`, in either order.
+    wait_until("the spike's webhook notice", 20, || {
+        hook.bodies().iter().any(|b| b.contains("spike_503"))
+    })
+    .await;
+    let bodies = hook.bodies();
+    let spike = bodies
+        .iter()
+        .find(|b| b.contains("spike_503"))
+        .expect("a spike notice");
+    let notice: serde_json::Value = serde_json::from_str(spike).expect("the notice is JSON");
     let text = notice["text"].as_str().unwrap_or("");
     assert!(
         text.contains("RAISED") && text.contains("gateway"),
         "{notice:#}"
     );
-    assert!(notice["cutover"]["alert"]["rule"].is_string(), "{notice:#}");
+    assert_eq!(
+        notice["cutover"]["alert"]["rule"], "spike_503",
+        "{notice:#}"
+    );
     // Metrics while it runs: requests counted per target, the alert active.
     let body = client
         .get(url("/metrics"))
@@ -536,6 +562,7 @@ async fn the_watch_command_serves_metrics_posts_alerts_and_gives_the_final_repor
         .await
         .expect("join")
         .expect("wait");
+    guard.0 = None;
     let report = crate::support::report_in(dir.path(), "out");
     crate::support::assert_valid_report(&report);
     assert_eq!(report["mode"], "watch");
@@ -614,4 +641,153 @@ async fn a_webhook_that_is_down_is_logged_and_never_stops_the_watch() {
         report["watch"]["check_passes"].as_u64() >= Some(5),
         "{report:#}"
     );
+}
+
+/// Feeds `seconds` synthetic seconds (2 targets × 3 checks, 2 requests per
+/// check per second, 503s and an alert flapping every 10 minutes) into the
+/// watch's structures and builds the report; returns what a reader measures.
+fn synthetic_day(seconds: u64, judge_every: u64) -> (usize, usize, usize, usize, usize) {
+    use cutover::analyze::alerts::{AlertKey, Alerts, Condition};
+    use cutover::probe::{Origin, Response, Sample};
+    use cutover::record::window::{Minutes, Open, Ring};
+    let plan = plan(
+        r#"
+name: day
+host: shop.example.test
+targets:
+  ingress: { connect: "192.0.2.10:80", role: ingress }
+  gateway: { connect: "192.0.2.20:80", role: gateway }
+checks:
+  - { name: a, http: { path: /a } }
+  - { name: b, http: { path: /b } }
+  - { name: c, http: { path: /c } }
+"#,
+        &[],
+    );
+    let keys = 6;
+    let mut ring = Ring::new(keys, plan.watch.longest());
+    let mut minutes = Minutes::new(keys);
+    let mut alerts = Alerts::default();
+    let events = std::collections::VecDeque::new();
+    let sample = |status: u16, origin: Origin| Sample {
+        url: "http://shop.example.test/a".into(),
+        response: Some(Response {
+            status,
+            origin,
+            ..Response::default()
+        }),
+        error: None,
+        latency: Duration::from_millis(3),
+        ttfb: None,
+    };
+    let (ok, bad) = (sample(200, Origin::App), sample(503, Origin::Gateway));
+    let start = 1_767_225_600u64;
+    for t in 0..seconds {
+        let mut open = Open::new(start + t, keys);
+        for k in 0..keys {
+            for i in 0..2u64 {
+                let s = if k >= 3 && (t + i) % 997 == 0 {
+                    &bad
+                } else {
+                    &ok
+                };
+                let latency = Duration::from_micros(1_000 + (t * 7 + i * 13 + k as u64) % 9_000);
+                open.record(k, s, latency, s.status() == Some(503));
+            }
+        }
+        let closed = open.close();
+        minutes.add(&closed);
+        ring.push(closed);
+        if t % judge_every == 0 {
+            // The windows are built as the watch builds them each second.
+            for k in 0..keys {
+                let _ = ring.window(k, plan.watch.shortest());
+                let _ = ring.window(k, plan.watch.longest());
+            }
+            let flapping = (t / 600) % 2 == 1;
+            let conditions = if flapping {
+                vec![Condition {
+                    key: AlertKey {
+                        rule: Rule::FailureRate,
+                        target: Some("gateway".into()),
+                        check: None,
+                    },
+                    message: "gateway failed".into(),
+                }]
+            } else {
+                Vec::new()
+            };
+            alerts.update(start + t, &Rule::WINDOWS, conditions);
+        }
+    }
+    let (report, _) = cutover::watch::report::build(
+        &plan,
+        None,
+        &cutover::watch::report::Kept {
+            started: std::time::UNIX_EPOCH + Duration::from_secs(start),
+            minutes: &minutes,
+            alerts: &alerts,
+            events: &events,
+            passes: seconds / 60,
+            last: true,
+        },
+    );
+    let json = serde_json::to_vec(&report).expect("json");
+    (
+        ring.len(),
+        minutes.minutes.len(),
+        minutes.hours.len(),
+        alerts.history().count(),
+        json.len(),
+    )
+}
+
+#[test]
+fn a_day_of_synthetic_seconds_keeps_the_structures_and_the_report_bounded() {
+    let (ring, minutes, hours, history, bytes) = synthetic_day(86_400, 60);
+    assert_eq!(ring, 300, "the ring holds the longest window (5 min)");
+    assert_eq!(
+        minutes, 1_439,
+        "a day of closed minutes, the last one still open"
+    );
+    assert_eq!(hours, 0, "nothing older than a day yet");
+    assert_eq!(
+        history, 143,
+        "72 raises and 71 clears: the last one is still raised"
+    );
+    // 2 targets × 1440 minutes of points plus settings and alerts.
+    assert!(bytes < 1_000_000, "report.json of a day: {bytes} bytes");
+}
+
+/// bench/watch.sh: the same day in release, timed, with RSS and sizes.
+#[test]
+#[ignore = "a benchmark: bash bench/watch.sh"]
+fn watch_day_bench() {
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let before = rss();
+    let t = std::time::Instant::now();
+    let (ring, minutes, hours, history, bytes) = synthetic_day(86_400, 1);
+    let took = t.elapsed();
+    let after = rss();
+    println!("day: 86400 synthetic seconds, 6 keys, 12 requests/s, windows judged every second");
+    println!("time: {:.2} s", took.as_secs_f64());
+    println!("ring: {ring} seconds kept");
+    println!("minutes: {minutes} kept, hours: {hours}");
+    println!("alerts: {history} changes kept");
+    println!("report: {bytes} bytes of report.json");
+    println!(
+        "rss: {before} KiB before, {after} KiB after (+{} KiB)",
+        after.saturating_sub(before)
+    );
+    let (.., bytes2) = synthetic_day(3 * 86_400, 60);
+    println!("report: {bytes2} bytes after 3 synthetic days (per-hour points beyond the last day)");
 }
