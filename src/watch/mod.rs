@@ -8,7 +8,9 @@
 //! - each second the window rules ([`alerts::window_conditions`]) are judged
 //!   on the windows of every target, with the marks as events;
 //! - every `watch.every` the whole check pass runs again in the background
-//!   and is judged by the same analyzers as `check`
+//!   (behaviour checks, which send bursts and uploads, only in the first
+//!   pass: later passes keep its results) and is judged by the same
+//!   analyzers as `check`
 //!   ([`crate::analyze::judge`]); its failures are the check rules'
 //!   conditions ([`alerts::check_conditions`]), DNS with the weights the
 //!   latest `cutover mark --weights` set;
@@ -102,6 +104,8 @@ struct State {
     websocket: BTreeMap<usize, bool>,
     /// The latest DNS split of the first DNS check.
     dns: Vec<crate::analyze::dns::Share>,
+    /// Per behaviour check: the first pass's results, kept for every later one.
+    behaviour: BTreeMap<usize, Vec<Option<crate::probe::ProbeResult>>>,
 }
 
 /// Runs the watch until `stop`, `--for` or the end of time.
@@ -131,7 +135,17 @@ pub async fn watch(
         started,
         websocket: BTreeMap::new(),
         dns: Vec::new(),
+        behaviour: BTreeMap::new(),
     };
+    let repeat = Arc::new({
+        let mut p = (*plan).clone();
+        for c in &mut p.checks {
+            if matches!(c.probe, ProbeSpec::Behaviour(_)) {
+                c.targets.clear();
+            }
+        }
+        p
+    });
     let (tx, mut rx) = mpsc::channel::<Traffic>(1024);
     let (traffic_stop, traffic_rx) = watch::channel(false);
     let tickers = traffic::start(&plan, &connectors, wp.rate, tx, &traffic_rx);
@@ -169,7 +183,10 @@ pub async fn watch(
                 }
             }
             _ = passes.tick(), if pass_task.is_none() => {
-                let (plan, conns) = (Arc::clone(&plan), Arc::clone(&connectors));
+                // Behaviour checks probe configuration with bursts and
+                // uploads: the first pass runs them, later ones keep those results.
+                let plan = if st.passes == 0 { Arc::clone(&plan) } else { Arc::clone(&repeat) };
+                let conns = Arc::clone(&connectors);
                 let mut stop_pass = stop.subscribe();
                 pass_task = Some(tokio::spawn(async move {
                     crate::run::checks::check_pass(&plan, &conns, async move {
@@ -333,7 +350,18 @@ impl State {
         }
     }
 
-    fn judge_pass(&mut self, pass: CheckPass, sink: &mut dyn Sink) {
+    fn judge_pass(&mut self, mut pass: CheckPass, sink: &mut dyn Sink) {
+        for (ci, c) in self.plan.checks.iter().enumerate() {
+            if !matches!(c.probe, ProbeSpec::Behaviour(_)) {
+                continue;
+            }
+            match self.behaviour.get(&ci) {
+                Some(first) => pass.samples[ci] = first.clone(),
+                None => {
+                    self.behaviour.insert(ci, pass.samples[ci].clone());
+                }
+            }
+        }
         self.passes += 1;
         let judged = crate::analyze::checks::judge(&self.judged, &pass);
         let plan = &self.judged;

@@ -791,3 +791,33 @@ fn watch_day_bench() {
     let (.., bytes2) = synthetic_day(3 * 86_400, 60);
     println!("report: {bytes2} bytes after 3 synthetic days (per-hour points beyond the last day)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_checks_run_in_the_first_pass_only_and_keep_their_findings() {
+    let lab = lab().await;
+    lab.switches.rate_limit_burst.store(5, Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checks = r#"  - name: login limit
+    rate_limit: { path: /api/limited/login, count: 10, rate: 200/s, source_addresses: [127.0.0.1, 127.0.0.2] }
+"#;
+    let rec = run_watch(
+        scenario(&lab, checks, false),
+        marks_path(&dir),
+        Duration::from_secs(5),
+    )
+    .await;
+    let report = rec.last.as_ref().expect("final report");
+    assert!(report.watch.as_ref().map_or(0, |w| w.check_passes) >= 3);
+    // One burst per target, whatever the number of passes.
+    let seen = lab.counters.by_peer("/api/limited/login");
+    let total: u64 = seen.values().sum();
+    assert!(total <= 20, "{seen:?}");
+    // Its finding is raised once and stays raised (kept from the first pass).
+    let limit: Vec<State> = rec
+        .of(Rule::CheckFailing)
+        .iter()
+        .filter(|(_, _, c)| c.as_deref() == Some("login limit"))
+        .map(|(s, ..)| *s)
+        .collect();
+    assert_eq!(limit, vec![State::Raised], "{:#?}", rec.changes);
+}
