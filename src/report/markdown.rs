@@ -344,6 +344,13 @@ fn watch_section(out: &mut String, w: &crate::report::model::WatchReport) {
         w.check_passes,
         windows.join(" and ")
     );
+    if w.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "⚠️ {} watch requests were not sent: a target already had the most in flight (it stopped answering).\n",
+            w.dropped
+        );
+    }
     if w.active.is_empty() {
         out.push_str("No alert is raised at the end.\n");
     } else {

@@ -60,6 +60,9 @@ pub struct WatchReport {
     pub windows_s: Vec<u64>,
     /// Check passes run so far.
     pub check_passes: u64,
+    /// Watch requests not sent because a target already had the most in
+    /// flight (a target that stopped answering).
+    pub dropped: u64,
     /// Alerts raised now.
     pub active: Vec<ActiveAlert>,
     /// Alert changes, oldest first.

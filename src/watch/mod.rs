@@ -443,6 +443,7 @@ impl State {
                 alerts: &self.alerts,
                 events: &self.events,
                 passes: self.passes,
+                dropped: self.dropped,
                 last,
             },
         );

@@ -35,6 +35,8 @@ pub struct Kept<'a> {
     pub alerts: &'a Alerts,
     pub events: &'a VecDeque<Event>,
     pub passes: u64,
+    /// Requests not sent: too many in flight.
+    pub dropped: u64,
     /// The final report (else a checkpoint).
     pub last: bool,
 }
@@ -128,6 +130,7 @@ fn section(plan: &Plan, kept: &Kept) -> WatchReport {
         every_s: wp.every.as_secs(),
         windows_s: wp.windows.iter().map(Duration::as_secs).collect(),
         check_passes: kept.passes,
+        dropped: kept.dropped,
         active: kept
             .alerts
             .active()

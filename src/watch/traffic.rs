@@ -6,9 +6,9 @@
 //! `check`), without waiting for earlier ones, at most [`MAX_IN_FLIGHT`] at
 //! a time (a tick with none free is counted as dropped). Every answer is
 //! judged against its check's expectation as the load engine judges it, and
-//! handed on with the Unix time of its intended start, so a slow answer is
-//! counted in the second it was due. Invariant: never more than `rate`
-//! requests per second per target, and nothing after `stop`.
+//! handed on; it counts in the second it completes (latency still runs from
+//! the send). Invariant: never more than `rate` requests per second per
+//! target, and nothing after `stop`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -27,8 +27,6 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub struct Done {
     /// `target × checks + check`.
     pub key: usize,
-    /// Unix seconds of its intended start.
-    pub due_unix: u64,
     pub sample: Sample,
     pub failed: bool,
 }
@@ -85,7 +83,6 @@ pub fn start(
                     }
                     continue;
                 };
-                let due_unix = unix_now();
                 let (plan, conn, out) = (Arc::clone(&plan), conn.clone(), out.clone());
                 tokio::spawn(async move {
                     let check = &plan.checks[ci];
@@ -98,7 +95,6 @@ pub fn start(
                     let _ = out
                         .send(Traffic::Done(Box::new(Done {
                             key,
-                            due_unix,
                             sample,
                             failed,
                         })))

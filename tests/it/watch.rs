@@ -315,7 +315,7 @@ fn synthetic_watch_report() -> cutover::report::Report {
             { "kind": "load_errors", "level": "fail", "check": null, "target": "gateway", "message": "watch: gateway failed 7.5 % of 1200 requests over the last 5m (90 failed), above 5.0 %", "hint": null }
         ],
         "watch": {
-            "rate": 2.0, "every_s": 60, "windows_s": [60, 300], "check_passes": 480,
+            "rate": 2.0, "every_s": 60, "windows_s": [60, 300], "check_passes": 480, "dropped": 0,
             "active": [
                 { "rule": "failure_rate", "target": "gateway", "check": null, "since": 1767252000u64, "message": "gateway failed 7.5 % of 1200 requests over the last 5m (90 failed), above 5.0 %" }
             ],
@@ -729,6 +729,7 @@ checks:
             alerts: &alerts,
             events: &events,
             passes: seconds / 60,
+            dropped: 0,
             last: true,
         },
     );
