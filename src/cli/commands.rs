@@ -152,6 +152,24 @@ fn validate(path: &Path) -> Exit {
     }
 }
 
+/// One signal listener for the whole run: Ctrl-C or SIGTERM flips the
+/// returned `stop`, which every phase watches; abort the task when done.
+pub(super) fn stop_on_signals() -> (
+    std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, _) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop_tx);
+    let signals = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            interrupted().await;
+            let _ = stop.send(true);
+        })
+    };
+    (stop, signals)
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn interrupted() {
     #[cfg(unix)]
@@ -273,16 +291,7 @@ async fn check(
         },
         None => None,
     };
-    // One signal listener for the whole run: it flips `stop`, which every phase watches.
-    let (stop_tx, _) = tokio::sync::watch::channel(false);
-    let stop = std::sync::Arc::new(stop_tx);
-    let signals = {
-        let stop = std::sync::Arc::clone(&stop);
-        tokio::spawn(async move {
-            interrupted().await;
-            let _ = stop.send(true);
-        })
-    };
+    let (stop, signals) = stop_on_signals();
     let options = RunOptions {
         mode: if load_args.is_some() {
             run::Mode::Run

@@ -251,31 +251,34 @@ fn parse_stall(s: &str) -> Result<(std::time::Duration, std::time::Duration), St
 /// `--duration`: more than zero (a zero-length load is a green run of no
 /// requests) and at most the scenario limit, 7 days.
 fn parse_load_duration(s: &str) -> Result<std::time::Duration, String> {
-    use crate::scenario::plan::limits::{MAX_DURATION, MAX_DURATION_TEXT};
-    let d = parse_duration_arg(s)?;
-    if d.is_zero() {
-        Err(format!(
-            "`{s}` is no time at all: the load would send no request; give a duration like 30s or 2m"
-        ))
-    } else if d > MAX_DURATION {
-        Err(format!(
-            "`{s}` is longer than {MAX_DURATION_TEXT}, the longest load a run may take"
-        ))
-    } else {
-        Ok(d)
-    }
+    parse_bounded_duration(
+        s,
+        "the load would send no request; give a duration like 30s or 2m",
+        "the longest load a run may take",
+    )
 }
 
+/// `watch --for`: the same bounds as a load.
 fn parse_watch_duration(s: &str) -> Result<std::time::Duration, String> {
+    parse_bounded_duration(
+        s,
+        "give a duration like 8h or 30m",
+        "the longest a watch may run",
+    )
+}
+
+fn parse_bounded_duration(
+    s: &str,
+    if_zero: &str,
+    if_long: &str,
+) -> Result<std::time::Duration, String> {
     use crate::scenario::plan::limits::{MAX_DURATION, MAX_DURATION_TEXT};
     let d = parse_duration_arg(s)?;
     if d.is_zero() {
-        Err(format!(
-            "`{s}` is no time at all: give a duration like 8h or 30m"
-        ))
+        Err(format!("`{s}` is no time at all: {if_zero}"))
     } else if d > MAX_DURATION {
         Err(format!(
-            "`{s}` is longer than {MAX_DURATION_TEXT}, the longest a watch may run"
+            "`{s}` is longer than {MAX_DURATION_TEXT}, {if_long}"
         ))
     } else {
         Ok(d)

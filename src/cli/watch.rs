@@ -82,15 +82,7 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
         Some(url) => Some(Webhook::start(url, done_rx.clone())),
         None => None,
     };
-    let (stop_tx, _) = tokio::sync::watch::channel(false);
-    let stop = std::sync::Arc::new(stop_tx);
-    let signals = {
-        let stop = std::sync::Arc::clone(&stop);
-        tokio::spawn(async move {
-            super::commands::interrupted().await;
-            let _ = stop.send(true);
-        })
-    };
+    let (stop, signals) = super::commands::stop_on_signals();
     let wp = &plan.watch;
     say!(
         "{} watch: {:.1} req/s per target, checks every {}, windows {}, report every {} into {}",
