@@ -10,8 +10,9 @@
 //! Invariants: pure; without the baseline's result nothing is compared.
 
 use super::finding::{Finding, FindingKind, Level};
+use super::sides::Sides;
 use crate::probe::behaviour::BehaviourResult;
-use crate::probe::{ProbeResult, Sample};
+use crate::probe::ProbeResult;
 use crate::run::CheckPass;
 use crate::scenario::plan::{Plan, ProbeSpec};
 
@@ -82,38 +83,4 @@ pub fn judge(plan: &Plan, pass: &CheckPass, ci: usize) -> Vec<Finding> {
         out.extend(found);
     }
     out
-}
-
-/// The check and the two targets a comparison is about.
-pub struct Sides<'a> {
-    pub check: &'a str,
-    pub baseline: &'a str,
-    pub target: &'a str,
-}
-
-impl Sides<'_> {
-    /// A finding about the compared target.
-    pub fn finding(&self, kind: FindingKind, level: Level, message: String) -> Finding {
-        Finding::new(kind, level, Some(self.check), Some(self.target), message)
-    }
-}
-
-/// `503 from ingress`, `429 from gateway (local_rate_limited)`, `no answer`.
-pub fn answer(s: &Sample) -> String {
-    match &s.response {
-        Some(r) => {
-            let body = r.body.text();
-            let body = body.trim();
-            let text = if !body.is_empty() && body.len() <= 60 && !body.starts_with('<') {
-                format!(" `{body}`")
-            } else {
-                String::new()
-            };
-            format!("{}{text} from {}", r.status, r.origin.as_str())
-        }
-        None => match &s.error {
-            Some(e) => format!("no answer ({})", e.kind.as_str()),
-            None => "no answer".to_owned(),
-        },
-    }
 }

@@ -5,8 +5,8 @@
 //! that accepts what the baseline refuses, or refuses what it accepts, is a
 //! `body_limit` finding with the gateway-side remedy. Invariant: pure.
 
-use super::behaviour::{answer, Sides};
 use super::finding::{Evidence, Finding, FindingKind, Level};
+use super::sides::{answer, Sides};
 use crate::probe::body_limit::BodyLimitResult;
 use crate::probe::Sample;
 use crate::scenario::units::format_size;

@@ -9,8 +9,8 @@
 //! connected to on one side only) is a failure; values that differ per
 //! request (`x-request-id`) are not compared. Invariant: pure.
 
-use super::behaviour::Sides;
 use super::finding::{Evidence, Finding, FindingKind, Level, PointerDiff};
+use super::sides::Sides;
 use crate::probe::forwarded::ForwardedResult;
 
 /// The headers proxies set towards the app.

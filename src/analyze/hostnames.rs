@@ -11,9 +11,9 @@
 //! inconclusive, since the variants then prove nothing.
 //! Invariant: pure.
 
-use super::behaviour::{answer, Sides};
 use super::finding::{Evidence, Finding, FindingKind, Level};
 use super::hints::{variant_hint, HOSTNAME_HINT};
+use super::sides::{answer, Sides};
 use crate::probe::hostnames::{HostnamesResult, Variant};
 use crate::probe::{Origin, Sample};
 

@@ -47,6 +47,7 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod reproduce;
 pub mod route_timeout;
+pub mod sides;
 pub mod spike;
 pub mod stats;
 pub mod verdict;

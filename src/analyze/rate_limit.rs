@@ -10,8 +10,8 @@
 //! pod answering 429 `local_rate_limited`. Invariant: pure; a difference is
 //! said once, about the compared target.
 
-use super::behaviour::{answer, Sides};
 use super::finding::{Evidence, Finding, FindingKind, Level};
+use super::sides::{answer, Sides};
 use crate::probe::rate_limit::{Burst, RateLimitResult};
 
 /// What per-client limiting on the gateway takes.

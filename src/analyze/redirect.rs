@@ -9,8 +9,8 @@
 //! For GET and HEAD the same difference is a warning (caching and
 //! permanence still differ). Invariant: pure.
 
-use super::behaviour::{answer, Sides};
 use super::finding::{Evidence, Finding, FindingKind, Level};
+use super::sides::{answer, Sides};
 use crate::probe::redirect::{keeps_method, permanent};
 use crate::probe::Sample;
 

@@ -7,8 +7,8 @@
 //! `route_timeout` finding naming HTTPRoute `timeouts.request`.
 //! Invariant: pure.
 
-use super::behaviour::{answer, Sides};
 use super::finding::{Evidence, Finding, FindingKind, Level};
+use super::sides::{answer, Sides};
 use crate::probe::{ErrorKind, Origin, Sample};
 
 const HINT: &str = "Envoy's route timeout is 15 s by default (kgateway, Envoy Gateway), ingress-nginx waits `proxy-read-timeout` (60 s by default, or the route's `nginx.ingress.kubernetes.io/proxy-read-timeout`): set the HTTPRoute rule's `timeouts.request` (and `timeouts.backendRequest`) to the ingress's value for this route";

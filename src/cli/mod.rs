@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod output;
 mod progress;
+mod signals;
 mod watch;
 
 use std::path::PathBuf;

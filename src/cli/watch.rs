@@ -82,7 +82,7 @@ pub async fn watch(plan: Plan, output: &OutputArgs, args: Args) -> Exit {
         Some(url) => Some(Webhook::start(url, done_rx.clone())),
         None => None,
     };
-    let (stop, signals) = super::commands::stop_on_signals();
+    let (stop, signals) = super::signals::stop_on_signals();
     let wp = &plan.watch;
     say!(
         "{} watch: {:.1} req/s per target, checks every {}, windows {}, report every {} into {}",

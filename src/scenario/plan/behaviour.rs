@@ -16,8 +16,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::ctx::Ctx;
+use super::ctx::{optional_duration, path_and_query};
 use super::limits::{FORCE_FACTOR, MAX_BODY_LIMIT_SIZE, MAX_RATE_LIMIT_COUNT, MAX_RATE_LIMIT_RATE};
-use super::probes::{optional_duration, path_and_query};
 use super::targets::validate_host;
 use super::Defaults;
 use crate::probe::behaviour::BehaviourSpec;

@@ -238,3 +238,49 @@ pub(super) fn regex_reason(err: &regex::Error) -> String {
         .trim_start_matches("error: ")
         .to_owned()
 }
+
+/// Builds path and query from a `path` and a `query` mapping.
+pub(super) fn path_and_query(
+    cx: &Ctx,
+    path: Option<&At<String>>,
+    query: Option<&Entries<At<String>>>,
+) -> Option<String> {
+    let mut out = path.map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+    if let Some(p) = path {
+        if !p.starts_with('/') {
+            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
+            return None;
+        }
+    }
+    if let Some(q) = query {
+        let mut ser = reqwest::Url::parse("http://x/").ok()?;
+        {
+            let mut pairs = ser.query_pairs_mut();
+            for (k, v) in &q.0 {
+                pairs.append_pair(&k.value, &v.value);
+            }
+        }
+        let sep = if out.contains('?') { '&' } else { '?' };
+        if let Some(qs) = ser.query() {
+            out = format!("{out}{sep}{qs}");
+        }
+    }
+    Some(out)
+}
+
+/// A duration more than zero (`what` names it in errors), else `default`.
+pub(super) fn optional_duration(
+    cx: &Ctx,
+    v: Option<&At<String>>,
+    what: &str,
+    default: Duration,
+    ok: &mut bool,
+) -> Duration {
+    match v {
+        Some(t) => cx.positive_duration(t, what).unwrap_or_else(|| {
+            *ok = false;
+            default
+        }),
+        None => default,
+    }
+}

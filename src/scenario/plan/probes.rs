@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use regex::Regex;
 
-use super::ctx::{regex_reason, Ctx};
+use super::ctx::{optional_duration, path_and_query, regex_reason, Ctx};
 use super::limits::{
     DEFAULT_CHECK_MAX_MESSAGE, DEFAULT_PONG_TIMEOUT, MAX_BODY_FILE, MAX_CONCURRENCY, MAX_MESSAGE,
     MAX_RATE,
@@ -27,7 +27,7 @@ use crate::probe::http::HttpSpec;
 use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::scenario::model::{RawCheck, RawCors, RawDns, RawHttp, RawWebSocket, RawWsMessage};
 use crate::scenario::units::format_size;
-use crate::scenario::yaml::{unknown_message, At, Entries, Loc};
+use crate::scenario::yaml::{unknown_message, At, Loc};
 
 /// The check's one probe, or `None` (with the reason reported).
 pub(super) fn build_probe(
@@ -183,52 +183,6 @@ fn build_http(
         follow_redirects: http.follow_redirects.unwrap_or(follow_default),
         body_cap: body_cap?,
     })
-}
-
-/// Builds path and query from a `path` and a `query` mapping.
-pub(super) fn path_and_query(
-    cx: &Ctx,
-    path: Option<&At<String>>,
-    query: Option<&Entries<At<String>>>,
-) -> Option<String> {
-    let mut out = path.map(|p| p.value.clone()).unwrap_or_else(|| "/".into());
-    if let Some(p) = path {
-        if !p.starts_with('/') {
-            cx.err(p.loc, format!("path `{}` must start with `/`", p.value));
-            return None;
-        }
-    }
-    if let Some(q) = query {
-        let mut ser = reqwest::Url::parse("http://x/").ok()?;
-        {
-            let mut pairs = ser.query_pairs_mut();
-            for (k, v) in &q.0 {
-                pairs.append_pair(&k.value, &v.value);
-            }
-        }
-        let sep = if out.contains('?') { '&' } else { '?' };
-        if let Some(qs) = ser.query() {
-            out = format!("{out}{sep}{qs}");
-        }
-    }
-    Some(out)
-}
-
-/// A duration more than zero (`what` names it in errors), else `default`.
-pub(super) fn optional_duration(
-    cx: &Ctx,
-    v: Option<&At<String>>,
-    what: &str,
-    default: Duration,
-    ok: &mut bool,
-) -> Duration {
-    match v {
-        Some(t) => cx.positive_duration(t, what).unwrap_or_else(|| {
-            *ok = false;
-            default
-        }),
-        None => default,
-    }
 }
 
 fn build_websocket(
