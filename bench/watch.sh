@@ -40,9 +40,11 @@ YAML
   start=$(date +%s)
   for at in 1 5 10; do
     [ "$at" -gt "$MINUTES" ] && break
-    while [ $(( $(date +%s) - start )) -lt $(( at * 60 )) ]; do sleep 1; done
+    # The last sample 5 s before the watch ends on its own.
+    due=$(( at * 60 )); [ "$due" -ge $(( MINUTES * 60 )) ] && due=$(( MINUTES * 60 - 5 ))
+    while [ $(( $(date +%s) - start )) -lt "$due" ]; do sleep 1; done
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$watch/status" 2>/dev/null || echo '?')
-    echo "rss after ${at} min: ${rss} KiB"
+    echo "rss after ${due} s: ${rss} KiB"
   done
   wait "$watch" || true
   echo "report.json: $(stat -c %s "$work/out/report.json") bytes; events.ndjson: $(stat -c %s "$work/out/events.ndjson" 2>/dev/null || echo 0) bytes"

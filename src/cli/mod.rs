@@ -84,8 +84,8 @@ pub enum Command {
         )]
         marks: PathBuf,
     },
-    /// Mark an event (a deploy) on the timeline of the `run` going on in this
-    /// directory: the run picks it up and attributes 503 spikes to it.
+    /// Mark an event (a deploy) on the timeline of the `run` or `watch` going
+    /// on in this directory: it picks the mark up and attributes 503 spikes to it.
     Mark {
         /// What happened, e.g. "deploy api v42".
         name: String,
@@ -93,7 +93,7 @@ pub enum Command {
         /// (after a Route 53 weight change).
         #[arg(long, value_name = "TARGET=WEIGHT,…", value_parser = parse_weights)]
         weights: Option<std::collections::BTreeMap<String, f64>>,
-        /// The marks file the run watches.
+        /// The marks file the run or watch reads.
         #[arg(
             long,
             value_name = "FILE",
