@@ -83,6 +83,7 @@
 pub mod analyze;
 pub mod cli;
 pub mod hdr;
+pub mod init;
 pub mod jsondiff;
 pub mod lab;
 pub mod load;
