@@ -66,6 +66,27 @@ pub async fn run(command: Command) -> Exit {
             weights,
             marks,
         } => mark(&name, weights.as_ref(), &marks),
+        Command::Init {
+            ingress,
+            routes,
+            gateways,
+            ingress_connect,
+            gateway_connect,
+            output,
+            websocket_paths,
+            dns_nameserver,
+            force,
+        } => super::init::init(super::init::Args {
+            inputs: ingress.into_iter().chain(routes).chain(gateways).collect(),
+            options: crate::init::generate::Options {
+                ingress_connect,
+                gateway_connect,
+                websocket_paths,
+                nameservers: dns_nameserver,
+            },
+            output,
+            force,
+        }),
         Command::Watch {
             scenario,
             output,

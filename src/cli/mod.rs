@@ -6,6 +6,7 @@
 //! 130 interrupted (the partial report is still written).
 
 pub mod commands;
+mod init;
 pub mod output;
 mod progress;
 mod signals;
@@ -83,6 +84,39 @@ pub enum Command {
             default_value = "reports/.marks"
         )]
         marks: PathBuf,
+    },
+    /// Write a scenario (and a migration lint) from the cluster's Ingress,
+    /// HTTPRoute and Gateway manifests: files, directories, or `-` for
+    /// `kubectl get ingress,httproute,gateway -A -o yaml`. Exit 0 written, 1
+    /// written with failing lint findings, 2 usage or nothing readable.
+    Init {
+        /// Ingress manifests (file, directory or `-`); repeatable.
+        #[arg(long, value_name = "FILE_OR_DIR", required = true)]
+        ingress: Vec<PathBuf>,
+        /// HTTPRoute manifests (from your hands or from ingress2gateway); repeatable.
+        #[arg(long, value_name = "FILE_OR_DIR")]
+        routes: Vec<PathBuf>,
+        /// Gateway (and ReferenceGrant) manifests; repeatable.
+        #[arg(long, value_name = "FILE_OR_DIR")]
+        gateways: Vec<PathBuf>,
+        /// Where the ingress path answers (its load balancer), host:port.
+        #[arg(long, value_name = "ADDR")]
+        ingress_connect: String,
+        /// Where the gateway path answers, host:port.
+        #[arg(long, value_name = "ADDR")]
+        gateway_connect: String,
+        /// The scenario to write (the lint goes beside it as FILE.lint.md).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Paths served over WebSocket, comma-separated (e.g. /ws,/chat).
+        #[arg(long, value_name = "PATHS", value_delimiter = ',')]
+        websocket_paths: Vec<String>,
+        /// The zone's authoritative nameservers, for the weighted DNS check.
+        #[arg(long, value_name = "NS", value_delimiter = ',')]
+        dns_nameserver: Vec<String>,
+        /// Overwrite FILE and FILE.lint.md if they exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Mark an event (a deploy) on the timeline of the `run` or `watch` going
     /// on in this directory: it picks the mark up and attributes 503 spikes to it.

@@ -16,6 +16,7 @@ mod hostile;
 mod hostnames;
 mod html;
 mod http_checks;
+mod init;
 mod load;
 mod load_verdicts;
 mod metrics;

@@ -1,0 +1,130 @@
+//! `cutover init` end to end (issue 15): manifests in, a scenario out that
+//! `validate` accepts and that runs against the lab, whose boundary probes
+//! find the lab's path-prefix difference; the generated scenario's golden;
+//! bad input named by file and document while the rest is read.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::support::{bin, lab, root};
+
+fn fixture(name: &str) -> String {
+    root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_scenario_validates_runs_against_the_lab_and_its_boundary_probe_finds_the_prefix_difference(
+) {
+    let lab = lab().await;
+    lab.switches.gateway_strict_prefix.store(true, Relaxed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("shop.yaml");
+    let (i, g) = (lab.ingress_http.to_string(), lab.gateway_http.to_string());
+    let init = std::process::Command::new(bin())
+        .args([
+            "init",
+            "--ingress",
+            &fixture("init-lab/ingress.yaml"),
+            "--routes",
+            &fixture("init-lab/routes.yaml"),
+            "--ingress-connect",
+            &i,
+            "--gateway-connect",
+            &g,
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .expect("init runs");
+    let stdout = String::from_utf8_lossy(&init.stdout);
+    assert!(
+        init.status.code().is_some_and(|c| c <= 1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert!(stdout.contains("configuration-snippet"), "{stdout}");
+    let scenario = std::fs::read_to_string(&out).expect("written");
+    insta::with_settings!({filters => vec![(r"127\.0\.0\.1:\d+", "[ADDR]")]}, {
+        insta::assert_snapshot!("init_lab_scenario", scenario);
+    });
+    let lint = std::fs::read_to_string(dir.path().join("shop.lint.md")).expect("lint written");
+    assert!(lint.contains("configuration-snippet"), "{lint}");
+    // What init writes, validate accepts.
+    let v = std::process::Command::new(bin())
+        .arg("validate")
+        .arg(&out)
+        .output()
+        .expect("validate");
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    // And it runs: the boundary probe /apix proves the prefix difference.
+    let cwd = dir.path().to_path_buf();
+    let check = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin())
+            .args(["check", "shop.yaml", "--out", "out"])
+            .current_dir(cwd)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("check");
+    assert_eq!(check.status.code(), Some(1));
+    let report = crate::support::report_in(dir.path(), "out");
+    crate::support::assert_valid_report(&report);
+    let findings = report["findings"].as_array().expect("findings");
+    let miss: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "route_miss")
+        .collect();
+    assert_eq!(miss.len(), 1, "{findings:#?}");
+    assert_eq!(
+        miss[0]["check"],
+        "shop.example.test /apix (boundary of /api)"
+    );
+    assert_eq!(miss[0]["target"], "gateway");
+    // The paths both sides route the same way pass on both.
+    let api = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "shop.example.test /api"))
+        .expect("the /api check");
+    assert_eq!(api["verdict"], "pass", "{api:#}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_needs_an_ingress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("s.yaml");
+    std::fs::write(&out, "keep me").expect("write");
+    let run = |extra: &[&str], input: &str| {
+        std::process::Command::new(bin())
+            .args([
+                "init",
+                "--ingress",
+                input,
+                "--ingress-connect",
+                "127.0.0.1:1",
+                "--gateway-connect",
+                "127.0.0.1:2",
+                "-o",
+            ])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("init")
+    };
+    let o = run(&[], &fixture("init-lab/ingress.yaml"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "keep me");
+    // Only HTTPRoutes: nothing to turn into checks.
+    let o = run(&["--force"], &fixture("init-lab/routes.yaml"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no Ingress was read"));
+}
