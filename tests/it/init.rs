@@ -128,3 +128,63 @@ fn init_refuses_to_overwrite_and_needs_an_ingress() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no Ingress was read"));
 }
+
+#[test]
+fn init_reads_kubectl_output_piped_to_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("s.yaml");
+    // `kubectl get ingress,httproute,gateway -A -o yaml`: one List.
+    let list = r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: Ingress
+  metadata: { name: shop, namespace: shop }
+  spec:
+    rules:
+    - host: shop.example.test
+      http:
+        paths:
+        - { path: /api, pathType: Prefix, backend: { service: { name: api, port: { number: 80 } } } }
+- apiVersion: v1
+  kind: Service
+  metadata: { name: api, namespace: shop }
+"#;
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "init",
+            "--ingress",
+            "-",
+            "--ingress-connect",
+            "127.0.0.1:1",
+            "--gateway-connect",
+            "127.0.0.1:2",
+            "-o",
+        ])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(list.as_bytes())
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{stderr}");
+    // The Service is skipped with a note naming where it was.
+    assert!(
+        stderr.contains("<stdin> item 2: note: kind `Service`"),
+        "{stderr}"
+    );
+    let scenario = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        scenario.contains("name: \"shop.example.test /api\""),
+        "{scenario}"
+    );
+}
