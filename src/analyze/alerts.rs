@@ -7,8 +7,11 @@
 //! - `failure_rate`: failed requests over the longest window above
 //!   `watch.alerts.error_ratio` (with at least `min_requests`);
 //! - `latency_regression`: a target slower than the baseline target on a
-//!   check over the longest window ([`super::latency`]: ratio thresholds and a
-//!   Mann-Whitney p-value, the same rules as `run`);
+//!   check over the longest window ([`super::latency`]: ratio thresholds, a
+//!   Mann-Whitney p-value and `min_tail_samples` beyond each quantile, the
+//!   same rules as `run`); the watch raises it only when two judgements a
+//!   shortest window apart agree (judging every second would test the same
+//!   data many times over);
 //! - `check_failing`: a one-shot check that fails on a target in the latest
 //!   check pass (expectations, parity, CORS, WebSocket, behaviour);
 //! - `dns_drift` and `dns_leak`: the DNS split against the expected weights
@@ -298,6 +301,8 @@ pub fn window_conditions(
                 continue;
             }
             let c = latency::compare(&tw.latency, &bw.latency, rules.latency);
+            // As in `run`: a quantile counts only with enough samples beyond it.
+            let (c, _) = super::load::split_by_data(&c, rules.latency.min_tail_samples);
             if c.is_regression(rules.latency) {
                 out.push(Condition {
                     key: key(Rule::LatencyRegression, Some(check)),
@@ -390,5 +395,60 @@ mod tests {
         assert_eq!(a.history().count(), HISTORY_KEPT);
         assert_eq!(a.history_dropped, 1_000 - HISTORY_KEPT as u64);
         assert_eq!(a.raised[&Rule::Spike503], 500);
+    }
+
+    fn window(latencies_ms: &[f64]) -> crate::record::window::Window {
+        let mut w = crate::record::window::Window {
+            seconds: 300,
+            requests: latencies_ms.len() as u64,
+            failed: 0,
+            errors: 0,
+            s503: Vec::new(),
+            latency: crate::hdr::histogram(),
+            series: Vec::new(),
+        };
+        for ms in latencies_ms {
+            w.latency.saturating_record((ms * 1000.0) as u64);
+        }
+        w
+    }
+
+    #[test]
+    fn a_slower_tail_without_enough_samples_beyond_it_raises_no_latency_alert() {
+        // 3,000 requests each: p99.9 has 3 samples beyond it, fewer than the
+        // 10 the rule needs. The target is a hair slower all along (the
+        // Mann-Whitney test sees it, no quantile moves by 1 ms) and its
+        // five slowest are 50 ms: only p99.9 would pass the ratio rule.
+        let base: Vec<f64> = (0..3_000).map(|i| 1.0 + (i % 100) as f64 / 100.0).collect();
+        let mut slow: Vec<f64> = base.iter().map(|x| x + 0.05).collect();
+        for x in slow.iter_mut().rev().take(5) {
+            *x = 50.0;
+        }
+        let (b, t) = (window(&base), window(&slow));
+        let rules = WindowRules {
+            spike: &SpikeRules::default(),
+            latency: &LatencyRules::default(),
+            error_ratio: 0.05,
+            min_requests: 20,
+            short: std::time::Duration::from_secs(60),
+            long: std::time::Duration::from_secs(300),
+        };
+        let view = |name, w| TargetWindows {
+            target: name,
+            short: w,
+            long: w,
+            checks: vec![("items", w)],
+        };
+        let (bv, tv) = (view("ingress", &b), view("gateway", &t));
+        let c = window_conditions(std::slice::from_ref(&tv), Some(&bv), &[], &rules);
+        assert!(c.is_empty(), "{c:#?}");
+        // A whole distribution 3 ms slower is one.
+        let slower: Vec<f64> = base.iter().map(|x| x + 3.0).collect();
+        let s = window(&slower);
+        let sv = view("gateway", &s);
+        let c = window_conditions(std::slice::from_ref(&sv), Some(&bv), &[], &rules);
+        assert_eq!(c.len(), 1, "{c:#?}");
+        assert_eq!(c[0].key.rule, Rule::LatencyRegression);
+        assert!(c[0].message.contains("p = "), "{}", c[0].message);
     }
 }

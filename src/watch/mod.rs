@@ -104,6 +104,8 @@ struct State {
     websocket: BTreeMap<usize, bool>,
     /// The latest DNS split of the first DNS check.
     dns: Vec<crate::analyze::dns::Share>,
+    /// Latency conditions in a row, per alert (judged once per shortest window).
+    latency_streak: BTreeMap<alerts::AlertKey, u32>,
     /// Per behaviour check: the first pass's results, kept for every later one.
     behaviour: BTreeMap<usize, Vec<Option<crate::probe::ProbeResult>>>,
 }
@@ -136,6 +138,7 @@ pub async fn watch(
         websocket: BTreeMap::new(),
         dns: Vec::new(),
         behaviour: BTreeMap::new(),
+        latency_streak: BTreeMap::new(),
     };
     let repeat = Arc::new({
         let mut p = (*plan).clone();
@@ -312,7 +315,32 @@ impl State {
             long: wp.longest(),
         };
         let conditions = alerts::window_conditions(&views, baseline, &events, &rules);
-        self.alerts.update(now, &Rule::WINDOWS, conditions)
+        let (latency, others): (Vec<_>, Vec<_>) = conditions
+            .into_iter()
+            .partition(|c| c.key.rule == Rule::LatencyRegression);
+        let mut changes = self
+            .alerts
+            .update(now, &[Rule::Spike503, Rule::FailureRate], others);
+        // Latency is judged once per shortest window and raised when two
+        // judgements in a row agree.
+        let every = wp.shortest().as_secs().max(1);
+        if now.is_multiple_of(every) {
+            let mut streak = BTreeMap::new();
+            let mut confirmed = Vec::new();
+            for c in latency {
+                let n = self.latency_streak.get(&c.key).copied().unwrap_or(0) + 1;
+                streak.insert(c.key.clone(), n);
+                if n >= 2 {
+                    confirmed.push(c);
+                }
+            }
+            self.latency_streak = streak;
+            changes.extend(
+                self.alerts
+                    .update(now, &[Rule::LatencyRegression], confirmed),
+            );
+        }
+        changes
     }
 
     /// A mark: an event for spike attribution, and maybe new weights.
