@@ -15,8 +15,10 @@
 //! - Annotations become the checks that prove them: `enable-cors` a CORS
 //!   check, `limit-rps`/`limit-rpm` a `rate_limit`, `proxy-body-size` a
 //!   `body_limit`, `ssl-redirect`/`force-ssl-redirect` a `redirect`,
-//!   `proxy-read-timeout` a `route_timeout`, WebSocket paths a WebSocket
-//!   check, external-dns `aws-weight` (with `set-identifier`) a DNS check
+//!   `proxy-read-timeout` a `route_timeout`, WebSocket paths (named by
+//!   `--websocket-paths`, by `nginx.org/websocket-services`, or with a
+//!   `proxy-read-timeout` of an hour or more, which WebSocket routes set) a
+//!   WebSocket check, external-dns `aws-weight` (with `set-identifier`) a DNS check
 //!   with the expected weights. Every other `nginx.ingress.kubernetes.io/`
 //!   annotation is listed as unmapped with the policy that usually replaces
 //!   it.
@@ -172,6 +174,16 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
     w.line("defaults: { timeout: 10s }");
     w.line("checks:");
     let loopback = is_loopback(&opts.ingress_connect) && is_loopback(&opts.gateway_connect);
+    // ingress-nginx: once one path of a host uses regex, every path of that
+    // host (in any Ingress) is matched as a case-insensitive regex.
+    let regex_hosts: Vec<&str> = m
+        .ingresses
+        .iter()
+        .filter(|i| {
+            is_true(nginx(&i.object, "use-regex")) || nginx(&i.object, "rewrite-target").is_some()
+        })
+        .flat_map(|i| i.object.spec.rules.iter().filter_map(|r| r.host.as_deref()))
+        .collect();
     let mut unmapped = Vec::new();
     let mut weights: BTreeMap<&str, f64> = BTreeMap::new();
     for src in &m.ingresses {
@@ -179,6 +191,14 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
         let id = format!("Ingress {}", ing.metadata.id());
         let regex = is_true(nginx(ing, "use-regex")) || nginx(ing, "rewrite-target").is_some();
         let rewrite = nginx(ing, "rewrite-target").is_some();
+        let ws_services: Vec<&str> = ing
+            .metadata
+            .annotation("nginx.org/websocket-services")
+            .map(|v| v.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        let long_read_timeout = nginx(ing, "proxy-read-timeout")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|s| s >= 3600);
         let mut first_path: Option<(String, String)> = None;
         for rule in &ing.spec.rules {
             let Some(host) = rule.host.as_deref().filter(|h| !h.starts_with('*')) else {
@@ -246,7 +266,7 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
                     };
                     probes.push((other, "rewrite-target with and without the trailing slash"));
                 }
-                if regex && path.to_uppercase() != path {
+                if regex_hosts.contains(&host) && path.to_uppercase() != path {
                     probes.push((
                         path.to_uppercase(),
                         "use-regex makes every path of this host case-insensitive in nginx",
@@ -260,15 +280,25 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
                         yaml_str(&probe)
                     );
                 }
-                if opts
+                let service = p.backend.service.as_ref().map(|s| s.name.as_str());
+                let why = if opts
                     .websocket_paths
                     .iter()
                     .any(|ws| ws == &raw || ws == &path)
                 {
+                    Some("--websocket-paths")
+                } else if ws_services.iter().any(|s| Some(*s) == service) {
+                    Some("nginx.org/websocket-services names its service")
+                } else if long_read_timeout {
+                    Some("a proxy-read-timeout of an hour or more is what WebSocket routes set")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
                     let name = w.name(&format!("{host} {path} websocket"));
                     let _ = writeln!(
                         w.out,
-                        "  # --websocket-paths: an upgrade through both (kgateway needs an HTTPListenerPolicy upgradeConfig)\n  - name: {name}\n    websocket: {{ {host_field}path: {} }}",
+                        "  # WebSocket ({why}): an upgrade through both (kgateway needs an HTTPListenerPolicy upgradeConfig)\n  - name: {name}\n    websocket: {{ {host_field}path: {} }}",
                         yaml_str(&path)
                     );
                 }
@@ -476,5 +506,69 @@ mod tests {
         assert!(is_loopback("127.0.0.1:8080"));
         assert!(is_loopback("[::1]:443"));
         assert!(!is_loopback("k8s-ingress-123.elb.amazonaws.com:443"));
+    }
+
+    fn manifests(yaml: &str) -> Manifests {
+        let mut m = Manifests::default();
+        let problems = crate::init::read::read(
+            &[std::path::PathBuf::from("-")],
+            &mut yaml.as_bytes(),
+            &mut m,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        m
+    }
+
+    fn opts() -> Options {
+        Options {
+            ingress_connect: "127.0.0.1:1".into(),
+            gateway_connect: "127.0.0.1:2".into(),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn use_regex_on_one_ingress_spreads_to_every_path_of_its_host_and_websocket_services_get_a_socket_check(
+    ) {
+        let m = manifests(
+            r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api
+  annotations: { nginx.ingress.kubernetes.io/use-regex: "true" }
+spec:
+  rules:
+  - host: shop.example.test
+    http: { paths: [ { path: "/api/v[0-9]+/.*", pathType: ImplementationSpecific, backend: { service: { name: api, port: { number: 80 } } } } ] }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  annotations: { nginx.org/websocket-services: "chat" }
+spec:
+  rules:
+  - host: shop.example.test
+    http: { paths: [ { path: /chat, pathType: Prefix, backend: { service: { name: chat, port: { number: 80 } } } } ] }
+"#,
+        );
+        let g = generate(&m, &opts());
+        // The regex path at its literal prefix, its upper case; the other
+        // Ingress's /chat too, since its host uses regex.
+        for want in [
+            "http: { path: \"/api/v\" }",
+            "http: { path: \"/API/V\" }",
+            "http: { path: \"/CHAT\" }",
+            "websocket: { path: \"/chat\" }",
+        ] {
+            assert!(
+                g.scenario.contains(want),
+                "missing {want} in:\n{}",
+                g.scenario
+            );
+        }
+        let plan =
+            crate::scenario::load_str(&g.scenario, std::path::Path::new("g.yaml"), &|_| None);
+        assert!(plan.is_ok(), "{:?}", plan.err().map(|e| e.to_string()));
     }
 }
