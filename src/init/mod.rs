@@ -2,4 +2,5 @@
 //! Ingress, HTTPRoute and Gateway manifests (being built).
 
 pub mod k8s;
+pub mod lint;
 pub mod read;
