@@ -205,7 +205,7 @@ fn shared(host: &str, group: &[&Publisher]) -> Vec<Lint> {
     if group.len() < 2 || !group.iter().any(|p| p.weighted()) {
         return out;
     }
-    // Reported on the last object, naming the others.
+    // Otherwise reported on the last object, naming the others.
     let Some(last) = group.last() else {
         return out;
     };
@@ -213,9 +213,10 @@ fn shared(host: &str, group: &[&Publisher]) -> Vec<Lint> {
         |ps: &[&&Publisher]| super::and_list(&ps.iter().map(|p| p.object()).collect::<Vec<_>>());
     let plain: Vec<&&Publisher> = group.iter().filter(|p| !p.weighted()).collect();
     let weighted: Vec<&&Publisher> = group.iter().filter(|p| p.weighted()).collect();
-    if !plain.is_empty() {
+    if let Some(first_plain) = plain.first() {
+        // Reported on the object without weights, the odd one out.
         out.push(lint_of(
-            last,
+            first_plain,
             LintLevel::Fail,
             format!(
                 "Hostname `{host}` is published by {} with weights and by {} without: Route 53 refuses weighted and non-weighted records of one name and type, so external-dns's change fails.",

@@ -132,10 +132,22 @@ pub enum Field {
     UdpRouteKind,
 }
 
+/// What a release-dependent thing is, for how its absence shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// A field: CRDs without it reject or prune it.
+    Plain,
+    /// A filter type: CRDs without it reject the value.
+    Filter,
+    /// A route kind a listener allows: without its CRD no such route exists.
+    RouteKind,
+}
+
 /// When a field was in which channel (minor versions of v1).
 struct Facts {
-    /// As users write it.
+    /// As users write it, to follow "sets" or "uses".
     name: &'static str,
+    shape: Shape,
     experimental: u8,
     standard: Option<u8>,
     /// The first release without it (experimental fields can go).
@@ -146,39 +158,47 @@ struct Facts {
 
 impl Field {
     fn facts(self) -> Facts {
-        let f = |name, experimental, standard| Facts {
+        let f = |name, shape, experimental, standard| Facts {
             name,
+            shape,
             experimental,
             standard,
             removed: None,
             instead: None,
         };
         match self {
-            Field::ParentRefPort => f("`parentRefs[].port`", 0, Some(1)),
-            Field::RuleTimeouts => f("rule `timeouts`", 0, Some(2)),
-            Field::RuleSessionPersistence => f("rule `sessionPersistence`", 1, None),
-            Field::RuleRetry => f("rule `retry`", 2, None),
-            Field::RuleName => f("rule `name`", 2, Some(4)),
-            Field::MirrorFraction => f("`RequestMirror` filter `percent`/`fraction`", 2, Some(3)),
-            Field::CorsFilter => f("filter type `CORS`", 3, Some(5)),
-            Field::ExternalAuthFilter => f("filter type `ExternalAuth`", 4, None),
-            Field::GatewayInfrastructure => f("`spec.infrastructure`", 0, Some(2)),
+            Field::ParentRefPort => f("`port`", Shape::Plain, 0, Some(1)),
+            Field::RuleTimeouts => f("`timeouts`", Shape::Plain, 0, Some(2)),
+            Field::RuleSessionPersistence => f("`sessionPersistence`", Shape::Plain, 1, None),
+            Field::RuleRetry => f("`retry`", Shape::Plain, 2, None),
+            Field::RuleName => f("`name`", Shape::Plain, 2, Some(4)),
+            Field::MirrorFraction => f(
+                "`RequestMirror` `percent` or `fraction`",
+                Shape::Plain,
+                2,
+                Some(3),
+            ),
+            Field::CorsFilter => f("a `CORS` filter", Shape::Filter, 3, Some(5)),
+            Field::ExternalAuthFilter => f("an `ExternalAuth` filter", Shape::Filter, 4, None),
+            Field::GatewayInfrastructure => f("`spec.infrastructure`", Shape::Plain, 0, Some(2)),
             Field::GatewayBackendTls => Facts {
                 removed: Some(4),
                 instead: Some("`spec.tls.backend`"),
-                ..f("`spec.backendTLS`", 2, None)
+                ..f("`spec.backendTLS`", Shape::Plain, 2, None)
             },
             Field::ListenerFrontendValidation => Facts {
                 removed: Some(4),
                 instead: Some("`spec.tls.frontend`"),
-                ..f("listener `tls.frontendValidation`", 1, None)
+                ..f("`tls.frontendValidation`", Shape::Plain, 1, None)
             },
-            Field::GatewayTls => f("`spec.tls`", 4, Some(5)),
-            Field::GatewayAllowedListeners => f("`spec.allowedListeners`", 3, Some(5)),
-            Field::GatewayDefaultScope => f("`spec.defaultScope`", 4, None),
-            Field::TlsRouteKind => f("listener `allowedRoutes.kinds` `TLSRoute`", 0, Some(5)),
-            Field::TcpRouteKind => f("listener `allowedRoutes.kinds` `TCPRoute`", 0, Some(6)),
-            Field::UdpRouteKind => f("listener `allowedRoutes.kinds` `UDPRoute`", 0, Some(6)),
+            Field::GatewayTls => f("`spec.tls`", Shape::Plain, 4, Some(5)),
+            Field::GatewayAllowedListeners => {
+                f("`spec.allowedListeners`", Shape::Plain, 3, Some(5))
+            }
+            Field::GatewayDefaultScope => f("`spec.defaultScope`", Shape::Plain, 4, None),
+            Field::TlsRouteKind => f("`TLSRoute`", Shape::RouteKind, 0, Some(5)),
+            Field::TcpRouteKind => f("`TCPRoute`", Shape::RouteKind, 0, Some(6)),
+            Field::UdpRouteKind => f("`UDPRoute`", Shape::RouteKind, 0, Some(6)),
         }
     }
 }
@@ -282,10 +302,63 @@ pub(super) fn lint(m: &Manifests, crds: Option<Crds>) -> Vec<Lint> {
     out
 }
 
-/// Each field used, with where (in order of first use).
-type Uses = Vec<(Field, Vec<String>)>;
+/// Where in the object a field is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Place {
+    Spec,
+    /// 1-based.
+    Rule(usize),
+    Listener(String),
+    ParentRef(String),
+}
 
-fn add(uses: &mut Uses, field: Field, place: String) {
+/// `" in rules 1 and 3"`, `" in listener `db`"`, or nothing for the spec.
+fn places_text(places: &[Place]) -> String {
+    let rules: Vec<String> = places
+        .iter()
+        .filter_map(|p| match p {
+            Place::Rule(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let named = |pick: fn(&Place) -> Option<&String>| -> Vec<String> {
+        places
+            .iter()
+            .filter_map(pick)
+            .map(|n| format!("`{n}`"))
+            .collect()
+    };
+    let listeners = named(|p| match p {
+        Place::Listener(n) => Some(n),
+        _ => None,
+    });
+    let parents = named(|p| match p {
+        Place::ParentRef(n) => Some(n),
+        _ => None,
+    });
+    let mut parts = Vec::new();
+    for (one, many, items) in [
+        ("rule", "rules", rules),
+        ("listener", "listeners", listeners),
+        ("parentRef", "parentRefs", parents),
+    ] {
+        match items.len() {
+            0 => {}
+            1 => parts.push(format!("{one} {}", items[0])),
+            _ => parts.push(format!("{many} {}", and_list(&items))),
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", and_list(&parts))
+    }
+}
+
+/// Each field used, with where (in order of first use).
+type Uses = Vec<(Field, Vec<Place>)>;
+
+fn add(uses: &mut Uses, field: Field, place: Place) {
     match uses.iter_mut().find(|(f, _)| *f == field) {
         Some((_, places)) => {
             if !places.contains(&place) {
@@ -307,11 +380,11 @@ fn gateway_fields(gw: &crate::init::k8s::Gateway) -> Uses {
     ];
     for (key, field) in spec_fields {
         if gw.spec.other.get(key).is_some_and(|v| !v.is_null()) {
-            add(&mut uses, field, "spec".to_owned());
+            add(&mut uses, field, Place::Spec);
         }
     }
     for l in &gw.spec.listeners {
-        let place = format!("listener `{}`", l.name);
+        let place = Place::Listener(l.name.clone());
         if l.tls.as_ref().is_some_and(|t| {
             t.other
                 .get("frontendValidation")
@@ -344,12 +417,12 @@ fn route_fields(route: &crate::init::k8s::HttpRoute) -> Uses {
             add(
                 &mut uses,
                 Field::ParentRefPort,
-                format!("parentRef `{}`", p.name),
+                Place::ParentRef(p.name.clone()),
             );
         }
     }
     for (i, rule) in route.spec.rules.iter().enumerate() {
-        let place = format!("rule {}", i + 1);
+        let place = Place::Rule(i + 1);
         if rule.timeouts.as_ref().is_some_and(|v| !v.is_null()) {
             add(&mut uses, Field::RuleTimeouts, place.clone());
         }
@@ -391,35 +464,61 @@ fn report(kind: &str, meta: &Meta, source: &str, uses: &Uses, crds: Option<Crds>
         "Gateway" => "gateways",
         _ => "httproutes",
     };
+    let id = meta.id();
     let mut out = Vec::new();
     for (field, places) in uses {
         let facts = field.facts();
         let Some((level, why)) = judge(&facts, crds) else {
             continue;
         };
-        let id = meta.id();
+        let name = facts.name;
+        let at = places_text(places);
         let first_ok = facts
             .standard
             .map(|s| format!("standard-channel CRDs of {} or newer", Release { minor: s }))
-            .unwrap_or_else(|| "the experimental-channel CRDs".to_owned());
-        let removed = match (facts.removed, facts.instead) {
-            (Some(_), Some(instead)) => format!("Move it to {instead} of the current CRDs; "),
-            _ => String::new(),
+            .unwrap_or_else(|| "experimental-channel CRDs that have it".to_owned());
+        let check = format!(
+            "Check the installed CRDs (`kubectl get crd {plural}.gateway.networking.k8s.io -o yaml`, annotations `gateway.networking.k8s.io/bundle-version` and `gateway.networking.k8s.io/channel`)"
+        );
+        let (message, hint) = match facts.shape {
+            Shape::Plain | Shape::Filter => {
+                let verb = if facts.shape == Shape::Filter {
+                    "uses"
+                } else {
+                    "sets"
+                };
+                let moved = match facts.instead {
+                    Some(instead) => format!("Move it to {instead}, which later CRDs have; or "),
+                    None => String::new(),
+                };
+                (
+                    format!(
+                        "{kind} {id} {verb} {name}{at}, {why}: CRDs without it reject the object under kubectl's default strict field validation, or drop it silently for clients that skip validation, and the gateway never applies it."
+                    ),
+                    format!(
+                        "{moved}{check} and install {first_ok}, or leave {name} out of {kind} {id} and configure the behaviour in the implementation's own policy resources."
+                    ),
+                )
+            }
+            Shape::RouteKind => {
+                let bare = name.trim_matches('`');
+                (
+                    format!(
+                        "{kind} {id} lets {name} routes attach{at}, a resource kind {why}: without its CRD no {bare} can be created, so the listener routes nothing."
+                    ),
+                    format!(
+                        "{check} and install {first_ok} (they include the {bare} CRD), or remove {name} from the listener's `allowedRoutes.kinds`."
+                    ),
+                )
+            }
         };
         out.push(Lint {
             rule: LintRule::ExperimentalField,
             level,
             source: source.to_owned(),
             object: object(kind, meta),
-            message: format!(
-                "{kind} {id} uses {} in {}, {why}: CRDs without it reject the object under kubectl's strict validation, or drop the field silently, and the gateway never applies it.",
-                facts.name,
-                and_list(places)
-            ),
-            hint: format!(
-                "{removed}Check the installed CRDs (`kubectl get crd {plural}.gateway.networking.k8s.io -o yaml`, annotations `gateway.networking.k8s.io/bundle-version` and `gateway.networking.k8s.io/channel`) and install {first_ok}, or leave {} out of {kind} {id} and configure it through a kgateway policy.",
-                facts.name
-            ),
+            message,
+            hint,
         });
     }
     out

@@ -110,17 +110,17 @@ fn route_hostname(
             .find(|(x, _)| normalized(x) == normalized(h));
         let what = match near {
             Some((x, ing)) => format!(
-                ", and differs from host `{x}` of Ingress {} only by {}",
+                "which differs from host `{x}` of Ingress {} only by {} and ",
                 ing.object.metadata.id(),
                 difference(h, x)
             ),
-            None => String::new(),
+            None => "which ".to_owned(),
         };
         let fixed = near.map_or_else(|| normalized(h), |(x, _)| x.clone());
         return Some(lint(
             LintLevel::Fail,
             format!(
-                "HTTPRoute {id} lists hostname `{h}`, which is not a valid Gateway API hostname (lower case, no trailing dot), so the API server rejects the route{what}."
+                "HTTPRoute {id} lists hostname `{h}`, {what}is not a valid Gateway API hostname (lower case, no trailing dot): the API server rejects the route."
             ),
             format!(
                 "Write `{fixed}` in HTTPRoute {id} `spec.hostnames`; clients that send `{h}` in the Host header are a separate question (cutover's hostnames check shows how each side answers them)."
@@ -239,7 +239,7 @@ fn listeners(m: &Manifests, route: &Sourced<HttpRoute>) -> Vec<Lint> {
                 .iter()
                 .any(|l| l.hostname.as_deref().is_none_or(|lh| intersects(lh, h)));
             if !allowed {
-                out.push(not_allowed(route, gw, parent, h, &candidates));
+                out.push(not_allowed(route, gw, h, &candidates));
             }
         }
     }
@@ -269,22 +269,31 @@ pub(super) fn parent_gateway<'a>(
 fn not_allowed(
     route: &Sourced<HttpRoute>,
     gw: &Sourced<Gateway>,
-    parent: &ObjectRef,
     h: &str,
     listeners: &[&Listener],
 ) -> Lint {
     let id = route.object.metadata.id();
     let gw_id = gw.object.metadata.id();
-    let names: Vec<String> = listeners
-        .iter()
-        .map(|l| match &l.hostname {
-            Some(lh) => format!("`{}` (`{lh}`)", l.name),
-            None => format!("`{}` (any)", l.name),
-        })
-        .collect();
-    let which = match &parent.section_name {
-        Some(s) => format!("listener `{s}` of Gateway {gw_id}"),
-        None => format!("any listener of Gateway {gw_id}"),
+    let hostname = |l: &Listener| match &l.hostname {
+        Some(lh) => format!("`{lh}`"),
+        None => "any".to_owned(),
+    };
+    let which = match listeners {
+        [one] => format!(
+            "listener `{}` (hostname {}) of Gateway {gw_id} does not allow",
+            one.name,
+            hostname(one)
+        ),
+        _ => {
+            let names: Vec<String> = listeners
+                .iter()
+                .map(|l| format!("`{}` ({})", l.name, hostname(l)))
+                .collect();
+            format!(
+                "no listener of Gateway {gw_id} allows (listeners {})",
+                and_list(&names)
+            )
+        }
     };
     Lint {
         rule: LintRule::HostnameMismatch,
@@ -292,8 +301,7 @@ fn not_allowed(
         source: route.source.clone(),
         object: object("HTTPRoute", &route.object.metadata),
         message: format!(
-            "HTTPRoute {id} lists hostname `{h}`, which {which} does not allow (listener hostnames: {}): the route is not accepted for it (NoMatchingListenerHostname) and the gateway answers 404.",
-            and_list(&names)
+            "HTTPRoute {id} lists hostname `{h}`, which {which}: the route is not accepted for it (NoMatchingListenerHostname) and the gateway answers 404."
         ),
         hint: format!(
             "Add a listener with `hostname: {h}` (or a wildcard covering it) to Gateway {gw_id} `spec.listeners`, or point HTTPRoute {id} `spec.parentRefs` at a listener that allows it."

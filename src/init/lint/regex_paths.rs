@@ -181,9 +181,19 @@ fn one(kind: &str, value: &str, path: &str, matching: &Matching) -> Reproduced {
 fn same_expression(value: &str, path: &str) -> bool {
     let v = value.strip_prefix("(?i)").unwrap_or(value);
     let v = v.strip_prefix('^').unwrap_or(v);
-    let v = v.strip_suffix(".*").unwrap_or(v);
     let p = path.strip_prefix('^').unwrap_or(path);
-    v == p || v == path
+    v == p || v.strip_suffix(".*") == Some(p)
+}
+
+/// nginx's `path` as an Envoy expression (whole-path match): `^/api` →
+/// `/api.*`.
+fn whole_path(path: &str) -> String {
+    let p = path.strip_prefix('^').unwrap_or(path);
+    if p.ends_with(".*") || p.ends_with("(.*)") || p.ends_with('$') {
+        p.to_owned()
+    } else {
+        format!("{p}.*")
+    }
 }
 
 fn report(
@@ -232,13 +242,13 @@ fn report(
             )
         }
     };
-    let expr = path.strip_prefix('^').unwrap_or(path);
+    let expr = whole_path(path);
     let hint = match matching {
         Matching::StringPrefix if !path.ends_with('/') => format!(
-            "Add an HTTPRoute rule match `path: {{type: RegularExpression, value: \"{expr}.*\"}}` for {host_text} if clients rely on paths like `{path}x`; otherwise make the Ingress path `pathType: Prefix` so both sides match whole elements, and keep `PathPrefix: {path}`."
+            "Add an HTTPRoute rule match `path: {{type: RegularExpression, value: \"{expr}\"}}` for {host_text} if clients rely on paths like `{path}x`; otherwise make the Ingress path `pathType: Prefix` so both sides match whole elements, and keep `PathPrefix: {path}`."
         ),
         _ => format!(
-            "Add an HTTPRoute rule match `path: {{type: RegularExpression, value: \"(?i){expr}.*\"}}` for {host_text}: Envoy's RegularExpression must match the whole path and is case-sensitive unless it starts with `(?i)`."
+            "Add an HTTPRoute rule match `path: {{type: RegularExpression, value: \"(?i){expr}\"}}` for {host_text}: Envoy's RegularExpression must match the whole path and is case-sensitive unless it starts with `(?i)`."
         ),
     };
     let level = match found {
@@ -275,6 +285,10 @@ mod tests {
         assert!(same_expression("(?i)/api.*", "/api"));
         assert!(same_expression("^/api", "/api"));
         assert!(!same_expression("/api/.*", "/api"));
+        assert!(same_expression("(?i)/v1/.*", "/v1/.*"));
+        assert_eq!(whole_path("/v1/.*"), "/v1/.*");
+        assert_eq!(whole_path("^/api"), "/api.*");
+        assert_eq!(whole_path("/v1(/|$)(.*)"), "/v1(/|$)(.*)");
     }
 
     #[test]
