@@ -16,6 +16,7 @@ mod hostile;
 mod hostnames;
 mod html;
 mod http_checks;
+mod init_lint;
 mod load;
 mod load_verdicts;
 mod metrics;
