@@ -7,7 +7,9 @@
 //!
 //! - external-dns publishes an Ingress under the hosts of its rules and of
 //!   its `tls` section, and an HTTPRoute under its `hostnames`; it skips
-//!   objects as [`super::external_dns_skips`] says.
+//!   objects whose `controller` annotation names another controller, and
+//!   those its `--annotation-filter` excludes (the `exclude: "true"`
+//!   convention, see [`super::external_dns`]).
 //! - A weighted record is `aws-weight` plus `set-identifier`
 //!   (external-dns annotations). external-dns parses the weight as an
 //!   integer and, when it cannot, logs an error and sends weight 0; Route
@@ -235,7 +237,7 @@ fn shared(host: &str, group: &[&Publisher]) -> Vec<Lint> {
         }
     }
     for (id, ps) in &ids {
-        let sides_differ = ps.iter().any(|p| p.side != ps[0].side);
+        let sides_differ = ps.windows(2).any(|w| w[0].side != w[1].side);
         if sides_differ {
             out.push(lint_of(
                 last,

@@ -342,9 +342,9 @@ fn places_text(places: &[Place]) -> String {
         ("listener", "listeners", listeners),
         ("parentRef", "parentRefs", parents),
     ] {
-        match items.len() {
-            0 => {}
-            1 => parts.push(format!("{one} {}", items[0])),
+        match items.as_slice() {
+            [] => {}
+            [only] => parts.push(format!("{one} {only}")),
             _ => parts.push(format!("{many} {}", and_list(&items))),
         }
     }
