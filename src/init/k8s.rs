@@ -148,6 +148,10 @@ pub struct Listener {
 pub struct ListenerTls {
     pub mode: Option<String>,
     pub certificate_refs: Vec<ObjectRef>,
+    /// The rest of the listener's TLS, for experimental-channel fields
+    /// (`frontendValidation`, …).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// A reference by kind, name and (optional) namespace.

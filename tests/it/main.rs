@@ -17,6 +17,7 @@ mod hostnames;
 mod html;
 mod http_checks;
 mod init;
+mod init_lint;
 mod load;
 mod load_verdicts;
 mod metrics;
