@@ -167,7 +167,10 @@ fn read_text(name: &str, text: &str, into: &mut Manifests, problems: &mut Vec<Pr
         } else {
             name.to_owned()
         };
-        match serde_saphyr::from_str::<serde_json::Value>(doc) {
+        // Blank lines before the document keep the parser's line numbers
+        // those of the file.
+        let padded = format!("{}{doc}", "\n".repeat(line.saturating_sub(1)));
+        match serde_saphyr::from_str::<serde_json::Value>(&padded) {
             Ok(serde_json::Value::Null) => {}
             Ok(v) => object(&source, v, into, problems),
             Err(e) => problems.push(problem(
@@ -183,7 +186,8 @@ fn read_text(name: &str, text: &str, into: &mut Manifests, problems: &mut Vec<Pr
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+    let line = s.lines().next().unwrap_or(s);
+    line.strip_prefix("error: ").unwrap_or(line)
 }
 
 fn object(source: &str, v: serde_json::Value, into: &mut Manifests, problems: &mut Vec<Problem>) {

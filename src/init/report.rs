@@ -41,13 +41,14 @@ impl Report<'_> {
         let warns = self.lints.len() - fails;
         let m = self.manifests;
         format!(
-            "{} checks from {} Ingresses, {} HTTPRoutes, {} Gateways; lint: {fails} failing, {warns} warnings; {} annotations unmapped; {} input problems",
-            self.generated.checks,
-            m.ingresses.len(),
-            m.routes.len(),
-            m.gateways.len(),
-            self.generated.unmapped.len(),
-            self.problems.len()
+            "{} from {}, {}, {}; lint: {fails} failing, {}; {} unmapped; {}",
+            count(self.generated.checks, "check", "checks"),
+            count(m.ingresses.len(), "Ingress", "Ingresses"),
+            count(m.routes.len(), "HTTPRoute", "HTTPRoutes"),
+            count(m.gateways.len(), "Gateway", "Gateways"),
+            count(warns, "warning", "warnings"),
+            count(self.generated.unmapped.len(), "annotation", "annotations"),
+            count(self.problems.len(), "input problem", "input problems")
         )
     }
 
@@ -126,6 +127,10 @@ impl Report<'_> {
         }
         out
     }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn cell(s: &str) -> String {

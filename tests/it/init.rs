@@ -188,3 +188,45 @@ items:
         "{scenario}"
     );
 }
+
+#[test]
+fn the_fixtures_give_the_golden_scenario_and_lint_report() {
+    use cutover::init::{generate, k8s::Manifests, lint, read, report};
+    // Relative paths: the report names them as given (tests run in the
+    // package root). `broken/` has its own test.
+    let inputs: Vec<std::path::PathBuf> = [
+        "shop-ingress.yaml",
+        "api-ingress.yaml",
+        "alb-ingress.yaml",
+        "httproutes.yaml",
+        "gateways.yaml",
+    ]
+    .iter()
+    .map(|f| std::path::Path::new("tests/fixtures/k8s").join(f))
+    .collect();
+    let mut m = Manifests::default();
+    let problems = read::read(&inputs, &mut std::io::empty(), &mut m);
+    assert!(problems.is_empty(), "{problems:?}");
+    let g = generate::generate(
+        &m,
+        &generate::Options {
+            ingress_connect: "ingress-nlb.example:80".into(),
+            gateway_connect: "gateway-nlb.example:80".into(),
+            websocket_paths: vec!["/ws".into()],
+            nameservers: vec!["ns-1.awsdns-01.org".into()],
+        },
+    );
+    cutover::scenario::load_str(&g.scenario, std::path::Path::new("shop.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("the generated scenario validates:\n{e}"));
+    insta::assert_snapshot!("init_fixtures_scenario", g.scenario);
+    let lints = lint::lint(&m);
+    let r = report::Report {
+        manifests: &m,
+        problems: &problems,
+        lints: &lints,
+        generated: &g,
+        scenario: std::path::Path::new("shop.yaml"),
+    };
+    insta::assert_snapshot!("init_fixtures_lint_md", r.markdown());
+    assert!(r.fails());
+}
