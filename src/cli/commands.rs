@@ -284,6 +284,7 @@ async fn check(
                 rate_scale: args.rate_scale,
                 duration: args.duration,
                 workers: args.workers.unwrap_or_else(|| Options::default().workers),
+                shard: args.shard.unwrap_or_default(),
                 ..Options::default()
             },
             None => Options::default(),

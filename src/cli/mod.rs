@@ -236,6 +236,11 @@ pub struct LoadArgs {
     /// Load worker threads [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// Run shard INDEX of COUNT (0-based, e.g. `--shard $(JOB_COMPLETION_INDEX)/4`):
+    /// this process sends its exact share of every rate, closed client and
+    /// WebSocket of the load; the shards' shares add up to the whole.
+    #[arg(long, value_name = "INDEX/COUNT", value_parser = crate::load::engine::Shard::parse)]
+    pub shard: Option<crate::load::engine::Shard>,
     /// The file `cutover mark` appends events to; the run watches it.
     #[arg(
         long,

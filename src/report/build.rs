@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use super::model::{
     Answer, BodyLimitDetails, BurstDetails, CheckKind, CheckLoad, CheckReport, CorsDetails,
     Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, HostVariantDetails,
-    HostnamesDetails, LoadReport, RateLimitDetails, Report, ScenarioInfo, StageInfo, TargetInfo,
-    TargetLoad, TargetResult, Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage,
+    HostnamesDetails, LoadReport, RateLimitDetails, Report, ScenarioInfo, ShardTag, StageInfo,
+    TargetInfo, TargetLoad, TargetResult, Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage,
     SCHEMA_VERSION,
 };
 use super::stats::{Quantiles, SecondStats, Stats};
@@ -376,7 +376,10 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
     let outcome = &l.outcome;
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     let elapsed_in_shape = outcome.elapsed.min(outcome.shape.total());
-    let intended = outcome.shape.arrivals_before(elapsed_in_shape);
+    // A shard intends its share of the whole schedule's arrivals.
+    let intended = outcome
+        .shard
+        .share(outcome.shape.arrivals_before(elapsed_in_shape));
     let mut targets = Vec::new();
     for &ti in &outcome.targets {
         let mut total = Bucket::default();
@@ -422,6 +425,11 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
         connections: load.map_or(0, |l| l.connections),
         stages: outcome.shape.phases.iter().map(stage).collect(),
         targets,
+        shard: outcome.shard.is_sharded().then(|| ShardTag {
+            index: outcome.shard.index,
+            count: outcome.shard.count,
+            host: l.host.clone(),
+        }),
         events: l.events.clone(),
         dns: verdict
             .dns_over_time

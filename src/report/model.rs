@@ -132,6 +132,19 @@ pub struct LoadReport {
     /// DNS checks sampled again during the load: the split over time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsSeries>,
+    /// One shard of a sharded run (`--shard i/n`): which, and on which host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardTag>,
+}
+
+/// Which shard a report is, for `cutover merge` and for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardTag {
+    /// 0-based.
+    pub index: u64,
+    pub count: u64,
+    /// The machine (or pod) that ran it.
+    pub host: String,
 }
 
 /// One DNS check's split, sampled repeatedly during the load.

@@ -163,5 +163,16 @@ async fn load_phase(
         events,
         dns,
         abort,
+        host: hostname(),
     }
+}
+
+/// This machine's name (a pod's name in Kubernetes), or `unknown`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }

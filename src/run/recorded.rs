@@ -71,6 +71,8 @@ pub struct LoadRecord {
     pub dns: Vec<DnsResamples>,
     /// The abort rail's decision, when it stopped the load.
     pub abort: Option<AbortTrip>,
+    /// The machine's name (a sharded run's report says where each shard ran).
+    pub host: String,
 }
 
 /// One DNS check's samples taken during the load.

@@ -79,6 +79,53 @@ pub struct Options {
     /// How long in-flight requests may finish after a stop (then they are
     /// counted as cancelled).
     pub grace: Duration,
+    /// This process's share of a sharded run (`--shard i/n`).
+    pub shard: Shard,
+}
+
+/// One of `count` processes that split a run's load between them: shard
+/// `index` takes arrival, closed client and socket `k` of the whole
+/// schedule when `k ≡ index (mod count)`, so the shards' shares add up to
+/// the whole exactly, remainders included, and each keeps the schedule's
+/// intended times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// `i/n` with `i < n`, 0-based (Kubernetes' `JOB_COMPLETION_INDEX`).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!("`{s}` is not a shard: write INDEX/COUNT with 0 <= INDEX < COUNT, like 0/4 (the Job's completion index and its parallelism)")
+        };
+        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<u64>().map_err(|_| bad())?,
+            n.trim().parse::<u64>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count || count > 10_000 {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this is one shard of several.
+    pub fn is_sharded(self) -> bool {
+        self.count > 1
+    }
+
+    /// This shard's part of `total` items numbered from 0.
+    pub fn share(self, total: u64) -> u64 {
+        total / self.count + u64::from(self.index < total % self.count)
+    }
 }
 
 impl Default for Options {
@@ -91,6 +138,7 @@ impl Default for Options {
                 .unwrap_or(1),
             pacing: Pacing::Precise,
             grace: Duration::from_secs(1),
+            shard: Shard::default(),
         }
     }
 }
@@ -109,6 +157,8 @@ pub struct Outcome {
     /// Sampled parity (`load.parity`), by key like the aggregator's; empty
     /// without `load.parity`.
     pub parity: Vec<ParityTally>,
+    /// This process's share of a sharded run.
+    pub shard: Shard,
 }
 
 impl Outcome {
@@ -199,5 +249,6 @@ pub async fn run(
         checks,
         aggregator,
         parity: tallies.lock().map(|t| t.clone()).unwrap_or_default(),
+        shard: options.shard,
     }
 }

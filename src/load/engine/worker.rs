@@ -108,10 +108,7 @@ async fn drive<S: RequestSender>(
     let in_flight = Rc::new(Cell::new(0u64));
     let pacer = Pacer::new(wp.pacing);
     let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ t as u64);
-    let mut arrivals = wp
-        .shape
-        .arrivals(worker as u64, wp.workers as u64)
-        .peekable();
+    let mut arrivals = wp.shape.arrivals(wp.lane, wp.lanes).peekable();
     let stopped = |stop: &watch::Receiver<bool>| *stop.borrow();
     'phases: for phase in &wp.shape.phases {
         if stopped(&stop) {
@@ -163,7 +160,7 @@ async fn drive<S: RequestSender>(
             Phase::Closed {
                 end, concurrency, ..
             } => {
-                let share = share_of(concurrency, wp.workers, worker);
+                let share = share_of(concurrency, wp.lanes as usize, wp.lane as usize);
                 let end = start + end;
                 let mut clients = Vec::new();
                 for client in 0..share {
@@ -223,7 +220,7 @@ async fn drive<S: RequestSender>(
             } => {
                 let (from, end) = (start + from, start + end);
                 let mut held = Vec::new();
-                let mut j = worker as u64;
+                let mut j = wp.lane;
                 while j < sockets {
                     let open_at = from + ramp.mul_f64(j as f64 / sockets as f64);
                     let socket = Socket {
@@ -239,7 +236,7 @@ async fn drive<S: RequestSender>(
                     held.push(tokio::task::spawn_local(async move {
                         sender.socket(socket, rec, stop).await
                     }));
-                    j += wp.workers as u64;
+                    j += wp.lanes;
                 }
                 let all = async {
                     for h in held {

@@ -36,7 +36,10 @@ pub(super) struct WorkerPlan {
     /// Hosts the checks send (for the per-worker connectors).
     pub(super) extra_hosts: Vec<String>,
     pub(super) connect_timeout: Duration,
-    pub(super) workers: usize,
+    /// This worker's lane among every worker of every shard: it takes
+    /// arrival, client and socket `k` when `k ≡ lane (mod lanes)`.
+    pub(super) lane: u64,
+    pub(super) lanes: u64,
     pub(super) pacing: Pacing,
     pub(super) grace: Duration,
 }
@@ -103,7 +106,17 @@ impl WorkerPlan {
         let targets = load
             .targets
             .iter()
-            .map(|&ti| TargetCtx::new(plan, load, &connectors[ti], ti, shape, workers, worker))
+            .map(|&ti| {
+                TargetCtx::new(
+                    plan,
+                    load,
+                    &connectors[ti],
+                    ti,
+                    shape,
+                    (workers, worker),
+                    options.shard,
+                )
+            })
             .collect();
         let mut extra_hosts: Vec<String> = plan
             .checks
@@ -130,7 +143,8 @@ impl WorkerPlan {
             ws_specs,
             extra_hosts,
             connect_timeout: plan.timeout,
-            workers,
+            lane: options.shard.index + options.shard.count * worker as u64,
+            lanes: options.shard.count * workers as u64,
             pacing: options.pacing,
             grace: options.grace,
         }
@@ -138,15 +152,16 @@ impl WorkerPlan {
 }
 
 impl TargetCtx {
-    /// Target `ti` (reached through `conn`) as worker `worker` sees it.
+    /// Target `ti` (reached through `conn`) as worker `worker` of
+    /// `workers` (of this `shard`) sees it.
     fn new(
         plan: &Plan,
         load: &LoadPlan,
         conn: &Connector,
         ti: usize,
         shape: &Shape,
-        workers: usize,
-        worker: usize,
+        (workers, worker): (usize, usize),
+        shard: super::Shard,
     ) -> TargetCtx {
         let n_checks = plan.checks.len();
         let target = Arc::clone(&conn.target);
@@ -191,11 +206,13 @@ impl TargetCtx {
             Scheme::Http => None,
         };
         let share = |n: u64| share_of(n, workers, worker);
+        let lanes = (shard.count * workers as u64) as usize;
+        let lane = (shard.index + shard.count * worker as u64) as usize;
         let clients = shape
             .phases
             .iter()
             .map(|p| match *p {
-                Phase::Closed { concurrency, .. } => share(concurrency),
+                Phase::Closed { concurrency, .. } => share_of(concurrency, lanes, lane),
                 Phase::Open { .. } | Phase::Sockets { .. } => 0,
             })
             .max()
