@@ -8,6 +8,7 @@
 mod analysis;
 mod behaviour;
 mod cli;
+mod deploy;
 mod diagnostics;
 mod dns;
 mod false_alarms;
