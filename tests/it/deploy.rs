@@ -345,7 +345,10 @@ fn pods_read_the_scenario_from_the_configmap_and_write_only_to_the_shared_volume
                 scenario, output, ..
             }
             | Command::Check { scenario, output } => (scenario, output),
-            other => panic!("{file}: unexpected command {other:?}"),
+            _ => panic!(
+                "{file} runs `{}`, neither `run` nor `check`",
+                argv.join(" ")
+            ),
         };
         assert_eq!(indexed, argv.iter().any(|a| a == "--shard"), "{file}");
 
@@ -364,7 +367,8 @@ fn pods_read_the_scenario_from_the_configmap_and_write_only_to_the_shared_volume
             scenario.display()
         );
 
-        // Everything written lies on the reports claim, mounted writable.
+        // What is written (the report, the JUnit file, and the marks file
+        // `cutover mark` appends to) lies on the reports claim, mounted writable.
         let mut written: Vec<PathBuf> = output.out.into_iter().chain(output.junit).collect();
         written.extend(vars.get("CUTOVER_MARKS").map(PathBuf::from));
         assert!(!written.is_empty(), "{file}: names where the report goes");
