@@ -28,6 +28,7 @@ mod powerdns;
 mod render;
 mod scenario_props;
 mod scenarios;
+mod shard;
 mod support;
 mod verdict;
 mod watch;
