@@ -44,6 +44,12 @@
 //!   **aggregates**; an **alert** is a rule's state per target and check,
 //!   **raised** once and **cleared** when its condition ends
 //!   ([`analyze::alerts`]); a **checkpoint** rewrites the report files.
+//! - **Init**: `cutover init`, a scenario and a migration **lint** from the
+//!   cluster's Ingress, HTTPRoute and Gateway manifests ([`init`]);
+//!   **boundary probes** are the requests where the two sides' path
+//!   semantics differ.
+//! - **Shard**: one of several processes splitting a run's load exactly
+//!   (`--shard i/n`, [`load::engine::Shard`]).
 //!
 //! # Data flow and allowed edges
 //!
@@ -75,6 +81,9 @@
 //!   builder; it writes nothing itself: a `watch::Sink` (the [`cli`])
 //!   prints and writes. Its `metrics` and `webhook` are I/O leaves the CLI
 //!   drives. [`analyze::alerts`] reads `record::window`.
+//! - [`init`] reads manifests (its only I/O) into its own types and writes
+//!   scenario text; it uses no other module (the CLI validates what it
+//!   writes with [`scenario`]).
 //! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
 //! - [`hdr`] and [`jsondiff`] (JSON diffs by pointer, pointer patterns) are
 //!   pure leaves that any module may use; `report::atomic` writes files

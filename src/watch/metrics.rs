@@ -183,7 +183,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "latency",
-            "Watch request latency, from the intended start to the last byte",
+            "Watch request latency, from sending the request to the last byte",
             Unit::Seconds,
             m.latency.clone(),
         );

@@ -27,6 +27,7 @@ mod powerdns;
 mod render;
 mod scenario_props;
 mod scenarios;
+mod shard;
 mod ship;
 mod support;
 mod verdict;
