@@ -27,14 +27,18 @@ use super::{Cli, Exit};
 /// for installing cutover where its users run it.
 #[derive(Debug, Subcommand)]
 pub enum Generate {
-    /// Print the completion script for SHELL to stdout, e.g.
-    /// `cutover completions bash > ~/.local/share/bash-completion/completions/cutover`.
+    /// Print the completion script for SHELL to stdout.
+    ///
+    /// E.g. `cutover completions bash > ~/.local/share/bash-completion/completions/cutover`;
+    /// the README's Install section says where each shell looks.
     Completions {
         /// The shell to complete for.
         shell: Shell,
     },
-    /// Print the man page (roff) to stdout (`cutover man | man -l -`), or
-    /// write it and one page per command into a directory.
+    /// Print the man page (roff) to stdout, or write every page into a directory.
+    ///
+    /// `cutover man | man -l -` reads it now; `cutover man --dir
+    /// ~/.local/share/man/man1` installs cutover.1 and cutover-COMMAND.1.
     Man {
         /// Write cutover.1 and cutover-COMMAND.1 for every command into this
         /// directory (created if missing) instead of printing cutover.1.
