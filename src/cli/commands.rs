@@ -134,6 +134,7 @@ pub async fn run(command: Command) -> Exit {
                 }
             }
         }
+        Command::Generate(generate) => generate.run(),
         Command::Dns { scenario, output } => match load(&scenario) {
             Ok(mut plan) => {
                 plan.checks

@@ -6,6 +6,7 @@
 //! 130 interrupted (the partial report is still written).
 
 pub mod commands;
+pub mod completions;
 mod init;
 pub mod output;
 mod progress;
@@ -202,6 +203,10 @@ pub enum Command {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// `completions SHELL` and `man`: generated from these definitions
+    /// (their arguments are in [`completions::Generate`]).
+    #[command(flatten)]
+    Generate(completions::Generate),
 }
 
 #[derive(Debug, clap::Args)]

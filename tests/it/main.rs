@@ -29,6 +29,7 @@ mod render;
 mod scenario_props;
 mod scenarios;
 mod shard;
+mod ship;
 mod support;
 mod verdict;
 mod watch;
