@@ -49,7 +49,8 @@
 //!   **boundary probes** are the requests where the two sides' path
 //!   semantics differ.
 //! - **Shard**: one of several processes splitting a run's load exactly
-//!   (`--shard i/n`, [`load::engine::Shard`]).
+//!   (`--shard i/n`, [`load::engine::Shard`]); **merge** combines their
+//!   reports into one judged report ([`merge`]).
 //!
 //! # Data flow and allowed edges
 //!
@@ -84,6 +85,11 @@
 //! - [`init`] reads manifests (its only I/O) into its own types and writes
 //!   scenario text; it uses no other module (the CLI validates what it
 //!   writes with [`scenario`]).
+//! - [`merge`] is `merge`'s orchestration: saved shard reports (the report
+//!   model, read as `cutover report` reads one) are its input as sockets are
+//!   [`run`]'s; it restores them into a recorded load ([`record`],
+//!   [`run::recorded`], the load schedule), judges that with [`analyze`] and
+//!   lays it out with [`report`]'s builder. Nothing flows back into a run.
 //! - [`lab`] is a set of servers; only [`cli`] and the tests start it.
 //! - [`hdr`] and [`jsondiff`] (JSON diffs by pointer, pointer patterns) are
 //!   pure leaves that any module may use; `report::atomic` writes files
@@ -96,6 +102,7 @@ pub mod init;
 pub mod jsondiff;
 pub mod lab;
 pub mod load;
+pub mod merge;
 pub mod probe;
 pub mod record;
 pub mod report;

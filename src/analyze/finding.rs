@@ -92,11 +92,13 @@ pub enum FindingKind {
     EventFailed,
     /// A `known_differences` entry matched no finding.
     UnusedKnownDifference,
+    /// The shards of a merged run judged a check differently.
+    ShardsDisagree,
 }
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 35] = [
+    pub const ALL: [FindingKind; 36] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
@@ -132,6 +134,7 @@ impl FindingKind {
         FindingKind::Aborted,
         FindingKind::EventFailed,
         FindingKind::UnusedKnownDifference,
+        FindingKind::ShardsDisagree,
     ];
 
     /// The stable name, as in report.json and `known_differences`.
@@ -172,6 +175,7 @@ impl FindingKind {
             FindingKind::Aborted => "aborted",
             FindingKind::EventFailed => "event_failed",
             FindingKind::UnusedKnownDifference => "unused_known_difference",
+            FindingKind::ShardsDisagree => "shards_disagree",
         }
     }
 
@@ -197,6 +201,7 @@ impl FindingKind {
                 | FindingKind::Aborted
                 | FindingKind::EventFailed
                 | FindingKind::UnusedKnownDifference
+                | FindingKind::ShardsDisagree
         )
     }
 
@@ -236,6 +241,7 @@ impl FindingKind {
             FindingKind::UnusedKnownDifference => {
                 ("unused known difference", "unused known differences")
             }
+            FindingKind::ShardsDisagree => ("shard disagreement", "shard disagreements"),
             _ => ("finding", "findings"),
         }
     }

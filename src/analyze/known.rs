@@ -5,7 +5,8 @@
 //! given). A matching finding is kept, with level `accepted` and the reason
 //! beside it: it no longer fails the run, and every report still says so.
 //! An entry that matches no finding is itself a warning
-//! (`unused_known_difference`): it is stale, or it is misspelt.
+//! (`unused_known_difference`): it is stale, or it is misspelt. Applying the
+//! entries again to findings they already accepted changes nothing.
 
 use super::finding::{Finding, FindingKind, Level};
 
@@ -58,6 +59,13 @@ pub fn apply(known: &[KnownDifference], findings: &mut Vec<Finding>) {
                 f.level = Level::Accepted;
                 f.accepted = Some(k.reason.clone());
                 used = true;
+            } else if f.level == Level::Accepted
+                && f.accepted.as_deref() == Some(k.reason.as_str())
+                && k.matches(f)
+            {
+                // Accepted by this entry before (a merge judges the shards'
+                // check-pass findings again): still in use.
+                used = true;
             }
         }
         if !used {
@@ -109,6 +117,22 @@ mod tests {
         );
         assert_eq!(fs[1].level, Level::Fail);
         assert_eq!(fs.len(), 2);
+    }
+
+    #[test]
+    fn applying_twice_is_applying_once() {
+        let mut fs = vec![finding(FindingKind::Parity, "login", "gateway")];
+        let known = [KnownDifference {
+            check: Some("login".into()),
+            target: None,
+            kind: None,
+            reason: "r".into(),
+            at: "s.yaml:3:5".into(),
+        }];
+        apply(&known, &mut fs);
+        let once = fs.clone();
+        apply(&known, &mut fs);
+        assert_eq!(fs, once, "no unused warning for an entry already applied");
     }
 
     #[test]

@@ -60,6 +60,19 @@ pub async fn run(command: Command) -> Exit {
         } => lab(host, write_scenario, https, ports, stall).await,
         Command::Demo { output, load } => demo(&output, &load).await,
         Command::Report { report, out, quiet } => rerender(&report, out.as_deref(), quiet),
+        Command::Merge {
+            reports,
+            scenario,
+            baseline,
+            output,
+        } => super::merge::merge(
+            &super::merge::Args {
+                reports,
+                scenario,
+                baseline,
+            },
+            &output,
+        ),
         Command::Compare { a, b, out, json } => compare(&a, &b, out.as_deref(), json),
         Command::Mark {
             name,
@@ -309,42 +322,68 @@ async fn check(
             return (Exit::ReportWrite, None);
         }
     };
-    let dir = outputs.dir;
-    if let Err(e) = report::write_all(&report, &dir) {
+    let code = exit_code(&verdict);
+    match deliver(&report, &outputs, output, recorded.load.is_some()) {
+        Ok(()) => (code, Some((report, outputs.dir))),
+        Err(e) => (e, None),
+    }
+}
+
+/// Writes a judged report's files (and the JUnit file), then prints it: the
+/// terminal rendering, or with `--json` the model on stdout. `blank` puts an
+/// empty line first (after a load's progress).
+pub(super) fn deliver(
+    report: &Report,
+    outputs: &report::outputs::Outputs,
+    output: &OutputArgs,
+    blank: bool,
+) -> Result<(), Exit> {
+    let dir = &outputs.dir;
+    if let Err(e) = report::write_all(report, dir) {
         eprintln!(
             "error: {e}; the run's verdict was: {}",
-            report::Headline::of(&report)
+            report::Headline::of(report)
         );
-        return (Exit::ReportWrite, None);
+        return Err(Exit::ReportWrite);
     }
     if let Some(junit) = &outputs.junit {
-        if let Err(e) = report::write_junit(&report, junit) {
+        if let Err(e) = report::write_junit(report, junit) {
             eprintln!("error: {e}");
-            return (Exit::ReportWrite, None);
+            return Err(Exit::ReportWrite);
         }
     }
     if output.json {
         // stdout is one JSON document; people read the headline on stderr.
-        match serde_json::to_string_pretty(&report) {
+        match serde_json::to_string_pretty(report) {
             Ok(text) => super::output::data_raw(&format!("{text}\n")),
             Err(e) => {
                 eprintln!("error: cannot serialize the report: {e}");
-                return (Exit::ReportWrite, None);
+                return Err(Exit::ReportWrite);
             }
         }
-        eprintln!("{}", report::Headline::of(&report));
+        eprintln!("{}", report::Headline::of(report));
         eprintln!("report: {}", dir.display());
-        return (exit_code(&verdict), Some((report, dir)));
+        return Ok(());
     }
     let style = report::terminal::Style::detect(output.quiet);
-    if recorded.load.is_some() && !output.quiet {
+    if blank && !output.quiet {
         say!();
     }
-    say_raw(&report::terminal::render(&report, style));
+    say_raw(&report::terminal::render(report, style));
     if !output.quiet {
         say!("report: {}", dir.display());
     }
-    (exit_code(&verdict), Some((report, dir)))
+    Ok(())
+}
+
+/// The exit code a saved report's verdict stands for.
+pub(super) fn report_exit(r: &Report) -> Exit {
+    match (r.status, r.verdict) {
+        (RunStatus::Interrupted, _) => Exit::Interrupted,
+        (RunStatus::Aborted, _) => Exit::Aborted,
+        (_, report::Verdict::Pass) => Exit::Pass,
+        _ => Exit::Fail,
+    }
 }
 
 /// The directory of a report file (`.` for a bare file name).
@@ -384,12 +423,7 @@ fn rerender(path: &Path, out: Option<&Path>, quiet: bool) -> Exit {
     if !quiet {
         say!("rendered: {}", dir.join("report.html").display());
     }
-    match (saved.status, saved.verdict) {
-        (RunStatus::Interrupted, _) => Exit::Interrupted,
-        (RunStatus::Aborted, _) => Exit::Aborted,
-        (_, report::Verdict::Pass) => Exit::Pass,
-        _ => Exit::Fail,
-    }
+    report_exit(&saved)
 }
 
 /// `cutover compare`: B against A; exit 1 on a regression.

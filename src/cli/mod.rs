@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod completions;
 mod init;
+mod merge;
 pub mod output;
 mod progress;
 mod signals;
@@ -182,6 +183,21 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Merge the shard reports of one sharded run (`run --shard i/n`) into one
+    /// report, judged again; exit like `run`.
+    Merge {
+        /// Every shard's report.json, or the directory holding it.
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        /// The scenario the shards ran [default: the path their reports name].
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Also compare latency with this saved run's report.json (as `run --baseline`).
+        #[arg(long, value_name = "REPORT")]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Compare two saved runs of the same scenario: quantiles, failed shares,
     /// statuses, findings new and gone; exit 1 when B regressed against A.
     Compare {
@@ -213,7 +229,7 @@ pub enum Command {
 pub struct OutputArgs {
     /// Write the report files into this directory
     /// [default: reports/<scenario>-<UTC timestamp>].
-    #[arg(long, value_name = "DIR", env = "CUTOVER_OUT")]
+    #[arg(short = 'o', long, value_name = "DIR", env = "CUTOVER_OUT")]
     pub out: Option<PathBuf>,
     /// Also write the JUnit XML to this file.
     #[arg(long, value_name = "FILE")]

@@ -293,6 +293,60 @@ impl Bucket {
             .sum()
     }
 
+    /// The bucket a [`Compact`] was made of, for `cutover merge`: the
+    /// counters as they were and the histograms decoded losslessly. `None`
+    /// when a histogram does not decode.
+    pub fn restore(c: &Compact) -> Option<Bucket> {
+        let hist = |text: &str| -> Option<Histogram<u64>> {
+            let mut h = histogram();
+            if !text.is_empty() {
+                h.add(decode(text)?).ok()?;
+            }
+            Some(h)
+        };
+        let by_origin = |list: &[(Origin, u64)]| {
+            let mut a = [0; ORIGINS.len()];
+            for (o, n) in list {
+                if let Some(i) = ORIGINS.iter().position(|x| x == o) {
+                    a[i] += n;
+                }
+            }
+            a
+        };
+        let mut error_kinds = [0; KINDS.len()];
+        for (k, n) in &c.error_kinds {
+            if let Some(i) = KINDS.iter().position(|x| x == k) {
+                error_kinds[i] += n;
+            }
+        }
+        let messages = match &c.messages {
+            Some(m) => Some(Box::new(Messages {
+                rtt: hist(&m.rtt_hist)?,
+                replies: m.replies,
+                failures: m.failures,
+                dropped: m.dropped,
+            })),
+            None => None,
+        };
+        Some(Bucket {
+            latency: hist(&c.latency_hist)?,
+            service: hist(&c.service_hist)?,
+            requests: c.requests,
+            errors: c.errors,
+            dropped: c.dropped,
+            cancelled: c.cancelled,
+            failed: c.failed,
+            failed_origins: by_origin(&c.failed_origins),
+            failed_statuses: c.failed_statuses.clone(),
+            clamped: c.clamped,
+            statuses: c.statuses.clone(),
+            error_kinds,
+            origins: by_origin(&c.origins),
+            messages,
+            s503: by_origin(&c.s503_origins),
+        })
+    }
+
     /// The compact view of this bucket: counters by typed key, quantiles,
     /// and the histograms encoded.
     pub fn compact(&self) -> Compact {
@@ -609,6 +663,25 @@ impl Aggregator {
         }
     }
 
+    /// An aggregator holding finished seconds and totals made elsewhere
+    /// (`cutover merge` restores them from saved reports).
+    pub fn restored(series: Vec<Vec<SecondRecord>>, totals: Vec<Bucket>) -> Self {
+        let finished = series
+            .iter()
+            .filter_map(|s| s.last())
+            .map(|r| r.second + 1)
+            .max()
+            .unwrap_or(0);
+        Aggregator {
+            workers: 1,
+            keys: totals.len(),
+            pending: BTreeMap::new(),
+            series,
+            totals,
+            finished,
+        }
+    }
+
     /// Takes one flush; returns the seconds it completed, in order.
     pub fn add(&mut self, flush: Flush) -> Vec<Finished> {
         let keys = self.keys;
@@ -725,6 +798,46 @@ mod tests {
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(merged.value_at_quantile(q), whole.value_at_quantile(q));
         }
+    }
+
+    #[test]
+    fn a_restored_bucket_is_the_bucket_that_was_compacted() {
+        let mut b = Bucket::default();
+        for (i, v) in values(5_000, 7).iter().enumerate() {
+            let s = match i % 9 {
+                0 => ok(503),
+                1 => ok(404),
+                _ => ok(200),
+            };
+            b.record_judged(
+                &s,
+                Duration::from_micros(*v),
+                Duration::from_micros(*v / 3),
+                i % 9 < 2,
+            );
+        }
+        b.socket_failed(ErrorKind::Reset);
+        b.messages().rtt.record(1_234).unwrap();
+        b.dropped = 17;
+        b.cancelled = 3;
+        let c = b.compact();
+        let restored = Bucket::restore(&c).expect("decodes");
+        assert_eq!(restored.compact(), c);
+        assert_eq!(restored.latency, b.latency);
+        // Two restored halves merge into the whole, exactly.
+        let mut twice = restored.clone();
+        twice.merge(&restored);
+        assert_eq!(twice.requests, 2 * b.requests);
+        assert_eq!(twice.latency.len(), 2 * b.latency.len());
+        assert_eq!(
+            twice.latency.value_at_quantile(0.99),
+            b.latency.value_at_quantile(0.99)
+        );
+        assert!(Bucket::restore(&Compact {
+            latency_hist: "not base64!".into(),
+            ..c
+        })
+        .is_none());
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use super::model::{
     Answer, BodyLimitDetails, BurstDetails, CheckKind, CheckLoad, CheckReport, CorsDetails,
     Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, HostVariantDetails,
-    HostnamesDetails, LoadReport, RateLimitDetails, Report, ScenarioInfo, ShardTag, StageInfo,
-    TargetInfo, TargetLoad, TargetResult, Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage,
-    SCHEMA_VERSION,
+    HostnamesDetails, LoadReport, ParityCounts, PointerCounts, RateLimitDetails, Report,
+    ScenarioInfo, ShardTag, StageInfo, TargetInfo, TargetLoad, TargetResult, Tool,
+    WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
 };
 use super::stats::{Quantiles, SecondStats, Stats};
 use crate::analyze::cors::CorsHeaders;
@@ -372,7 +372,7 @@ fn details(spec: &ProbeSpec, result: &ProbeResult) -> Option<Details> {
 }
 
 /// The load phase: per target and check, totals and series; stages, events, DNS.
-fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
+pub fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
     let outcome = &l.outcome;
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     let elapsed_in_shape = outcome.elapsed.min(outcome.shape.total());
@@ -399,6 +399,15 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
                     .iter()
                     .map(SecondStats::from)
                     .collect(),
+                parity: outcome.parity.get(key).map(|t| ParityCounts {
+                    sampled: t.sampled,
+                    pointers: t
+                        .pointers
+                        .iter()
+                        .map(|(p, &(raw, noise))| (p.clone(), PointerCounts { raw, noise }))
+                        .collect(),
+                    untracked: t.untracked,
+                }),
             });
         }
         targets.push(TargetLoad {
@@ -430,12 +439,16 @@ fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport {
             count: outcome.shard.count,
             host: l.host.clone(),
         }),
+        rate_scale: outcome.rate_scale,
+        fit_ms: outcome.fit.map(|d| d.as_millis() as u64),
+        merged: Vec::new(),
         events: l.events.clone(),
         dns: verdict
             .dns_over_time
             .iter()
             .map(|(ci, points)| DnsSeries {
                 check: plan.checks[*ci].name.clone(),
+                host: None,
                 points: points
                     .iter()
                     .map(|(at, split)| DnsPoint {

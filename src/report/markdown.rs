@@ -87,6 +87,9 @@ pub fn render(r: &Report) -> String {
             load.connection,
             load.max_in_flight
         );
+        if let Some(p) = load.provenance() {
+            let _ = writeln!(out, "This load: {p}.\n");
+        }
         out.push_str("| check | target | requests | rate/s | p50 | p90 | p99 | p99.9 | max | failed | dropped | statuses |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         let checks = load.check_names();
         for check in checks {

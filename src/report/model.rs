@@ -135,6 +135,33 @@ pub struct LoadReport {
     /// One shard of a sharded run (`--shard i/n`): which, and on which host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardTag>,
+    /// `--rate-scale` the stages were scaled by.
+    #[serde(default = "one")]
+    pub rate_scale: f64,
+    /// `--duration` the stages were fitted into, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_ms: Option<u64>,
+    /// The shard reports `cutover merge` combined into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedShard>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// One shard report of a merged run, and where its timeline went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedShard {
+    pub index: u64,
+    pub host: String,
+    /// When its load started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Whole seconds its timeline was moved by to line up on the wall
+    /// clock with the earliest shard's.
+    pub offset_s: u64,
+    /// The report it was read from.
+    pub path: String,
 }
 
 /// Which shard a report is, for `cutover merge` and for people.
@@ -151,6 +178,10 @@ pub struct ShardTag {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DnsSeries {
     pub check: String,
+    /// The machine that sampled it, in a merged run (each shard sees DNS
+    /// from its own network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub points: Vec<DnsPoint>,
 }
 
@@ -195,6 +226,27 @@ pub struct CheckLoad {
     pub totals: Stats,
     /// One entry per second that saw a request or a drop.
     pub series: Vec<SecondStats>,
+    /// Sampled parity (`load.parity`): what was counted, for a merge to add up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<ParityCounts>,
+}
+
+/// The counts behind sampled parity under load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParityCounts {
+    /// Sampled requests whose three answers were compared.
+    pub sampled: u64,
+    /// JSON pointer → differences from the baseline (`raw`) and among the
+    /// baseline's own answers (`noise`).
+    pub pointers: std::collections::BTreeMap<String, PointerCounts>,
+    /// Differences at pointers past the tracked ones.
+    pub untracked: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointerCounts {
+    pub raw: u64,
+    pub noise: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -429,6 +481,34 @@ pub struct ErrorInfo {
 }
 
 impl LoadReport {
+    /// Which part of a sharded run this is, in a sentence: `shard 1 of 4, on
+    /// pod-b`, or what a merged report was merged from; `None` for a run of
+    /// one process.
+    pub fn provenance(&self) -> Option<String> {
+        if let Some(t) = &self.shard {
+            return Some(format!(
+                "shard {} of {}, on {}: this load is its share only; `cutover merge` combines the shards",
+                t.index, t.count, t.host
+            ));
+        }
+        if self.merged.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .merged
+            .iter()
+            .map(|m| match m.offset_s {
+                0 => format!("shard {} on {}", m.index, m.host),
+                o => format!("shard {} on {} (+{o} s)", m.index, m.host),
+            })
+            .collect();
+        Some(format!(
+            "merged from {} shards ({}), timelines aligned on the wall clock",
+            self.merged.len(),
+            parts.join(", ")
+        ))
+    }
+
     /// Every loaded check's name, in first-seen order.
     pub fn check_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -167,6 +167,66 @@ impl From<&Compact> for Stats {
     }
 }
 
+/// A saved [`Stats`] back in the recorder's form, for `cutover merge`:
+/// the names parsed into their types. Errs with the name it cannot read.
+impl TryFrom<&Stats> for Compact {
+    type Error = String;
+
+    fn try_from(s: &Stats) -> Result<Compact, String> {
+        fn name<T: serde::de::DeserializeOwned>(what: &str, n: &str) -> Result<T, String> {
+            use serde::de::IntoDeserializer;
+            T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(n))
+                .map_err(|_| format!("unknown {what} `{n}`"))
+        }
+        fn status(n: &str) -> Result<u16, String> {
+            n.parse().map_err(|_| format!("unknown status `{n}`"))
+        }
+        fn listed<T: serde::de::DeserializeOwned>(
+            what: &str,
+            m: &BTreeMap<String, u64>,
+        ) -> Result<Vec<(T, u64)>, String> {
+            m.iter().map(|(k, n)| Ok((name(what, k)?, *n))).collect()
+        }
+        let mut failed_statuses = Vec::new();
+        for (code, by_origin) in &s.failed_statuses {
+            for (origin, n) in by_origin {
+                failed_statuses.push((status(code)?, name("origin", origin)?, *n));
+            }
+        }
+        let messages = s.messages.as_ref().map(|m| CompactMessages {
+            replies: m.replies,
+            failures: m.failures,
+            dropped: m.dropped,
+            rtt: Spread::default(),
+            rtt_hist: m.rtt_hist.clone(),
+        });
+        Ok(Compact {
+            requests: s.requests,
+            errors: s.errors,
+            dropped: s.dropped,
+            cancelled: s.cancelled,
+            failed: s.failed,
+            failed_origins: listed("origin", &s.failed_origins)?,
+            failed_statuses,
+            clamped: s.clamped,
+            statuses: s
+                .statuses
+                .iter()
+                .map(|(k, n)| Ok((status(k)?, *n)))
+                .collect::<Result<_, String>>()?,
+            error_kinds: listed("error kind", &s.error_kinds)?,
+            origins: listed("origin", &s.origins)?,
+            s503_origins: listed("origin", &s.s503_origins)?,
+            // Quantiles are read from the histograms when they are restored.
+            latency: Spread::default(),
+            service: Spread::default(),
+            latency_hist: s.latency_hist.clone(),
+            service_hist: s.service_hist.clone(),
+            messages,
+        })
+    }
+}
+
 impl From<&Bucket> for Stats {
     fn from(b: &Bucket) -> Stats {
         Stats::from(&b.compact())

@@ -81,6 +81,9 @@ pub fn render(r: &Report, style: Style) -> String {
     }
     if let Some(load) = &r.load {
         out.push('\n');
+        if let Some(p) = load.provenance() {
+            let _ = writeln!(out, "Load: {p}.");
+        }
         out.push_str(&load_table(load));
     }
     if let Some(w) = &r.watch {

@@ -115,6 +115,9 @@ async fn load_phase(
         let stop = side_stop_rx.clone();
         tokio::spawn(async move { dns::resample(&plan, load_started, stop).await })
     };
+    // A sharded run's events (a deploy, a weight change) happen once: shard
+    // 0 runs them; every shard reads the marks.
+    let runs_events = engine_options.shard.index == 0;
     let events_task = {
         let plan = plan.clone();
         let end = side_stop_rx.clone();
@@ -124,9 +127,12 @@ async fn load_phase(
             Some(d) if !natural.is_zero() => d.as_secs_f64() / natural.as_secs_f64(),
             _ => 1.0,
         };
-        tokio::spawn(
-            async move { events::run_events(&plan, load_started, stretch, end, stop).await },
-        )
+        tokio::spawn(async move {
+            if !runs_events {
+                return Vec::new();
+            }
+            events::run_events(&plan, load_started, stretch, end, stop).await
+        })
     };
     let marks_task = tokio::spawn(marks::watch(
         options.marks.clone(),

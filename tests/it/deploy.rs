@@ -58,10 +58,11 @@ where
     typed
 }
 
-const MANIFESTS: [&str; 4] = [
+const MANIFESTS: [&str; 5] = [
     "configmap.yaml",
     "pvc.yaml",
     "job-sharded.yaml",
+    "job-merge.yaml",
     "cronjob-smoke.yaml",
 ];
 
@@ -70,6 +71,7 @@ fn every_manifest_is_its_kubernetes_type_with_no_field_dropped() {
     manifest::<ConfigMap>("configmap.yaml");
     manifest::<PersistentVolumeClaim>("pvc.yaml");
     manifest::<Job>("job-sharded.yaml");
+    manifest::<Job>("job-merge.yaml");
     manifest::<CronJob>("cronjob-smoke.yaml");
     // A new manifest must be checked here too.
     let mut on_disk: Vec<String> = std::fs::read_dir(root().join("deploy"))
@@ -87,6 +89,10 @@ fn every_manifest_is_its_kubernetes_type_with_no_field_dropped() {
 
 fn job() -> Job {
     manifest("job-sharded.yaml")
+}
+
+fn merge_job() -> Job {
+    manifest("job-merge.yaml")
 }
 
 fn cronjob() -> CronJob {
@@ -224,6 +230,62 @@ fn each_shard_of_the_indexed_job_runs_its_share_into_its_own_directory() {
 }
 
 #[test]
+fn the_merge_job_merges_every_shard_the_indexed_job_writes() {
+    let shards = job();
+    let count = shards
+        .spec
+        .as_ref()
+        .and_then(|s| s.completions)
+        .expect("completions") as u64;
+    let shard = the_container(job_pod(&shards));
+    let mut written = Vec::new();
+    let mut ran = None;
+    for index in 0..count {
+        let argv = argv(
+            shard,
+            &env_of(shard, &[("JOB_COMPLETION_INDEX", index.to_string())]),
+        );
+        if let Command::Run {
+            output, scenario, ..
+        } = parse(&argv)
+        {
+            written.extend(output.out);
+            ran = Some(scenario);
+        }
+    }
+    let merge = merge_job();
+    assert_eq!(
+        merge.spec.as_ref().and_then(|s| s.backoff_limit),
+        Some(0),
+        "a failing merged verdict is not retried"
+    );
+    let c = the_container(job_pod(&merge));
+    let argv = argv(c, &env_of(c, &[]));
+    let Command::Merge {
+        reports,
+        scenario,
+        output,
+        ..
+    } = parse(&argv)
+    else {
+        panic!(
+            "job-merge.yaml runs `{}`, not `cutover merge`",
+            argv.join(" ")
+        );
+    };
+    assert_eq!(
+        reports, written,
+        "the merge reads exactly the shards' report directories, one per completion index"
+    );
+    assert_eq!(scenario, ran, "the merge reads the scenario the shards ran");
+    assert!(output.force, "{argv:?}");
+    assert!(
+        output.out.is_some_and(|o| !written.contains(&o)),
+        "the merged report has a directory of its own"
+    );
+}
+
+#[test]
 fn the_smoke_cronjob_runs_a_check_whose_failing_verdict_fails_its_job() {
     let cron = cronjob();
     let spec = cron.spec.as_ref().expect("spec");
@@ -325,9 +387,11 @@ fn pods_read_the_scenario_from_the_configmap_and_write_only_to_the_shared_volume
     );
 
     let job = job();
+    let merge = merge_job();
     let cron = cronjob();
     let pods = [
         ("job-sharded.yaml", job_pod(&job), true),
+        ("job-merge.yaml", job_pod(&merge), false),
         ("cronjob-smoke.yaml", cronjob_pod(&cron), false),
     ];
     for (file, pod, indexed) in pods {
@@ -345,8 +409,13 @@ fn pods_read_the_scenario_from_the_configmap_and_write_only_to_the_shared_volume
                 scenario, output, ..
             }
             | Command::Check { scenario, output } => (scenario, output),
+            Command::Merge {
+                scenario: Some(scenario),
+                output,
+                ..
+            } => (scenario, output),
             _ => panic!(
-                "{file} runs `{}`, neither `run` nor `check`",
+                "{file} runs `{}`, not `run`, `check` or `merge --scenario`",
                 argv.join(" ")
             ),
         };
@@ -399,9 +468,11 @@ fn pods_read_the_scenario_from_the_configmap_and_write_only_to_the_shared_volume
 fn pods_run_the_images_non_root_user_on_a_read_only_root_with_resources() {
     let image = image();
     let job = job();
+    let merge = merge_job();
     let cron = cronjob();
     for (file, pod) in [
         ("job-sharded.yaml", job_pod(&job)),
+        ("job-merge.yaml", job_pod(&merge)),
         ("cronjob-smoke.yaml", cronjob_pod(&cron)),
     ] {
         let c = the_container(pod);

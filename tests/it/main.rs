@@ -21,6 +21,7 @@ mod init;
 mod init_lint;
 mod load;
 mod load_verdicts;
+mod merge;
 mod metrics;
 mod nginx;
 mod parity;

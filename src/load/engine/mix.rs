@@ -9,6 +9,12 @@
 //! from run to run and no generator is shared between tasks. Weights are
 //! positive (checks weighing 0 are left out of the mix), and a mix is only
 //! picked from when it has at least one check.
+//!
+//! Open arrivals pick with [`Mix::pick_for`]: the draw is a hash of the
+//! target and the arrival's number in the whole schedule, not the next draw
+//! of a worker's generator, so arrival `k` runs the same check whichever
+//! worker or shard (`--shard i/n`) sends it: shards and workers split the
+//! load and its mix exactly as the unsharded run would.
 
 /// A target's check weights, as a running sum in check order.
 #[derive(Debug, Default)]
@@ -34,6 +40,23 @@ impl Mix {
     }
 }
 
+impl Mix {
+    /// The check of arrival `index` of a target seeded `seed`: the same for
+    /// every worker and shard.
+    pub(super) fn pick_for(&self, seed: u64, index: u64) -> usize {
+        let mut rng = XorShift::new(splitmix64(seed ^ splitmix64(index)));
+        self.pick(&mut rng)
+    }
+}
+
+/// SplitMix64's finaliser: spreads consecutive numbers over all 64 bits.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// A small deterministic generator for the check mix (xorshift64*).
 pub(super) struct XorShift(u64);
 
@@ -54,6 +77,23 @@ impl XorShift {
 #[cfg(test)]
 mod tests {
     use super::{Mix, XorShift};
+
+    #[test]
+    fn an_arrival_picks_the_same_check_whoever_sends_it_and_follows_the_weights() {
+        let mut mix = Mix::default();
+        for weight in [3.0, 1.0] {
+            mix.push(weight);
+        }
+        let whole: Vec<usize> = (0..40_000).map(|k| mix.pick_for(7, k)).collect();
+        // Three shards, each sending arrivals k ≡ i (mod 3), pick the same.
+        for i in 0..3u64 {
+            for k in (i..40_000).step_by(3) {
+                assert_eq!(mix.pick_for(7, k), whole[k as usize]);
+            }
+        }
+        let first = whole.iter().filter(|&&c| c == 0).count() as f64 / 40_000.0;
+        assert!((first - 0.75).abs() < 0.01, "{first}");
+    }
 
     #[test]
     fn picks_follow_the_weights() {

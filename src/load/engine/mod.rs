@@ -159,6 +159,10 @@ pub struct Outcome {
     pub parity: Vec<ParityTally>,
     /// This process's share of a sharded run.
     pub shard: Shard,
+    /// `--rate-scale` and `--duration` as the shape was made with them (a
+    /// merge of shard reports rebuilds the same shape from them).
+    pub rate_scale: f64,
+    pub fit: Option<Duration>,
 }
 
 impl Outcome {
@@ -250,5 +254,7 @@ pub async fn run(
         aggregator,
         parity: tallies.lock().map(|t| t.clone()).unwrap_or_default(),
         shard: options.shard,
+        rate_scale: options.rate_scale,
+        fit: options.duration,
     }
 }

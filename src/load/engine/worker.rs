@@ -107,7 +107,9 @@ async fn drive<S: RequestSender>(
     }
     let in_flight = Rc::new(Cell::new(0u64));
     let pacer = Pacer::new(wp.pacing);
-    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ t as u64);
+    // Arrival k of target t picks its check from (t, k) alone, so workers
+    // and shards pick what the unsharded run picks.
+    let mix_seed = 0x9E37_79B9_7F4A_7C15 ^ t as u64;
     let mut arrivals = wp.shape.arrivals(wp.lane, wp.lanes).peekable();
     let stopped = |stop: &watch::Receiver<bool>| *stop.borrow();
     'phases: for phase in &wp.shape.phases {
@@ -125,7 +127,7 @@ async fn drive<S: RequestSender>(
                     if stopped(&stop) {
                         break 'phases;
                     }
-                    let c = ctx.mix.pick(&mut rng);
+                    let c = ctx.mix.pick_for(mix_seed, a.index);
                     let key = ctx.checks[c].key;
                     let second = (due - start).as_secs();
                     if in_flight.get() >= ctx.cap {
