@@ -12,6 +12,12 @@
 //! while the connection is still opening can say `connect_timeout`, not
 //! `timeout`, however the two timers race.
 //!
+//! Clients speak HTTP/1.1 ([`Wire::Http1`], every probe's default, so a Host
+//! header goes verbatim) unless a check asks for more: [`Wire::Alpn`] offers
+//! `h2` and `http/1.1` on https (the server chooses), [`Wire::H2c`] speaks
+//! HTTP/2 with prior knowledge (ALPN `h2` alone on https). The HTTP/2-capable
+//! clients are built on first use.
+//!
 //! A leaf of the crate: targets know nothing of probes. Why a connector is not
 //! ready is a [`ConnectError`]; probes turn it into their own typed error.
 
@@ -207,8 +213,26 @@ pub struct Connector {
     resolved: Result<Vec<SocketAddr>, ConnectError>,
     plain: Option<reqwest::Client>,
     following: Option<reqwest::Client>,
+    /// The HTTP/2-capable clients, built on first use: `[protocol][follow]`
+    /// for [`Wire::Alpn`] and [`Wire::H2c`].
+    h2: [[std::sync::OnceLock<Option<reqwest::Client>>; 2]; 2],
     extra_hosts: Vec<String>,
     connect_timeout: Duration,
+}
+
+/// What a client speaks on a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// HTTP/1.1 only (ALPN `http/1.1` on https): every probe but the HTTP
+    /// and gRPC checks that ask for more, so a Host header is sent verbatim.
+    #[default]
+    Http1,
+    /// ALPN `h2` then `http/1.1` on https (the server chooses), HTTP/1.1 on
+    /// plain http: what a browser does.
+    Alpn,
+    /// HTTP/2 with prior knowledge (cleartext `h2c` on plain http; on https,
+    /// ALPN `h2` only).
+    H2c,
 }
 
 /// How a one-off client differs from a target's own (behaviour probes).
@@ -247,6 +271,7 @@ impl Target {
             resolved,
             plain,
             following,
+            h2: Default::default(),
             extra_hosts: extra_hosts.to_vec(),
             connect_timeout,
         }
@@ -283,7 +308,32 @@ impl Target {
         connect_timeout: Duration,
         local: Option<IpAddr>,
     ) -> Result<reqwest::Client, reqwest::Error> {
-        let mut b = reqwest::Client::builder()
+        self.build_client_for(
+            Wire::Http1,
+            addrs,
+            extra_hosts,
+            follow_redirects,
+            connect_timeout,
+            local,
+        )
+    }
+
+    fn build_client_for(
+        &self,
+        wire: Wire,
+        addrs: &[SocketAddr],
+        extra_hosts: &[String],
+        follow_redirects: bool,
+        connect_timeout: Duration,
+        local: Option<IpAddr>,
+    ) -> Result<reqwest::Client, reqwest::Error> {
+        let b = reqwest::Client::builder();
+        let b = match wire {
+            Wire::Http1 => b.http1_only(),
+            Wire::Alpn => b,
+            Wire::H2c => b.http2_prior_knowledge(),
+        };
+        let mut b = b
             .local_address(local)
             .no_proxy()
             .resolve_to_addrs(&host_name(&self.host), addrs);
@@ -402,13 +452,38 @@ impl Connector {
 
     /// The client for a request, or the reason none can be sent.
     pub fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, ConnectError> {
-        if let Err(e) = &self.resolved {
-            return Err(e.clone());
-        }
-        let c = if follow_redirects {
-            self.following.as_ref()
-        } else {
-            self.plain.as_ref()
+        self.client_for(Wire::Http1, follow_redirects)
+    }
+
+    /// The client speaking `wire` (HTTP/2-capable ones are built on first use).
+    pub fn client_for(
+        &self,
+        wire: Wire,
+        follow_redirects: bool,
+    ) -> Result<&reqwest::Client, ConnectError> {
+        let addrs = match &self.resolved {
+            Err(e) => return Err(e.clone()),
+            Ok(a) => a,
+        };
+        let c = match wire {
+            Wire::Http1 if follow_redirects => self.following.as_ref(),
+            Wire::Http1 => self.plain.as_ref(),
+            Wire::Alpn | Wire::H2c => {
+                let slot = &self.h2[usize::from(wire == Wire::H2c)][usize::from(follow_redirects)];
+                slot.get_or_init(|| {
+                    self.target
+                        .build_client_for(
+                            wire,
+                            addrs,
+                            &self.extra_hosts,
+                            follow_redirects,
+                            self.connect_timeout,
+                            None,
+                        )
+                        .ok()
+                })
+                .as_ref()
+            }
         };
         c.ok_or_else(|| {
             ConnectError::new(

@@ -127,7 +127,12 @@ fn judge_one(
     // Known causes first: a cause says the status once, with its hint.
     let host = check_host(plan, ci, ti);
     let host_routed = routed.contains(&(ti, host.clone()));
-    let mut causes = super::hints::hints(&check.name, target, &host, host_routed, sample);
+    // A gRPC failure has causes of its own (`super::grpc::cause`): its HTTP
+    // status says little.
+    let mut causes = match result {
+        ProbeResult::Grpc(_) => Vec::new(),
+        _ => super::hints::hints(&check.name, target, &host, host_routed, sample),
+    };
     // A 404 the baseline gives too is no route miss of this target's own.
     if base_result.and_then(|r| r.primary().status()) == Some(404) {
         causes.retain(|f| {
@@ -136,6 +141,17 @@ fn judge_one(
                 FindingKind::RouteMiss | FindingKind::HostnameMismatch
             )
         });
+    }
+    if let (ProbeResult::Grpc(g), ProbeSpec::Grpc(spec)) = (result, &check.probe) {
+        if let Some(mut cause) = super::grpc::cause(&check.name, &target.name, &spec.path(), g) {
+            // Said once: the failed code expectation is the cause's.
+            if let Some(i) = failures.iter().position(|f| f.starts_with("gRPC ")) {
+                let said = failures.remove(i);
+                let wanted = said.rsplit_once(" where ").map_or("", |(_, w)| w);
+                cause.message = format!("{}, where {wanted}", cause.message);
+            }
+            causes.push(cause);
+        }
     }
     if let Some(base_result) = base_result {
         causes.extend(super::hints::websocket_refused(
@@ -240,13 +256,29 @@ fn judge_one(
             }
         }
     }
+    if let (Some(ProbeResult::Grpc(b)), ProbeResult::Grpc(t)) = (base_result, result) {
+        out.extend(super::grpc::compare(
+            &check.name,
+            (&plan.targets[base].name, b),
+            (&target.name, t),
+        ));
+    }
+    if let (Some(base_result), ProbeSpec::Http(spec)) = (base_result, &check.probe) {
+        out.extend(super::version::difference(
+            &check.name,
+            spec.version,
+            (&plan.targets[base].name, base_result.primary()),
+            (&target.name, sample),
+        ));
+    }
     let kind = if sample.response.is_none() {
         FindingKind::ProbeError
     } else {
         match result {
-            ProbeResult::Http(_) | ProbeResult::Dns(_) | ProbeResult::Behaviour(_) => {
-                FindingKind::Expectation
-            }
+            ProbeResult::Http(_)
+            | ProbeResult::Dns(_)
+            | ProbeResult::Behaviour(_)
+            | ProbeResult::Grpc(_) => FindingKind::Expectation,
             ProbeResult::WebSocket(_) => FindingKind::Websocket,
             ProbeResult::Cors(_) => FindingKind::Cors,
         }
@@ -351,6 +383,17 @@ fn rule_failures(check: &Check, result: &ProbeResult) -> Vec<String> {
         (ProbeResult::WebSocket(w), ProbeSpec::WebSocket(spec)) => {
             let mut f = super::expect::evaluate(&check.expect, sample);
             f.extend(websocket_failures(w, spec.hold));
+            f
+        }
+        (ProbeResult::Grpc(g), ProbeSpec::Grpc(_)) => {
+            let mut f = super::expect::evaluate(&check.expect, sample);
+            f.extend(super::grpc::evaluate(&check.grpc_expect, g));
+            f
+        }
+        (ProbeResult::Http(_), ProbeSpec::Http(spec)) => {
+            let mut f = super::expect::evaluate(&check.expect, sample);
+            let https = sample.url.starts_with("https:");
+            f.extend(super::version::asked_failure(spec.version, sample, https));
             f
         }
         _ => super::expect::evaluate(&check.expect, sample),

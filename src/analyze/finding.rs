@@ -94,11 +94,13 @@ pub enum FindingKind {
     UnusedKnownDifference,
     /// The shards of a merged run judged a check differently.
     ShardsDisagree,
+    /// A target answered over another HTTP version than the baseline (ALPN).
+    HttpVersion,
 }
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 36] = [
+    pub const ALL: [FindingKind; 37] = [
         FindingKind::Expectation,
         FindingKind::ProbeError,
         FindingKind::Websocket,
@@ -135,6 +137,7 @@ impl FindingKind {
         FindingKind::EventFailed,
         FindingKind::UnusedKnownDifference,
         FindingKind::ShardsDisagree,
+        FindingKind::HttpVersion,
     ];
 
     /// The stable name, as in report.json and `known_differences`.
@@ -176,6 +179,7 @@ impl FindingKind {
             FindingKind::EventFailed => "event_failed",
             FindingKind::UnusedKnownDifference => "unused_known_difference",
             FindingKind::ShardsDisagree => "shards_disagree",
+            FindingKind::HttpVersion => "http_version",
         }
     }
 
@@ -242,6 +246,7 @@ impl FindingKind {
                 ("unused known difference", "unused known differences")
             }
             FindingKind::ShardsDisagree => ("shard disagreement", "shard disagreements"),
+            FindingKind::HttpVersion => ("HTTP version difference", "HTTP version differences"),
             _ => ("finding", "findings"),
         }
     }

@@ -36,6 +36,7 @@ pub mod dns_changes;
 pub mod expect;
 pub mod finding;
 pub mod forwarded;
+pub mod grpc;
 pub mod hints;
 pub mod hostnames;
 pub mod known;
@@ -51,6 +52,7 @@ pub mod sides;
 pub mod spike;
 pub mod stats;
 pub mod verdict;
+pub mod version;
 
 pub use finding::{Finding, FindingKind, Level};
 pub use verdict::{judge, CheckVerdict, RunStatus, Verdict};

@@ -27,6 +27,12 @@ pub fn curl(plan: &Plan, ci: usize, ti: usize) -> Option<String> {
                 "HEAD" => args.push("-I".into()),
                 m => args.extend(["-X".into(), quote(m)]),
             }
+            match spec.version {
+                crate::probe::http::Version::Auto => {}
+                crate::probe::http::Version::H1 => args.push("--http1.1".into()),
+                crate::probe::http::Version::H2 => args.push("--http2".into()),
+                crate::probe::http::Version::H2c => args.push("--http2-prior-knowledge".into()),
+            }
             (
                 spec.host.as_deref(),
                 &spec.path_and_query,

@@ -65,6 +65,8 @@ pub struct AppRequest {
     pub sni: Option<String>,
     /// Length of the request body the front read.
     pub body_len: u64,
+    /// The body of a gRPC call (other bodies are only counted).
+    pub body: bytes::Bytes,
     /// The request came through the gateway front (the app instance behind
     /// the gateway, for differences switched on that side only).
     pub via_gateway: bool,
@@ -99,7 +101,9 @@ pub fn wants_websocket(headers: &HeaderMap) -> bool {
 /// own (`app_cors_reflects_origin`) apply here.
 pub async fn handle(mut req: AppRequest, switches: &Switches) -> Response<Body> {
     let path = req.path.as_str();
-    let mut resp = if req.method == Method::OPTIONS {
+    let mut resp = if req.method == Method::POST && super::grpc::is_grpc(&req.headers) {
+        super::grpc::app(path, &req.body)
+    } else if req.method == Method::OPTIONS {
         options(
             &req.headers,
             switches.app_cors_reflects_origin.load(Relaxed),
@@ -386,6 +390,7 @@ mod tests {
             headers: HeaderMap::new(),
             sni: None,
             body_len: 0,
+            body: bytes::Bytes::new(),
             via_gateway: false,
             upgrade: None,
         }

@@ -89,6 +89,15 @@ impl Front {
         })
     }
 
+    /// Whether this front offers HTTP/2 in ALPN now (both do unless switched off).
+    pub fn offers_h2(&self) -> bool {
+        let off = match self.kind {
+            Kind::Ingress => &self.switches.ingress_no_h2,
+            Kind::Gateway => &self.switches.gateway_no_h2,
+        };
+        !off.load(Relaxed)
+    }
+
     /// Answers one request the way this front's proxy software would.
     pub async fn handle(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
         let mut resp = self.route(conn, req).await;
@@ -171,6 +180,16 @@ impl Front {
             resp.headers_mut()
                 .insert(LOCATION, HeaderValue::from_static("/api/items"));
             return resp;
+        }
+        if super::grpc::is_grpc(req.headers()) {
+            let reply = super::grpc::front_reply(
+                gateway,
+                sw.grpc_upstream_down.load(Relaxed),
+                sw.gateway_grpc_unrouted.load(Relaxed),
+            );
+            if let Some(r) = reply {
+                return r;
+            }
         }
         if sw.app_down.load(Relaxed) {
             return self.error(StatusCode::SERVICE_UNAVAILABLE);
@@ -301,12 +320,22 @@ impl Front {
         let pipe = client.as_ref().map(|_| tokio::io::duplex(TUNNEL_BUFFER));
         let (ours, app_end) = pipe.unzip();
         let (parts, mut body) = req.into_parts();
+        // A gRPC call's body is kept for the app; others are only counted.
+        let keep = super::grpc::is_grpc(&parts.headers);
+        let mut kept = bytes::BytesMut::new();
         // Past the cap keep draining a while, so the 413 is not lost to a reset
         // from closing a socket with unread data.
         let mut body_len = 0u64;
         while let Some(frame) = body.frame().await {
             match frame {
-                Ok(frame) => body_len += frame.data_ref().map_or(0, |d| d.len() as u64),
+                Ok(frame) => {
+                    if let Some(d) = frame.data_ref() {
+                        body_len += d.len() as u64;
+                        if keep && kept.len() < 4 << 20 {
+                            kept.extend_from_slice(d);
+                        }
+                    }
+                }
                 Err(_) => return self.error(StatusCode::BAD_REQUEST),
             }
             if body_len > 2 * MAX_REQUEST_BODY {
@@ -326,6 +355,13 @@ impl Front {
             return self.error(StatusCode::PAYLOAD_TOO_LARGE);
         }
         let mut headers = parts.headers;
+        // Over HTTP/2 the host is the `:authority`; both proxies pass it to
+        // an HTTP/1.1 upstream as `Host`.
+        if !headers.contains_key(HOST) {
+            if let Ok(v) = HeaderValue::from_str(host) {
+                headers.insert(HOST, v);
+            }
+        }
         let ip = conn.peer.ip().to_string();
         let proto = if conn.https { "https" } else { "http" };
         set(&mut headers, "x-forwarded-proto", proto);
@@ -369,6 +405,7 @@ impl Front {
             headers,
             sni: conn.sni.clone(),
             body_len,
+            body: kept.freeze(),
             via_gateway: self.kind == Kind::Gateway,
             upgrade: app_end,
         };

@@ -14,6 +14,7 @@ pub mod app;
 pub mod cors;
 pub mod dns;
 pub mod front;
+pub mod grpc;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -23,10 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::StatusCode;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -95,6 +96,19 @@ pub type Buckets =
 /// Switches for every behaviour difference; shared, flipped at run time by tests and the demo.
 #[derive(Default, Debug)]
 pub struct Switches {
+    /// The ingress's TLS listener offers only `http/1.1` in ALPN (ingress-nginx
+    /// with `use-http2: "false"`); by default both fronts offer `h2` too.
+    pub ingress_no_h2: AtomicBool,
+    /// The gateway's TLS listener offers only `http/1.1` (an Envoy listener
+    /// without `h2` in its ALPN list).
+    pub gateway_no_h2: AtomicBool,
+    /// gRPC calls cannot reach the app: the gateway answers Envoy's
+    /// trailers-only UNAVAILABLE with its local-reply text, the ingress
+    /// nginx's 502 page (`grpc_pass` to a dead upstream).
+    pub grpc_upstream_down: AtomicBool,
+    /// The gateway has no GRPCRoute rule for the lab's service: UNIMPLEMENTED,
+    /// trailers-only, from Envoy.
+    pub gateway_grpc_unrouted: AtomicBool,
     /// The app has no endpoints: gateway 503 `no healthy upstream`, ingress 503 nginx HTML page.
     pub app_down: AtomicBool,
     /// `/old` redirect: ingress answers 308, gateway 301 when on (308 when off).
@@ -313,7 +327,7 @@ impl Lab {
         let mut names = config.ingress_hostnames.clone();
         names.extend(config.gateway_hostnames.iter().cloned());
         let (ca_pem, server_config) = tls::generate(&config.host, &names)?;
-        let acceptor = TlsAcceptor::from(Arc::new(server_config));
+        let acceptor = Acceptors::new(server_config);
         let switches = Arc::new(Switches::default());
         let counters = Arc::new(Counters::default());
         let origins = &config.cors_origins;
@@ -427,7 +441,7 @@ impl Drop for Lab {
 /// task inside a `JoinSet`, so stopping (or aborting) this loop ends them all.
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptors>,
     front: Arc<Front>,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
@@ -453,16 +467,42 @@ async fn accept_loop(
     conns.shutdown().await;
 }
 
+/// The TLS acceptors of the HTTPS listeners: ALPN `h2` and `http/1.1`, or
+/// `http/1.1` alone for a front whose switch turns HTTP/2 off.
+#[derive(Clone)]
+struct Acceptors {
+    h2: TlsAcceptor,
+    h1: TlsAcceptor,
+}
+
+impl Acceptors {
+    fn new(config: rustls::ServerConfig) -> Acceptors {
+        let mut h2 = config.clone();
+        h2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut h1 = config;
+        h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Acceptors {
+            h2: TlsAcceptor::from(Arc::new(h2)),
+            h1: TlsAcceptor::from(Arc::new(h1)),
+        }
+    }
+}
+
 async fn serve_conn(
     tcp: TcpStream,
     mut info: ConnInfo,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptors>,
     front: Arc<Front>,
     counters: Arc<Counters>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let Some(acceptor) = tls else {
+    let Some(acceptors) = tls else {
         return serve_http(TokioIo::new(tcp), info, front, counters).await;
+    };
+    let acceptor = if front.offers_h2() {
+        acceptors.h2
+    } else {
+        acceptors.h1
     };
     let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
     let Ok(Ok(stream)) = handshake.await else {
@@ -491,9 +531,11 @@ where
             Ok::<_, Infallible>(resp)
         }
     });
-    // An upgraded connection leaves hyper here; the front's tunnel owns it from then on.
-    let conn = http1::Builder::new().serve_connection(io, service);
-    let _ = conn.with_upgrades().await;
+    // HTTP/1.1 or HTTP/2 (after ALPN `h2`, or with prior knowledge on plain
+    // http), told apart by the connection preface. An upgraded connection
+    // leaves hyper here; the front's tunnel owns it from then on.
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let _ = builder.serve_connection_with_upgrades(io, service).await;
 }
 
 #[cfg(test)]

@@ -74,7 +74,9 @@ async fn send_with(
     body: Vec<u8>,
 ) -> Got {
     let ca = reqwest::Certificate::from_pem(lab.ca_pem.as_bytes()).unwrap();
+    // The fronts' HTTP/1.1 behaviour (HTTP/2 is tested through cutover's checks).
     let client = reqwest::Client::builder()
+        .http1_only()
         .resolve(host, addr)
         .tls_certs_only([ca])
         .redirect(reqwest::redirect::Policy::none())

@@ -16,7 +16,8 @@ use rustls::ServerConfig;
 
 /// Generates a CA and a leaf certificate for `host`, `*.host`, every name in
 /// `extra_names`, `localhost` and `127.0.0.1`; returns the CA's PEM and a
-/// server config presenting the leaf (ALPN `http/1.1`).
+/// server config presenting the leaf (ALPN `http/1.1`; the listeners set
+/// their own ALPN lists).
 pub fn generate(host: &str, extra_names: &[String]) -> io::Result<(String, ServerConfig)> {
     let ca_key = KeyPair::generate().map_err(io::Error::other)?;
     let mut ca_params = CertificateParams::default();

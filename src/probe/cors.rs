@@ -52,6 +52,7 @@ impl CorsSpec {
             timeout: self.timeout,
             follow_redirects: false,
             body_cap: self.body_cap,
+            version: crate::probe::http::Version::H1,
         }
     }
 

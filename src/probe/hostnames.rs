@@ -115,8 +115,10 @@ pub async fn probe(conn: &Connector, spec: &HostnamesSpec) -> HostnamesResult {
     let mut samples = Vec::with_capacity(spec.variants.len() + 1);
     for variant in std::iter::once(Variant::AsWritten).chain(spec.variants.iter().copied()) {
         let host = variant.apply(written, target.scheme);
+        // Variants compare Host headers: HTTP/1.1, where Host goes verbatim.
         let request = HttpSpec {
             host: Some(host.clone()),
+            version: http::Version::H1,
             ..spec.request.clone()
         };
         let sample = http::probe(conn, &request).await;

@@ -21,10 +21,10 @@ use tokio::time::Instant;
 
 use super::classify::classify;
 use super::error::{ErrorKind, ProbeError};
-use super::{Body, Response, Sample};
+use super::{Body, Protocol, Response, Sample};
 // The load engine reaches these through here; `probe::error` is their home.
 pub use super::error::{connect_timeout_error, from_connect_error, from_error, timeout_error};
-use crate::target::{host_name, ConnectWatch, Connector, Proxy, Role};
+use crate::target::{host_name, ConnectWatch, Connector, Proxy, Role, Wire};
 
 /// A fully resolved HTTP request of a check.
 #[derive(Clone, Debug)]
@@ -39,6 +39,58 @@ pub struct HttpSpec {
     pub timeout: Duration,
     pub follow_redirects: bool,
     pub body_cap: u64,
+    /// The HTTP version asked for (`http: { version: … }`).
+    pub version: Version,
+}
+
+/// The HTTP version a check asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// ALPN on https (the server chooses h2 or http/1.1), http/1.1 on plain
+    /// http: what a browser does.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    H1,
+    /// HTTP/2 over TLS: offered with ALPN; a server that chooses http/1.1
+    /// fails the check.
+    H2,
+    /// HTTP/2 over cleartext with prior knowledge.
+    H2c,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Auto => "auto",
+            Version::H1 => "h1",
+            Version::H2 => "h2",
+            Version::H2c => "h2c",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Version> {
+        match s {
+            "auto" => Some(Version::Auto),
+            "h1" | "http/1.1" => Some(Version::H1),
+            "h2" => Some(Version::H2),
+            "h2c" => Some(Version::H2c),
+            _ => None,
+        }
+    }
+
+    /// The client for a request asking for this version with Host `host`: a
+    /// Host written otherwise than its name (a port, a trailing dot, upper
+    /// case) goes as HTTP/1.1 under `auto`, where the Host header is sent
+    /// verbatim (HTTP/2 carries the URL's authority).
+    pub fn wire(self, host: &str) -> Wire {
+        match self {
+            Version::Auto if host_name(host) != host => Wire::Http1,
+            Version::Auto | Version::H2 => Wire::Alpn,
+            Version::H1 => Wire::Http1,
+            Version::H2c => Wire::H2c,
+        }
+    }
 }
 
 /// How much of a response body a probe keeps.
@@ -63,7 +115,7 @@ pub async fn probe(conn: &Connector, spec: &HttpSpec) -> Sample {
     let target = &conn.target;
     let host = spec.host.as_deref().unwrap_or(&target.host);
     let url: Arc<str> = target.url(host, &spec.path_and_query).into();
-    match conn.client(spec.follow_redirects) {
+    match conn.client_for(spec.version.wire(host), spec.follow_redirects) {
         Ok(client) => send(client, target, url, spec).await,
         Err(e) => Sample::failed(url, e.into(), Duration::ZERO),
     }
@@ -162,6 +214,7 @@ where
     let mut prefix = BytesMut::new();
     let mut size: u64 = 0;
     let mut error = None;
+    let mut trailers = Vec::new();
     let mut body = std::pin::pin!(body);
     // One timer for the whole body (a timer per frame costs at load rates).
     let expired = tokio::time::sleep_until(deadline);
@@ -196,8 +249,8 @@ where
                 break;
             }
             Ok(None) => break,
-            Ok(Some(Ok(frame))) => {
-                if let Ok(chunk) = frame.into_data() {
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(chunk) => {
                     if let Some(h) = hasher.as_mut() {
                         h.update(&chunk);
                     }
@@ -207,7 +260,17 @@ where
                         prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     }
                 }
-            }
+                Err(frame) => {
+                    if let (Ok(t), BodyMode::Keep { .. }) = (frame.into_trailers(), mode) {
+                        trailers.extend(t.iter().map(|(n, v)| {
+                            (
+                                n.as_str().to_owned(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        }));
+                    }
+                }
+            },
         }
     }
     let body = Body {
@@ -234,6 +297,8 @@ where
             body,
             origin,
             origin_reason,
+            version: Protocol::of(parts.version),
+            trailers,
         }),
         error,
         latency: start.elapsed(),

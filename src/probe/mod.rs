@@ -14,6 +14,7 @@ pub mod cors;
 pub mod dns;
 pub mod error;
 pub mod forwarded;
+pub mod grpc;
 pub mod hostnames;
 pub mod http;
 pub mod rate_limit;
@@ -48,6 +49,41 @@ impl Body {
     }
 }
 
+/// The HTTP version a response came over (ALPN's choice on https).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "http/1.0")]
+    Http10,
+    #[serde(rename = "http/1.1")]
+    Http11,
+    #[serde(rename = "h2")]
+    H2,
+    #[serde(rename = "h3")]
+    H3,
+}
+
+impl Protocol {
+    pub fn of(v: ::http::Version) -> Option<Protocol> {
+        match v {
+            ::http::Version::HTTP_10 => Some(Protocol::Http10),
+            ::http::Version::HTTP_11 => Some(Protocol::Http11),
+            ::http::Version::HTTP_2 => Some(Protocol::H2),
+            ::http::Version::HTTP_3 => Some(Protocol::H3),
+            _ => None,
+        }
+    }
+
+    /// `http/1.1`, `h2`: ALPN's names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http10 => "http/1.0",
+            Protocol::Http11 => "http/1.1",
+            Protocol::H2 => "h2",
+            Protocol::H3 => "h3",
+        }
+    }
+}
+
 /// One response as a probe saw it.
 #[derive(Clone, Debug, Default)]
 pub struct Response {
@@ -59,6 +95,10 @@ pub struct Response {
     pub origin: Origin,
     /// Which signature decided the origin, for the report.
     pub origin_reason: &'static str,
+    /// The HTTP version it came over.
+    pub version: Option<Protocol>,
+    /// Trailers after the body (gRPC's status), names lowercased; checks only.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -110,11 +150,13 @@ impl Sample {
 pub enum ProbeResult {
     Http(Sample),
     WebSocket(websocket::WsResult),
-    Cors(cors::CorsResult),
+    Cors(Box<cors::CorsResult>),
     Dns(dns::DnsResult),
     /// A behaviour probe (rate limit, body limit, route timeout, redirect,
     /// forwarded headers).
     Behaviour(behaviour::BehaviourResult),
+    /// A gRPC call: the HTTP answer (its body the decoded messages) and the status.
+    Grpc(grpc::GrpcResult),
 }
 
 impl ProbeResult {
@@ -127,6 +169,7 @@ impl ProbeResult {
             ProbeResult::Cors(c) => &c.preflight,
             ProbeResult::Dns(d) => &d.summary,
             ProbeResult::Behaviour(b) => b.primary(),
+            ProbeResult::Grpc(g) => &g.sample,
         }
     }
 }

@@ -433,6 +433,8 @@ fn response_sample(
             },
             origin,
             origin_reason,
+            version: Some(super::Protocol::Http11),
+            trailers: Vec::new(),
         }),
         error: None,
         latency,

@@ -8,10 +8,10 @@ use std::time::SystemTime;
 
 use super::model::{
     Answer, BodyLimitDetails, BurstDetails, CheckKind, CheckLoad, CheckReport, CorsDetails,
-    Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, Header, HostVariantDetails,
-    HostnamesDetails, LoadReport, ParityCounts, PointerCounts, RateLimitDetails, Report,
-    ScenarioInfo, ShardTag, StageInfo, TargetInfo, TargetLoad, TargetResult, Tool,
-    WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
+    Details, DnsPoint, DnsSeries, ErrorInfo, ForwardedDetails, GrpcDetails, Header,
+    HostVariantDetails, HostnamesDetails, LoadReport, ParityCounts, PointerCounts,
+    RateLimitDetails, Report, ScenarioInfo, ShardTag, StageInfo, TargetInfo, TargetLoad,
+    TargetResult, Tool, WebsocketDetails, WebsocketEnd, WebsocketMessage, SCHEMA_VERSION,
 };
 use super::stats::{Quantiles, SecondStats, Stats};
 use crate::analyze::cors::CorsHeaders;
@@ -108,6 +108,7 @@ fn kind(spec: &ProbeSpec) -> CheckKind {
             BehaviourSpec::Forwarded(_) => CheckKind::ForwardedHeaders,
             BehaviourSpec::Hostnames(_) => CheckKind::Hostnames,
         },
+        ProbeSpec::Grpc(_) => CheckKind::Grpc,
     }
 }
 
@@ -193,6 +194,7 @@ fn target_result_bare(target: &str, verdict: CheckVerdict) -> TargetResult {
         error: None,
         failures: Vec::new(),
         details: None,
+        http_version: None,
     }
 }
 
@@ -249,6 +251,7 @@ fn target_result(
         }),
         failures: Vec::new(),
         details: None,
+        http_version: r.and_then(|r| r.version),
     }
 }
 
@@ -345,6 +348,30 @@ fn details(spec: &ProbeSpec, result: &ProbeResult) -> Option<Details> {
     match result {
         ProbeResult::Behaviour(b) => Some(behaviour_details(spec, b)),
         ProbeResult::Http(_) | ProbeResult::Dns(_) => None,
+        ProbeResult::Grpc(g) => g.status.as_ref().map(|s| {
+            Details::Grpc(GrpcDetails {
+                code: s.code,
+                code_number: s.code.number(),
+                message: s.message.clone(),
+                from_http: s.from_http,
+                messages: s.messages,
+                trailers_only: s.trailers_only,
+                trailers: g
+                    .sample
+                    .response
+                    .as_ref()
+                    .map(|r| {
+                        r.trailers
+                            .iter()
+                            .map(|(n, v)| Header {
+                                name: n.clone(),
+                                value: v.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        }),
         ProbeResult::WebSocket(w) => Some(Details::Websocket(WebsocketDetails {
             upgraded: w.upgraded(),
             subprotocol: w.subprotocol.clone(),

@@ -314,6 +314,9 @@ pub struct TargetResult {
     /// Kind-specific details: WebSocket messages and hold, CORS answers, DNS split.
     #[serde(default)]
     pub details: Option<Details>,
+    /// The HTTP version the answer came over (`http/1.1`, `h2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<crate::probe::Protocol>,
 }
 
 /// What kind of probe a check is.
@@ -330,6 +333,7 @@ pub enum CheckKind {
     Redirect,
     ForwardedHeaders,
     Hostnames,
+    Grpc,
 }
 
 impl CheckKind {
@@ -345,6 +349,7 @@ impl CheckKind {
             CheckKind::Redirect => "redirect",
             CheckKind::ForwardedHeaders => "forwarded_headers",
             CheckKind::Hostnames => "hostnames",
+            CheckKind::Grpc => "grpc",
         }
     }
 }
@@ -362,6 +367,24 @@ pub enum Details {
     Redirect(Answer),
     ForwardedHeaders(ForwardedDetails),
     Hostnames(HostnamesDetails),
+    Grpc(GrpcDetails),
+}
+
+/// How a gRPC call ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrpcDetails {
+    /// `UNAVAILABLE`.
+    pub code: crate::probe::grpc::Code,
+    pub code_number: u32,
+    /// `grpc-message`, decoded.
+    pub message: String,
+    /// The HTTP status the code was derived from (no `grpc-status` came).
+    pub from_http: Option<u16>,
+    /// Messages answered (all, for a stream).
+    pub messages: u64,
+    /// The status came in the headers, with no body (what Envoy's own replies do).
+    pub trailers_only: bool,
+    pub trailers: Vec<Header>,
 }
 
 /// A hostname-variant probe's answers, the host as written first.

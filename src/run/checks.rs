@@ -43,9 +43,10 @@ pub async fn run_probe(spec: &ProbeSpec, conn: &Connector) -> ProbeResult {
     match spec {
         ProbeSpec::Http(h) => ProbeResult::Http(probe::http::probe(conn, h).await),
         ProbeSpec::WebSocket(w) => ProbeResult::WebSocket(probe::websocket::probe(conn, w).await),
-        ProbeSpec::Cors(c) => ProbeResult::Cors(probe::cors::probe(conn, c).await),
+        ProbeSpec::Cors(c) => ProbeResult::Cors(Box::new(probe::cors::probe(conn, c).await)),
         ProbeSpec::Dns(d) => ProbeResult::Dns(probe::dns::sample(d).await),
         ProbeSpec::Behaviour(b) => ProbeResult::Behaviour(probe::behaviour::probe(conn, b).await),
+        ProbeSpec::Grpc(g) => ProbeResult::Grpc(probe::grpc::probe(conn, g).await),
     }
 }
 

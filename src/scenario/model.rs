@@ -176,6 +176,7 @@ pub struct RawCheck {
     pub redirect: Option<At<RawRedirect>>,
     pub forwarded_headers: Option<At<RawForwarded>>,
     pub hostnames: Option<At<RawHostnames>>,
+    pub grpc: Option<At<RawGrpc>>,
     pub expect: Option<RawExpect>,
     pub parity: Option<At<RawParity>>,
 }
@@ -194,6 +195,25 @@ pub struct RawHttp {
     pub timeout: Option<At<String>>,
     pub follow_redirects: Option<bool>,
     pub body_cap: Option<At<String>>,
+    /// `auto` (default), `h1`, `h2` or `h2c`.
+    pub version: Option<At<String>>,
+}
+
+/// `grpc: {method: cutover.lab.v1.Shop/GetItem, descriptor: shop.pb, request: {id: "1"}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrpc {
+    /// `package.Service/Method`.
+    pub method: Option<At<String>>,
+    /// A descriptor set (`protoc --include_imports --descriptor_set_out`),
+    /// relative to the scenario.
+    pub descriptor: Option<At<String>>,
+    /// The request message as JSON (protobuf's JSON mapping); `{}` if absent.
+    pub request: Option<At<serde_json::Value>>,
+    /// Request metadata (sent as headers).
+    pub metadata: Option<Entries<At<String>>>,
+    pub host: Option<At<String>>,
+    pub timeout: Option<At<String>>,
 }
 
 /// `rate_limit: {path: /api/login, count: 40, rate: 20/s, source_addresses: [127.0.0.1, 127.0.0.2]}`.
@@ -296,6 +316,14 @@ pub struct RawExpect {
     pub routable_only: Option<bool>,
     /// DNS checks: the highest acceptable TTL (`60s`).
     pub max_ttl: Option<At<String>>,
+    /// gRPC checks: the status code, by name (`UNAVAILABLE`) or number (default OK).
+    pub grpc_code: Option<At<Word>>,
+    /// gRPC checks: text `grpc-message` contains.
+    pub grpc_message: Option<At<String>>,
+    /// gRPC checks: trailers, like `headers`.
+    pub trailers: Option<Entries<At<RawHeaderExpect>>>,
+    /// gRPC checks: messages a server-streaming call answers with.
+    pub messages: Option<At<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -545,7 +573,8 @@ pub const PARITY_KEYS: &[&str] = &[
 ];
 
 /// A scalar of any YAML type, as its text (`on`, `true`, `3`).
-struct Word(String);
+#[derive(Debug)]
+pub struct Word(pub String);
 
 impl<'de> Deserialize<'de> for Word {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -58,6 +58,7 @@ fn get(timeout: Duration) -> HttpSpec {
         timeout,
         follow_redirects: false,
         body_cap: 64 * 1024,
+        version: cutover::probe::http::Version::H1,
     }
 }
 

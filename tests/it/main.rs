@@ -12,6 +12,8 @@ mod deploy;
 mod diagnostics;
 mod dns;
 mod false_alarms;
+mod grpc;
+mod h2;
 mod hardening;
 mod hostile;
 mod hostnames;

@@ -282,17 +282,19 @@ async fn serve(
         .to_owned();
     let key = (parts.uri.path().to_owned(), real_ip);
     *seen.lock().expect("lock").entry(key).or_default() += 1;
-    let body_len = body
+    let body = body
         .collect()
         .await
-        .map_or(0, |b| b.to_bytes().len() as u64);
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let req = AppRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers,
         sni: None,
-        body_len,
+        body_len: body.len() as u64,
+        body,
         via_gateway: false,
         upgrade: None,
     };

@@ -434,6 +434,7 @@ fn assert_bounded(plan: &Plan) -> Result<(), TestCaseError> {
                 prop_assert!(d.concurrency as u64 <= MAX_CONCURRENCY);
             }
             ProbeSpec::Behaviour(b) => prop_assert!(positive(b.request().timeout)),
+            ProbeSpec::Grpc(g) => prop_assert!(positive(g.timeout)),
         }
     }
     let Some(load) = &plan.load else {

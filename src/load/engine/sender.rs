@@ -178,6 +178,16 @@ async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
         }
         ProbeSpec::Cors(c) => (crate::probe::cors::probe(conn, c).await.preflight, None),
         ProbeSpec::Http(h) => (crate::probe::http::probe(conn, h).await, None),
+        ProbeSpec::Grpc(g) => {
+            let r = crate::probe::grpc::probe(conn, g).await;
+            // A call that did not end OK is a failed request under load.
+            let failure = r
+                .status
+                .as_ref()
+                .filter(|s| s.code != crate::probe::grpc::Code::Ok)
+                .map(|s| format!("gRPC {}", s.code));
+            (r.sample, failure)
+        }
         ProbeSpec::Dns(_) => {
             let e = ProbeError::new(ErrorKind::Other, "DNS checks are sampled, not loaded");
             (Sample::failed("".into(), e, Duration::ZERO), None)

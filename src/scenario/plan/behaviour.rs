@@ -362,5 +362,6 @@ fn request(cx: &mut Ctx, defaults: &Defaults, r: Request, ok: &mut bool) -> Opti
         timeout,
         follow_redirects: false,
         body_cap: defaults.body_cap,
+        version: crate::probe::http::Version::H1,
     })
 }

@@ -81,5 +81,6 @@ fn build_check(
         parity: rules.parity,
         cors_expect: rules.cors_expect,
         dns_expect: rules.dns_expect,
+        grpc_expect: rules.grpc_expect,
     })
 }

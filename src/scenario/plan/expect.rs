@@ -14,12 +14,14 @@ use super::targets::TargetNames;
 use crate::analyze::cors::CorsExpect;
 use crate::analyze::dns::DnsExpect;
 use crate::analyze::expect::{Expect, HeaderRule, StatusPattern};
+use crate::analyze::grpc::GrpcExpect;
 use crate::analyze::parity::{BodyParity, Parity};
 use crate::jsondiff::Pattern;
+use crate::probe::grpc::Code;
 use crate::scenario::model::{
     RawCheck, RawDns, RawExpect, RawHeaderExpect, RawParity, PARITY_KEYS,
 };
-use crate::scenario::yaml::{did_you_mean, unknown_message, At, Loc};
+use crate::scenario::yaml::{did_you_mean, unknown_message, At, Entries, Loc};
 
 /// Every rule of one check.
 pub(super) struct Rules {
@@ -27,6 +29,7 @@ pub(super) struct Rules {
     pub(super) parity: Parity,
     pub(super) cors_expect: CorsExpect,
     pub(super) dns_expect: DnsExpect,
+    pub(super) grpc_expect: GrpcExpect,
 }
 
 /// Builds a check's rules; kind-only expectations on another kind are reported.
@@ -54,6 +57,19 @@ pub(super) fn build_rules(cx: &Ctx, rc: &RawCheck, targets: &TargetNames) -> Rul
                 .flat_map(|w| w.0.first().map(|(k, _)| k.loc)),
         );
         only_for(cx, rc.dns.is_some(), dns_only, "dns");
+        let grpc_only = [
+            e.grpc_code.as_ref().map(|a| a.loc),
+            e.grpc_message.as_ref().map(|a| a.loc),
+            e.messages.as_ref().map(|a| a.loc),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(
+            e.trailers
+                .iter()
+                .flat_map(|t| t.0.first().map(|(k, _)| k.loc)),
+        );
+        only_for(cx, rc.grpc.is_some(), grpc_only, "grpc");
     }
     let cors_expect = rc
         .expect
@@ -70,7 +86,7 @@ pub(super) fn build_rules(cx: &Ctx, rc: &RawCheck, targets: &TargetNames) -> Rul
         .as_ref()
         .map(|e| build_expect(cx, e))
         .unwrap_or_default();
-    let parity = rc
+    let mut parity = rc
         .parity
         .as_ref()
         .map(|p| build_parity(cx, p))
@@ -78,11 +94,21 @@ pub(super) fn build_rules(cx: &Ctx, rc: &RawCheck, targets: &TargetNames) -> Rul
     if rc.websocket.is_some() && expect.status.is_empty() {
         expect.status.push(StatusPattern::Exact(101));
     }
+    let grpc_expect = build_grpc_expect(cx, rc.expect.as_ref());
+    if rc.grpc.is_some() {
+        // A gRPC answer's HTTP status says little (errors come as 200 with a
+        // grpc-status): the code is judged and compared instead.
+        if expect.status.is_empty() {
+            expect.status = (1..=5).map(StatusPattern::Class).collect();
+        }
+        parity.status = false;
+    }
     Rules {
         expect,
         parity,
         cors_expect,
         dns_expect,
+        grpc_expect,
     }
 }
 
@@ -119,33 +145,7 @@ fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
             }
         }
     }
-    for (name, rule) in e
-        .headers
-        .as_ref()
-        .map(|h| h.0.as_slice())
-        .unwrap_or_default()
-    {
-        let lname = name.value.to_ascii_lowercase();
-        let rule = match &rule.value {
-            RawHeaderExpect::Equals(v) => HeaderRule::Equals(v.clone()),
-            RawHeaderExpect::Contains(v) => HeaderRule::Contains(v.clone()),
-            RawHeaderExpect::Absent => HeaderRule::Absent,
-            RawHeaderExpect::Regex(r) => match Regex::new(r) {
-                Ok(re) => HeaderRule::Regex(re),
-                Err(err) => {
-                    cx.err(
-                        rule.loc,
-                        format!(
-                            "invalid regex `{r}` for header `{lname}`: {}",
-                            regex_reason(&err)
-                        ),
-                    );
-                    continue;
-                }
-            },
-        };
-        out.headers.push((lname, rule));
-    }
+    out.headers = header_rules(cx, e.headers.as_ref(), "header");
     if let Some(b) = &e.body_contains {
         out.body_contains = b.0.iter().map(|s| s.value.clone()).collect();
     }
@@ -163,6 +163,63 @@ fn build_expect(cx: &Ctx, e: &RawExpect) -> Expect {
         out.json.push((ptr.value.clone(), value.clone()));
     }
     out.max_latency = e.max_latency.as_ref().and_then(|m| cx.duration(m));
+    out
+}
+
+/// `headers:` (or `trailers:`) rules, names lowercased; a bad regex is reported.
+fn header_rules(
+    cx: &Ctx,
+    entries: Option<&Entries<At<RawHeaderExpect>>>,
+    what: &str,
+) -> Vec<(String, HeaderRule)> {
+    let mut out = Vec::new();
+    for (name, rule) in entries.map(|h| h.0.as_slice()).unwrap_or_default() {
+        let lname = name.value.to_ascii_lowercase();
+        let rule = match &rule.value {
+            RawHeaderExpect::Equals(v) => HeaderRule::Equals(v.clone()),
+            RawHeaderExpect::Contains(v) => HeaderRule::Contains(v.clone()),
+            RawHeaderExpect::Absent => HeaderRule::Absent,
+            RawHeaderExpect::Regex(r) => match Regex::new(r) {
+                Ok(re) => HeaderRule::Regex(re),
+                Err(err) => {
+                    cx.err(
+                        rule.loc,
+                        format!(
+                            "invalid regex `{r}` for {what} `{lname}`: {}",
+                            regex_reason(&err)
+                        ),
+                    );
+                    continue;
+                }
+            },
+        };
+        out.push((lname, rule));
+    }
+    out
+}
+
+/// A gRPC check's expectations: the code (OK unless said), the message,
+/// trailers and the number of streamed messages.
+fn build_grpc_expect(cx: &Ctx, e: Option<&RawExpect>) -> GrpcExpect {
+    let mut out = GrpcExpect::default();
+    let Some(e) = e else {
+        return out;
+    };
+    if let Some(c) = &e.grpc_code {
+        match Code::parse(&c.value.0) {
+            Some(code) => out.code = code,
+            None => cx.err(
+                c.loc,
+                format!(
+                    "`{}` is not a gRPC status code: write a name like OK, NOT_FOUND, UNAVAILABLE or a number 0–16",
+                    c.value.0
+                ),
+            ),
+        }
+    }
+    out.message = e.grpc_message.as_ref().map(|m| m.value.clone());
+    out.trailers = header_rules(cx, e.trailers.as_ref(), "trailer");
+    out.messages = e.messages.as_ref().map(|m| m.value);
     out
 }
 

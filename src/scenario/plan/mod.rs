@@ -16,6 +16,7 @@ mod behaviour;
 mod checks;
 mod ctx;
 mod expect;
+mod grpc;
 mod known;
 pub mod limits;
 mod load;
@@ -116,6 +117,7 @@ pub struct Check {
     pub parity: Parity,
     pub cors_expect: CorsExpect,
     pub dns_expect: DnsExpect,
+    pub grpc_expect: crate::analyze::grpc::GrpcExpect,
 }
 
 /// The probe a check runs.
@@ -128,6 +130,8 @@ pub enum ProbeSpec {
     Dns(DnsSpec),
     /// A behaviour probe, judged with both targets side by side.
     Behaviour(crate::probe::behaviour::BehaviourSpec),
+    /// A gRPC call over HTTP/2.
+    Grpc(crate::probe::grpc::GrpcSpec),
 }
 
 impl ProbeSpec {
@@ -138,6 +142,7 @@ impl ProbeSpec {
             ProbeSpec::Cors(_) => "cors",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Behaviour(b) => b.kind(),
+            ProbeSpec::Grpc(_) => "grpc",
         }
     }
 
@@ -157,6 +162,11 @@ impl ProbeSpec {
                 d.nameservers.join(", ")
             ),
             ProbeSpec::Behaviour(b) => b.describe(),
+            ProbeSpec::Grpc(g) => format!(
+                "gRPC {}{}",
+                g.path(),
+                if g.server_streaming { " (stream)" } else { "" }
+            ),
         }
     }
 
@@ -168,6 +178,7 @@ impl ProbeSpec {
             ProbeSpec::Cors(c) => c.host.as_deref(),
             ProbeSpec::Dns(_) => None,
             ProbeSpec::Behaviour(b) => b.request().host.as_deref(),
+            ProbeSpec::Grpc(g) => g.host.as_deref(),
         }
     }
 }

@@ -23,7 +23,7 @@ use super::targets::validate_host;
 use super::{Defaults, ProbeSpec};
 use crate::probe::cors::CorsSpec;
 use crate::probe::dns::DnsSpec;
-use crate::probe::http::HttpSpec;
+use crate::probe::http::{HttpSpec, Version};
 use crate::probe::websocket::{Reply, WsMessage, WsSpec};
 use crate::scenario::model::{RawCheck, RawCors, RawDns, RawHttp, RawWebSocket, RawWsMessage};
 use crate::scenario::units::format_size;
@@ -49,6 +49,7 @@ pub(super) fn build_probe(
             .as_ref()
             .map(|d| ("forwarded_headers", d.loc)),
         rc.hostnames.as_ref().map(|d| ("hostnames", d.loc)),
+        rc.grpc.as_ref().map(|d| ("grpc", d.loc)),
     ]
     .into_iter()
     .flatten()
@@ -78,11 +79,13 @@ pub(super) fn build_probe(
         build_cors(cx, c, defaults.timeout, defaults.body_cap).map(ProbeSpec::Cors)
     } else if let Some(d) = &rc.dns {
         build_dns(cx, d, host).map(ProbeSpec::Dns)
+    } else if let Some(g) = &rc.grpc {
+        super::grpc::build(cx, g, defaults.timeout).map(ProbeSpec::Grpc)
     } else if kinds.is_empty() {
         cx.err(
             rc.name.loc,
             format!(
-                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`, `rate_limit:`, `body_limit:`, `route_timeout:`, `redirect:`, `forwarded_headers:`, `hostnames:`",
+                "check `{}` has no probe: add one of `http:`, `websocket:`, `cors:`, `dns:`, `rate_limit:`, `body_limit:`, `route_timeout:`, `redirect:`, `forwarded_headers:`, `hostnames:`, `grpc:`",
                 rc.name.value
             ),
         );
@@ -170,6 +173,23 @@ fn build_http(
         }),
         None => Some(default_cap),
     };
+    let version = match &http.version {
+        Some(v) => match Version::parse(&v.value) {
+            Some(v) => v,
+            None => {
+                cx.err(
+                    v.loc,
+                    format!(
+                        "unknown HTTP version `{}`: write `auto` (ALPN on https, the default), `h1`, `h2` (over TLS) or `h2c` (cleartext HTTP/2)",
+                        v.value
+                    ),
+                );
+                ok = false;
+                Version::Auto
+            }
+        },
+        None => Version::Auto,
+    };
     if !ok {
         return None;
     }
@@ -182,6 +202,7 @@ fn build_http(
         timeout: timeout?,
         follow_redirects: http.follow_redirects.unwrap_or(follow_default),
         body_cap: body_cap?,
+        version,
     })
 }
 
