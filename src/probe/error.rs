@@ -7,10 +7,13 @@
 //! except for TLS: every rustls error, wherever it surfaces (reqwest's chain,
 //! tokio-rustls in the load engine and the WebSocket probe), becomes one
 //! sentence with advice in [`tls_sentence`], never rustls' own `Debug`-shaped
-//! text. A connection that did not open in time is always `connect_timeout`
+//! text. HTTP/2 errors are read by their frame and code (`from_h2`): a
+//! GOAWAY or RST_STREAM from the server is `reset` (a reload, a drain, too
+//! many streams), unless its code says the HTTP/2 itself was broken, which
+//! is `protocol`. A connection that did not open in time is always `connect_timeout`
 //! ([`connect_timeout_error`]); a body that breaks HTTP framing (bad chunked
 //! encoding) is `protocol`. This module depends on no other part of the crate
-//! but `target`.
+//! but `target` (and on rustls, hyper and h2 for the errors they raise).
 
 use std::error::Error as _;
 use std::fmt;
