@@ -12,7 +12,10 @@
 //! is the report model's business (`report::stats`), not this module's.
 //!
 //! Latency is in microseconds, 3 significant digits, from 1 µs to 100 s;
-//! longer values are clamped to 100 s (and counted in `clamped`).
+//! longer values are clamped to 100 s (and counted in `clamped`). gRPC calls
+//! are counted by status code too (`grpc_codes`, and the failed ones by code
+//! and origin), beside their HTTP statuses; the codes of a bucket add up to
+//! its calls that ended with a status.
 
 pub mod window;
 
@@ -23,6 +26,7 @@ use hdrhistogram::Histogram;
 // The histogram helpers live in the leaf `hdr` (probes build histograms too);
 // re-exported so `record::histogram` and friends keep working.
 pub use crate::hdr::{decode, encode, histogram, micros, MAX_US};
+use crate::probe::grpc::Code;
 use crate::probe::{ErrorKind, Origin, Sample};
 
 const KINDS: [ErrorKind; 9] = [
@@ -75,6 +79,11 @@ pub struct Bucket {
     pub messages: Option<Box<Messages>>,
     /// 503 answers by origin (gateway, ingress, app, unknown).
     s503: [u64; ORIGINS.len()],
+    /// `(code, count)` of the gRPC calls that ended with a status.
+    pub grpc_codes: Vec<(Code, u64)>,
+    /// `(code, origin, count)` of the failed gRPC calls (a code other than
+    /// the check's `expect.grpc_code`).
+    pub failed_grpc_codes: Vec<(Code, Origin, u64)>,
 }
 
 /// What held WebSockets exchanged: reply round-trip times and the misses.
@@ -129,6 +138,8 @@ impl Default for Bucket {
             origins: [0; ORIGINS.len()],
             messages: None,
             s503: [0; ORIGINS.len()],
+            grpc_codes: Vec::new(),
+            failed_grpc_codes: Vec::new(),
         }
     }
 }
@@ -199,6 +210,22 @@ impl Bucket {
         }
     }
 
+    /// Counts the status `code` of a gRPC call already recorded, and with
+    /// `failed` (a code its check does not expect) the call's `origin`.
+    pub fn grpc(&mut self, code: Code, origin: Origin, failed: bool) {
+        add_to(&mut self.grpc_codes, code, 1);
+        if failed {
+            match self
+                .failed_grpc_codes
+                .iter_mut()
+                .find(|(c, o, _)| *c == code && *o == origin)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => self.failed_grpc_codes.push((code, origin, 1)),
+            }
+        }
+    }
+
     /// Counts 503 answers by origin, as a watch's per-second cells carry them.
     pub fn add_503s(&mut self, by_origin: impl IntoIterator<Item = (Origin, u64)>) {
         for (o, n) in by_origin {
@@ -247,6 +274,19 @@ impl Bucket {
         }
         for (a, b) in self.s503.iter_mut().zip(other.s503) {
             *a += b;
+        }
+        for &(code, n) in &other.grpc_codes {
+            add_to(&mut self.grpc_codes, code, n);
+        }
+        for &(code, origin, n) in &other.failed_grpc_codes {
+            match self
+                .failed_grpc_codes
+                .iter_mut()
+                .find(|(c, o, _)| *c == code && *o == origin)
+            {
+                Some((_, _, m)) => *m += n,
+                None => self.failed_grpc_codes.push((code, origin, n)),
+            }
         }
         if let Some(o) = &other.messages {
             let m = self.messages.get_or_insert_with(Box::default);
@@ -344,6 +384,8 @@ impl Bucket {
             origins: by_origin(&c.origins),
             messages,
             s503: by_origin(&c.s503_origins),
+            grpc_codes: c.grpc_codes.clone(),
+            failed_grpc_codes: c.failed_grpc_codes.clone(),
         })
     }
 
@@ -400,7 +442,25 @@ impl Bucket {
                 rtt: Spread::of(&m.rtt),
                 rtt_hist: encode(&m.rtt),
             }),
+            grpc_codes: {
+                let mut g = self.grpc_codes.clone();
+                g.sort_unstable_by_key(|(c, _)| c.number());
+                g
+            },
+            failed_grpc_codes: {
+                let mut f = self.failed_grpc_codes.clone();
+                f.sort_unstable_by_key(|(c, o, _)| (c.number(), o.as_str()));
+                f
+            },
         }
+    }
+}
+
+/// Adds `n` to `code`'s count in `list`.
+fn add_to(list: &mut Vec<(Code, u64)>, code: Code, n: u64) {
+    match list.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, m)) => *m += n,
+        None => list.push((code, n)),
     }
 }
 
@@ -459,6 +519,10 @@ pub struct Compact {
     pub service_hist: String,
     /// Messages of held WebSockets (socket stages only).
     pub messages: Option<CompactMessages>,
+    /// `(code, count)` of gRPC calls, by code number.
+    pub grpc_codes: Vec<(Code, u64)>,
+    /// `(code, origin, count)` of the failed gRPC calls, by code number.
+    pub failed_grpc_codes: Vec<(Code, Origin, u64)>,
 }
 
 /// One second of one key.
@@ -542,6 +606,15 @@ impl WorkerRecorder {
         }
         self.bucket(key, second)
             .record_judged(sample, latency, service, failed);
+    }
+
+    /// The gRPC status `code` of a call of `key` recorded in `second`
+    /// (with [`WorkerRecorder::record_judged`]), `failed` as its check judged it.
+    pub fn grpc(&mut self, key: usize, second: u64, code: Code, origin: Origin, failed: bool) {
+        if self.finished {
+            return;
+        }
+        self.bucket(key, second).grpc(code, origin, failed);
     }
 
     /// A request of `key` was sent in second `started`; it is outstanding
@@ -820,9 +893,34 @@ mod tests {
         b.messages().rtt.record(1_234).unwrap();
         b.dropped = 17;
         b.cancelled = 3;
+        for (code, origin, failed) in [
+            (Code::Unavailable, Origin::Gateway, true),
+            (Code::Ok, Origin::App, false),
+            (Code::Unavailable, Origin::Ingress, true),
+            (Code::Ok, Origin::App, false),
+        ] {
+            b.grpc(code, origin, failed);
+        }
         let c = b.compact();
+        assert_eq!(c.grpc_codes, [(Code::Ok, 2), (Code::Unavailable, 2)]);
         let restored = Bucket::restore(&c).expect("decodes");
         assert_eq!(restored.compact(), c);
+        // …and through the report's form, as `cutover merge` reads it back.
+        let stats = crate::report::stats::Stats::from(&c);
+        assert_eq!(stats.grpc_codes["UNAVAILABLE"], 2);
+        assert_eq!(stats.failed_grpc_codes["UNAVAILABLE"]["gateway"], 1);
+        assert!(
+            stats
+                .breakdown()
+                .starts_with("OK ×2 · UNAVAILABLE ×1 gateway · UNAVAILABLE ×1 ingress"),
+            "{}",
+            stats.breakdown()
+        );
+        let back = Compact::try_from(&stats).expect("reads back");
+        assert_eq!(
+            (back.grpc_codes, back.failed_grpc_codes),
+            (c.grpc_codes.clone(), c.failed_grpc_codes.clone())
+        );
         assert_eq!(restored.latency, b.latency);
         // Two restored halves merge into the whole, exactly.
         let mut twice = restored.clone();

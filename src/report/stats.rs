@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::probe::grpc::Code;
+use crate::probe::Origin;
 use crate::record::{Bucket, Compact, CompactMessages, SecondRecord, Spread};
 
 /// Latency quantiles in milliseconds.
@@ -80,6 +82,12 @@ pub struct Stats {
     /// Messages of held WebSockets (socket stages only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<MessageStats>,
+    /// gRPC calls by status code name (`OK`, `UNAVAILABLE`; gRPC checks only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grpc_codes: BTreeMap<String, u64>,
+    /// Failed gRPC calls (a code the check does not expect) by code, then origin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_grpc_codes: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// What held WebSockets exchanged.
@@ -163,6 +171,21 @@ impl From<&Compact> for Stats {
             latency_hist: c.latency_hist.clone(),
             service_hist: c.service_hist.clone(),
             messages: c.messages.as_ref().map(MessageStats::from),
+            grpc_codes: c
+                .grpc_codes
+                .iter()
+                .map(|(code, n)| (code.name().to_owned(), *n))
+                .collect(),
+            failed_grpc_codes: {
+                let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+                for (code, origin, n) in &c.failed_grpc_codes {
+                    *m.entry(code.name().to_owned())
+                        .or_default()
+                        .entry(origin.as_str().to_owned())
+                        .or_default() += n;
+                }
+                m
+            },
         }
     }
 }
@@ -191,6 +214,15 @@ impl TryFrom<&Stats> for Compact {
         for (code, by_origin) in &s.failed_statuses {
             for (origin, n) in by_origin {
                 failed_statuses.push((status(code)?, name("origin", origin)?, *n));
+            }
+        }
+        fn grpc_code(n: &str) -> Result<Code, String> {
+            Code::parse(n).ok_or_else(|| format!("unknown gRPC code `{n}`"))
+        }
+        let mut failed_grpc_codes = Vec::new();
+        for (code, by_origin) in &s.failed_grpc_codes {
+            for (origin, n) in by_origin {
+                failed_grpc_codes.push((grpc_code(code)?, name::<Origin>("origin", origin)?, *n));
             }
         }
         let messages = s.messages.as_ref().map(|m| CompactMessages {
@@ -223,6 +255,19 @@ impl TryFrom<&Stats> for Compact {
             latency_hist: s.latency_hist.clone(),
             service_hist: s.service_hist.clone(),
             messages,
+            grpc_codes: {
+                let mut g = s
+                    .grpc_codes
+                    .iter()
+                    .map(|(k, n)| Ok((grpc_code(k)?, *n)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                g.sort_unstable_by_key(|(c, _)| c.number());
+                g
+            },
+            failed_grpc_codes: {
+                failed_grpc_codes.sort_unstable_by_key(|(c, o, _)| (c.number(), o.as_str()));
+                failed_grpc_codes
+            },
         })
     }
 }
@@ -247,7 +292,28 @@ impl Stats {
     /// errors: `200 ×11,491 · 503 ×509 ingress · 429 ×594 gateway`.
     pub fn breakdown(&self) -> String {
         let mut parts = Vec::new();
-        for (status, n) in &self.statuses {
+        // A gRPC check's answers are told apart by their code: its HTTP
+        // statuses (200, or a proxy's error page, already mapped to a code)
+        // would only repeat them.
+        let statuses = if self.grpc_codes.is_empty() {
+            &self.statuses
+        } else {
+            &BTreeMap::new()
+        };
+        for (code, n) in self.grpc_codes_by_number() {
+            let failed: u64 = self
+                .failed_grpc_codes
+                .get(code)
+                .map(|m| m.values().sum())
+                .unwrap_or(0);
+            if n > failed {
+                parts.push(format!("{code} ×{}", thousands(n - failed)));
+            }
+            for (origin, m) in self.failed_grpc_codes.get(code).into_iter().flatten() {
+                parts.push(format!("{code} ×{} {origin}", thousands(*m)));
+            }
+        }
+        for (status, n) in statuses {
             let failed: u64 = self
                 .failed_statuses
                 .get(status)
@@ -267,6 +333,16 @@ impl Stats {
             parts.push(format!("cancelled ×{}", thousands(self.cancelled)));
         }
         parts.join(" · ")
+    }
+}
+
+impl Stats {
+    /// `grpc_codes` in the order of their numbers (OK first), names unknown
+    /// to this version last.
+    fn grpc_codes_by_number(&self) -> Vec<(&String, u64)> {
+        let mut codes: Vec<(&String, u64)> = self.grpc_codes.iter().map(|(k, n)| (k, *n)).collect();
+        codes.sort_by_key(|(k, _)| Code::parse(k).map_or(u32::MAX, Code::number));
+        codes
     }
 }
 

@@ -4,8 +4,10 @@
 //! how to send. The engine has one implementation, [`NetworkSender`], built
 //! per worker on that worker's runtime: HTTP checks go over the worker's
 //! [`Pool`] for the target (the hot path: an [`Http1Pool`], or an [`H2Pool`]
-//! under `load.http_version: h2 | h2c`), WebSocket and CORS checks run
-//! their own probe once per arrival (summarised as one sample), and sockets
+//! under `load.http_version: h2 | h2c`), WebSocket, CORS and gRPC checks run
+//! their own probe once per arrival (summarised as one sample; a gRPC call's
+//! status code rides beside it in the [`Answer`], and the worker judges the
+//! call by that code, `expect.grpc_code`), and sockets
 //! of socket stages are held by [`hold_socket`]. Tests implement the trait
 //! with a fixed service time and no network, which lets paused-time tests
 //! assert the schedule exactly. A sender's futures are `'static` (they are
@@ -23,19 +25,46 @@ use super::h2::H2Pool;
 use super::http1::Http1Pool;
 use super::parity::{Job, Sampler};
 use super::sockets::{hold_socket, Socket};
-use super::worker_plan::{CheckKind, HttpRequest, TargetCtx, WorkerPlan};
+use super::worker_plan::{CheckCtx, CheckKind, HttpRequest, TargetCtx, WorkerPlan};
 use super::Recorder;
+use crate::analyze::expect::fails;
+use crate::probe::grpc::Code;
 use crate::probe::http::BodyMode;
 use crate::probe::websocket::End;
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ProbeSpec;
 use crate::target::Connector;
 
+/// What one request got: its sample, and for a gRPC call the status code
+/// it ended with (`None` when no status came, or for other checks).
+pub(super) struct Answer {
+    pub(super) sample: Sample,
+    pub(super) grpc: Option<Code>,
+}
+
+impl From<Sample> for Answer {
+    fn from(sample: Sample) -> Answer {
+        Answer { sample, grpc: None }
+    }
+}
+
+impl Answer {
+    /// Whether the answer fails check `check`: a gRPC call by its code
+    /// (and transport errors), anything else by the check's expectation.
+    pub(super) fn fails(&self, check: &CheckCtx) -> bool {
+        match (check.grpc_code, self.grpc) {
+            (Some(want), Some(got)) => self.sample.error.is_some() || got != want,
+            (Some(_), None) => true,
+            (None, _) => fails(&check.expect, &self.sample, check.judge),
+        }
+    }
+}
+
 /// How a worker sends one request of check `c` to target `t`. The engine
 /// has one implementation, [`NetworkSender`]; tests drive the schedule with a
 /// synthetic one under paused time.
 pub(super) trait RequestSender: 'static {
-    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static;
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Answer> + 'static;
 
     /// Holds one WebSocket of a socket stage until `socket.until`.
     fn socket(
@@ -129,7 +158,7 @@ impl RequestSender for NetworkSender {
         }
     }
 
-    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Sample> + 'static {
+    fn send(&self, t: usize, c: usize) -> impl std::future::Future<Output = Answer> + 'static {
         let (wp, pool) = (Arc::clone(&self.wp), Rc::clone(&self.pools[t]));
         // Only checks that run their own probe need the connector.
         let conn = match &wp.targets[t].checks[c].kind {
@@ -153,9 +182,9 @@ impl RequestSender for NetworkSender {
                             job,
                             sample.clone(),
                         ));
-                        sample
+                        sample.into()
                     }
-                    _ => pool.fire(ctx, request).await,
+                    _ => pool.fire(ctx, request).await.into(),
                 },
                 (CheckKind::Probe(spec), Some(conn)) => probe_sample(&conn, spec).await,
                 (CheckKind::Probe(_), None) => {
@@ -163,7 +192,7 @@ impl RequestSender for NetworkSender {
                         ErrorKind::Other,
                         "the load engine had no connector for this check",
                     );
-                    Sample::failed("".into(), e, Duration::ZERO)
+                    Sample::failed("".into(), e, Duration::ZERO).into()
                 }
             }
         }
@@ -185,11 +214,14 @@ async fn compare_sampled(wp: Arc<WorkerPlan>, pool: Rc<Pool>, job: Job, answer: 
     job.record(&answer, &base, &again);
 }
 
-/// A WebSocket or CORS check under load: its own probe, summarised as one
-/// sample (the handshake or preflight, with the whole exchange's duration,
-/// and a failed message or leak as its error).
-async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
+/// A WebSocket, CORS or gRPC check under load: its own probe, summarised as
+/// one sample (the handshake, preflight or call, with the whole exchange's
+/// duration, and a failed message or leak as its error); a gRPC call's
+/// status code comes beside it, judged by the worker (a code other than the
+/// expected one is a failed call, not a transport error).
+async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Answer {
     let start = Instant::now();
+    let mut grpc = None;
     let (mut sample, failure) = match spec {
         ProbeSpec::WebSocket(w) => {
             let r = crate::probe::websocket::probe(conn, w).await;
@@ -209,13 +241,8 @@ async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
         ProbeSpec::Http(h) => (crate::probe::http::probe(conn, h).await, None),
         ProbeSpec::Grpc(g) => {
             let r = crate::probe::grpc::probe(conn, g).await;
-            // A call that did not end OK is a failed request under load.
-            let failure = r
-                .status
-                .as_ref()
-                .filter(|s| s.code != crate::probe::grpc::Code::Ok)
-                .map(|s| format!("gRPC {}", s.code));
-            (r.sample, failure)
+            grpc = r.status.as_ref().map(|s| s.code);
+            (r.sample, None)
         }
         ProbeSpec::Dns(_) => {
             let e = ProbeError::new(ErrorKind::Other, "DNS checks are sampled, not loaded");
@@ -233,5 +260,5 @@ async fn probe_sample(conn: &Connector, spec: &ProbeSpec) -> Sample {
         sample.error = Some(ProbeError::new(ErrorKind::Protocol, f));
     }
     sample.latency = start.elapsed();
-    sample
+    Answer { sample, grpc }
 }

@@ -33,11 +33,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::mix::XorShift;
-use super::sender::RequestSender;
+use super::sender::{Answer, RequestSender};
 use super::sockets::Socket;
 use super::worker_plan::{share_of, WorkerPlan};
 use super::Recorder;
-use crate::analyze::expect::fails;
 use crate::load::pacing::Pacer;
 use crate::load::schedule::Phase;
 use crate::record::{Flush, WorkerRecorder};
@@ -84,6 +83,27 @@ pub(super) async fn worker_main<S: RequestSender>(
     let mut rec = rec.borrow_mut();
     rec.advance(start.elapsed().as_secs());
     rec.finish();
+}
+
+/// Records one completed request in `second`: its sample with `latency`
+/// and service time, and a gRPC call's code.
+fn record(
+    r: &mut WorkerRecorder,
+    key: usize,
+    second: u64,
+    answer: &Answer,
+    (latency, service): (Duration, Duration),
+    failed: bool,
+) {
+    r.record_judged(key, second, &answer.sample, latency, service, failed);
+    if let Some(code) = answer.grpc {
+        let origin = answer
+            .sample
+            .response
+            .as_ref()
+            .map_or(crate::probe::Origin::Unknown, |resp| resp.origin);
+        r.grpc(key, second, code, origin, failed);
+    }
 }
 
 /// Runs every phase of the shape for one target on one worker.
@@ -137,21 +157,21 @@ async fn drive<S: RequestSender>(
                     in_flight.set(in_flight.get() + 1);
                     rec.borrow_mut().sent(key, second);
                     let (rec, in_flight) = (Rc::clone(rec), Rc::clone(&in_flight));
-                    let (expect, judge) = (Arc::clone(&ctx.checks[c].expect), ctx.checks[c].judge);
+                    let wp = Arc::clone(wp);
                     let request = sender.send(t, c);
                     tokio::task::spawn_local(async move {
-                        let sample = request.await;
+                        let answer = request.await;
                         let done = Instant::now();
-                        let service = sample.latency;
-                        let failed = fails(&expect, &sample, judge);
+                        let service = answer.sample.latency;
+                        let failed = answer.fails(&wp.targets[t].checks[c]);
                         let mut r = rec.borrow_mut();
                         r.answered(key, second);
-                        r.record_judged(
+                        record(
+                            &mut r,
                             key,
                             (done - start).as_secs(),
-                            &sample,
-                            done - due,
-                            service,
+                            &answer,
+                            (done - due, service),
                             failed,
                         );
                         drop(r);
@@ -181,17 +201,18 @@ async fn drive<S: RequestSender>(
                             let key = ctx.checks[c].key;
                             let sent = (Instant::now() - start).as_secs();
                             rec.borrow_mut().sent(key, sent);
-                            let sample = sender.send(t, c).await;
+                            let answer = sender.send(t, c).await;
                             let done = Instant::now();
-                            let failed = fails(&ctx.checks[c].expect, &sample, ctx.checks[c].judge);
+                            let failed = answer.fails(&ctx.checks[c]);
                             let mut r = rec.borrow_mut();
                             r.answered(key, sent);
-                            r.record_judged(
+                            let took = answer.sample.latency;
+                            record(
+                                &mut r,
                                 key,
                                 (done - start).as_secs(),
-                                &sample,
-                                sample.latency,
-                                sample.latency,
+                                &answer,
+                                (took, took),
                                 failed,
                             );
                         }
@@ -285,12 +306,12 @@ mod tests {
             &self,
             _t: usize,
             _c: usize,
-        ) -> impl std::future::Future<Output = Sample> + 'static {
+        ) -> impl std::future::Future<Output = Answer> + 'static {
             let service = self.0;
             async move {
                 let start = Instant::now();
                 tokio::time::sleep(service).await;
-                Sample {
+                Answer::from(Sample {
                     url: "http://shop.example.test/".into(),
                     response: Some(Response {
                         status: 200,
@@ -300,7 +321,7 @@ mod tests {
                     error: None,
                     latency: start.elapsed(),
                     ttfb: None,
-                }
+                })
             }
         }
     }

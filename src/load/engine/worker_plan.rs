@@ -81,6 +81,9 @@ pub(super) struct CheckCtx {
     /// The check's expectation, judging every response as it is recorded.
     pub(super) expect: Arc<Expect>,
     pub(super) judge: Judge,
+    /// A gRPC check's expected status code (`expect.grpc_code`): a call
+    /// that ends with another is failed, whatever its HTTP status.
+    pub(super) grpc_code: Option<crate::probe::grpc::Code>,
 }
 
 pub(super) enum CheckKind {
@@ -205,6 +208,8 @@ impl TargetCtx {
                 kind,
                 expect: Arc::new(check.expect.clone()),
                 judge: load.judge,
+                grpc_code: matches!(check.probe, ProbeSpec::Grpc(_))
+                    .then_some(check.grpc_expect.code),
             });
         }
         let tls_config = || match load.http_version {
