@@ -60,11 +60,12 @@ pub fn evaluate(expect: &GrpcExpect, r: &GrpcResult) -> Vec<String> {
         return out;
     };
     if s.code != expect.code {
-        out.push(format!(
+        // The rest of the answer follows from the code: said once.
+        return vec![format!(
             "gRPC {} where {} was expected",
             describe(r).unwrap_or_default(),
             expect.code
-        ));
+        )];
     }
     if let Some(m) = &expect.message {
         if !s.message.contains(m.as_str()) {
