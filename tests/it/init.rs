@@ -292,5 +292,5 @@ spec:
         s.contains("#   grpc: { method: package.Service/Method"),
         "{s}"
     );
-    assert!(s.contains("http: { path: /api }"), "{s}");
+    assert!(s.contains("http: { path: \"/api\" }"), "{s}");
 }
