@@ -604,7 +604,17 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let env = demo_env(&lab, &ca_file);
+    // The lab's gRPC service, which the gateway has no GRPCRoute for yet.
+    lab.switches
+        .gateway_grpc_unrouted
+        .store(true, Ordering::Relaxed);
+    let descriptor =
+        std::env::temp_dir().join(format!("cutover-lab-shop-{}.pb", std::process::id()));
+    if let Err(e) = std::fs::write(&descriptor, crate::lab::grpc::DESCRIPTOR_SET) {
+        eprintln!("error: cannot write the lab's gRPC descriptor set: {e}");
+        return Exit::Usage;
+    }
+    let env = demo_env(&lab, &ca_file, &descriptor);
     let plan = match scenario::load_str(DEMO_SCENARIO, Path::new(DEMO_PATH), &|k| env(k)) {
         Ok(p) => p,
         Err(e) => {
@@ -622,6 +632,7 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     );
     let (code, report) = check(&plan, output, Some(load_args)).await;
     let _ = std::fs::remove_file(&ca_file);
+    let _ = std::fs::remove_file(&descriptor);
     lab.shutdown().await;
     match (code, report) {
         (Exit::Interrupted, _) => Exit::Interrupted,
@@ -638,7 +649,7 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
 }
 
 /// The variables `scenarios/demo.yaml` reads: the lab's addresses and CA file.
-pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
+pub fn demo_env(lab: &Lab, ca_file: &Path, descriptor: &Path) -> impl Fn(&str) -> Option<String> {
     let vars = [
         ("LAB_INGRESS".to_owned(), lab.ingress_http.to_string()),
         ("LAB_GATEWAY".to_owned(), lab.gateway_http.to_string()),
@@ -646,6 +657,10 @@ pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
         ("LAB_GATEWAY_TLS".to_owned(), lab.gateway_https.to_string()),
         ("LAB_CA".to_owned(), ca_file.display().to_string()),
         ("LAB_DNS".to_owned(), lab.dns.to_string()),
+        (
+            "LAB_GRPC_DESCRIPTOR".to_owned(),
+            descriptor.display().to_string(),
+        ),
         (
             "CUTOVER".to_owned(),
             std::env::current_exe()
