@@ -84,8 +84,9 @@ pub enum MergeError {
     },
     #[error("`{}` and `{}` are both shard {index}: pass each shard's report once", a.display(), b.display())]
     Duplicate { a: PathBuf, b: PathBuf, index: u64 },
-    #[error("shard {missing} of {count} is missing: merge needs every shard of the run (a part of the load is not the scenario's load); pass its report, or run the Job again")]
-    Missing { missing: String, count: u64 },
+    /// `missing`: `shard 1 of 4 is` or `shards 1 and 3 of 4 are`.
+    #[error("{missing} missing: merge needs every shard of the run (a part of the load is not the scenario's load); pass their reports, or run the Job again")]
+    Missing { missing: String },
     #[error("`{}` ran with {what} and `{}` with {other}: shards of one run share --rate-scale and --duration; merge only the shards of one run", a.display(), b.display())]
     OptionsMismatch {
         a: PathBuf,
@@ -290,11 +291,19 @@ fn refuse(plan: &Plan, shards: &mut [ShardReport]) -> Result<(), MergeError> {
         .filter(|i| !present.contains(i))
         .map(|i| i.to_string())
         .collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count: first_tag.count,
-        });
+    let count = first_tag.count;
+    match missing.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(MergeError::Missing {
+                missing: format!("shard {one} of {count} is"),
+            })
+        }
+        [rest @ .., last] => {
+            return Err(MergeError::Missing {
+                missing: format!("shards {} and {last} of {count} are", rest.join(", ")),
+            })
+        }
     }
     Ok(())
 }

@@ -78,7 +78,10 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
     );
     // The gRPC service the gateway has no GRPCRoute for.
     assert!(
-        has("route_miss", "the gateway answered UNIMPLEMENTED (12) itself"),
+        has(
+            "route_miss",
+            "the gateway answered UNIMPLEMENTED (12) itself"
+        ),
         "{findings:#?}"
     );
     // Said once: the cause carries the failed status and the baseline's answer.
