@@ -20,6 +20,8 @@
 //!
 //! - histograms are decoded and added, losslessly (they share bounds);
 //!   counters are summed;
+//! - the whole run's connections and in-flight cap per target are the
+//!   shards' summed (each shard had the scenario's);
 //! - timelines are aligned on the wall clock: each shard's seconds move by
 //!   the whole seconds its load started after the earliest shard's (rounded,
 //!   so a second of the merged timeline holds what the shards saw within
@@ -134,6 +136,11 @@ pub fn merge(
         dns_over_time: Vec::new(),
     };
     let mut load = crate::report::build::load_report(plan, &restored.record, &layout);
+    // Each shard had the scenario's connections and in-flight cap per
+    // target: the whole run had them once per shard.
+    let shards_n = restored.merged.len() as u64;
+    load.connections *= shards_n;
+    load.max_in_flight *= shards_n;
     load.merged = restored.merged;
     load.dns = restored.dns;
     let started_at = earliest(reports.iter().map(|r| r.started_at.as_str()));
