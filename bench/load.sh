@@ -3,7 +3,7 @@
 # nginx, in one run, alternating, medians of RUNS runs each; prints ratios.
 #
 #   bash bench/load.sh            # everything (about 15 minutes)
-#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory | sockets | dns
+#   ONLY=closed bash bench/load.sh   # one part: closed | open | co | memory | sockets | dns | h2
 #
 # Installs what it needs: nginx, wrk, hey and GNU time from Debian, oha with
 # `cargo install --locked oha`. All traffic goes to 127.0.0.1. Results are
@@ -26,8 +26,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v oha >/dev/null || cargo install --locked oha >/dev/null
+[ -x /usr/bin/openssl ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
 cargo build --release --quiet
-CUTOVER=$PWD/target/release/cutover
+CUTOVER=${CARGO_TARGET_DIR:-$PWD/target}/release/cutover
 
 work=$(mktemp -d)
 chmod 755 "$work"  # nginx workers run as an unprivileged user
@@ -36,10 +37,15 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# nginx: one worker, a 2 KiB static body, keep-alive, no access log.
+# nginx: one worker, a 2 KiB static body, keep-alive, no access log; the
+# same file over HTTP/2 on TLS (a self-signed certificate made here).
 PORT=$(free_port)
+H2PORT=$(free_port)
 mkdir -p "$work/www"
 head -c 2048 /dev/zero | tr '\0' 'x' > "$work/www/2k"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench.local \
+  -addext subjectAltName=DNS:bench.local -addext basicConstraints=critical,CA:FALSE \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat > "$work/nginx.conf" <<EOF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -53,6 +59,13 @@ http {
   fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
   server {
     listen 127.0.0.1:$PORT default_server backlog=4096;
+    root $work/www;
+    location / { default_type text/plain; }
+  }
+  server {
+    listen 127.0.0.1:$H2PORT ssl http2 backlog=4096;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
     root $work/www;
     location / { default_type text/plain; }
   }
@@ -263,4 +276,65 @@ print(f"  {sys.argv[2]}: 1,000 samples in {res['latency_ms']:.0f} ms (whole comm
 PY
   done
   kill "$LAB_PID" "$PDNS_PID" 2>/dev/null; wait "$LAB_PID" "$PDNS_PID" 2>/dev/null || true; LAB_PID=
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = h2 ]; then
+  echo
+  echo "== HTTP/2 over TLS (nginx: listen ssl http2), closed model, concurrency 64, ${CLOSED_SECS}s, medians of $RUNS =="
+  H2URL="https://127.0.0.1:$H2PORT/2k"
+  h2scenario() { # name, load-yaml
+    cat > "$work/$1.yaml" <<EOF
+name: bench $1
+host: bench.local
+defaults: { timeout: 10s }
+targets:
+  nginx: { connect: "127.0.0.1:$H2PORT", role: ingress, scheme: https, tls: { ca: "$work/cert.pem" } }
+checks:
+  - name: static
+    http: { path: /2k }
+$2
+EOF
+    echo "$work/$1.yaml"
+  }
+  oha_rps() { python3 -c "import json; print(json.load(open('$work/oha.json'))['summary']['requestsPerSec'])"; }
+  # Two shapes of 64 at once: 2 connections of 32 streams (cutover's pool
+  # fills a connection before it opens another; oha -c 2 -p 32), and 64
+  # connections of one stream each (max_streams: 1; oha -c 64).
+  s_mux=$(h2scenario h2mux "load: { http_version: h2, connections: 2, max_streams: 32, stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 50000 }")
+  s_one=$(h2scenario h2one "load: { http_version: h2, connections: 64, max_streams: 1, stages: [{ concurrency: 64, for: ${CLOSED_SECS}s }], max_in_flight: 50000 }")
+  cm=(); om=(); c1=(); o1=(); cm_us=(); om_us=(); c1_us=(); o1_us=()
+  for i in $(seq "$RUNS"); do
+    timed "$CUTOVER" run "$s_mux" --out "$work/h2mux-$i" > "$work/cutover.log" || { cat "$work/cutover.log"; exit 1; }
+    cm+=("$(report_field "$work/h2mux-$i" "t['achieved_rate']")")
+    cm_us+=("$(python3 -c "print($(cpu_s)*1e6/$(report_field "$work/h2mux-$i" "t['totals']['requests']"))")")
+    errs=$(report_field "$work/h2mux-$i" "t['totals']['errors']"); [ "$errs" = 0 ] || echo "  (cutover h2 run $i: $errs errors)"
+    timed oha -z "${CLOSED_SECS}s" -c 2 -p 32 --http2 --insecure --no-tui --output-format json "$H2URL" > "$work/oha.json"
+    om+=("$(oha_rps)"); om_us+=("$(python3 -c "print($(cpu_s)*1e6/(${om[-1]}*$CLOSED_SECS))")")
+    timed "$CUTOVER" run "$s_one" --out "$work/h2one-$i" > "$work/cutover.log" || { cat "$work/cutover.log"; exit 1; }
+    c1+=("$(report_field "$work/h2one-$i" "t['achieved_rate']")")
+    c1_us+=("$(python3 -c "print($(cpu_s)*1e6/$(report_field "$work/h2one-$i" "t['totals']['requests']"))")")
+    timed oha -z "${CLOSED_SECS}s" -c 64 --http2 --insecure --no-tui --output-format json "$H2URL" > "$work/oha.json"
+    o1+=("$(oha_rps)"); o1_us+=("$(python3 -c "print($(cpu_s)*1e6/(${o1[-1]}*$CLOSED_SECS))")")
+    echo "  run $i: 2 conn × 32 streams: cutover ${cm[-1]}/s  oha ${om[-1]}/s | 64 conn × 1 stream: cutover ${c1[-1]}/s  oha ${o1[-1]}/s"
+  done
+  a=$(median "${cm[@]}"); b=$(median "${om[@]}"); c=$(median "${c1[@]}"); d=$(median "${o1[@]}")
+  echo "  2 connections × 32 streams: median req/s cutover $a  oha -c 2 -p 32 $b  ratio $(ratio "$a" "$b"); CPU per request (µs) cutover $(median "${cm_us[@]}")  oha $(median "${om_us[@]}")"
+  echo "  64 connections × 1 stream:  median req/s cutover $c  oha -c 64 $d  ratio $(ratio "$c" "$d"); CPU per request (µs) cutover $(median "${c1_us[@]}")  oha $(median "${o1_us[@]}")"
+  echo
+  echo "== HTTP/2 over TLS, arrival rate, ${OPEN_SECS}s each, medians of $RUNS =="
+  for rate in ${H2_RATES:-10000}; do
+    s=$(h2scenario "h2open$rate" "load: { http_version: h2, stages: [{ rate: $rate/s, for: ${OPEN_SECS}s }], max_in_flight: 4096 }")
+    ach=(); drop=(); p99=(); oach=(); op99=()
+    for i in $(seq "$RUNS"); do
+      "$CUTOVER" run "$s" --out "$work/h2open$rate-$i" >/dev/null
+      ach+=("$(report_field "$work/h2open$rate-$i" "t['achieved_rate']")")
+      drop+=("$(report_field "$work/h2open$rate-$i" "t['totals']['dropped']")")
+      p99+=("$(report_field "$work/h2open$rate-$i" "t['totals']['latency']['p99']")")
+      oha -z "${OPEN_SECS}s" -q "$rate" -c 4 -p 64 --http2 --insecure --latency-correction --no-tui --output-format json "$H2URL" > "$work/oha.json"
+      oach+=("$(oha_rps)")
+      op99+=("$(python3 -c "import json; print(json.load(open('$work/oha.json'))['latencyPercentiles']['p99']*1000)")")
+    done
+    a=$(median "${ach[@]}")
+    echo "  $rate/s: cutover achieved $a/s ($(python3 -c "print(f'{100*($a-$rate)/$rate:+.2f}')") %), dropped ${drop[*]}, p99 $(median "${p99[@]}") ms | oha -q -c 4 -p 64 achieved $(median "${oach[@]}")/s, p99 $(median "${op99[@]}") ms"
+  done
 fi

@@ -392,6 +392,17 @@ impl Connector {
     /// A rustls client configuration with this target's trust settings (for
     /// the load engine, which drives TLS itself); HTTP/1.1 over ALPN.
     pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+        self.tls_config_alpn(b"http/1.1")
+    }
+
+    /// [`Connector::tls_config`] offering `h2` alone in ALPN: the load
+    /// engine's HTTP/2 connections, where a server that does not choose it
+    /// is an error, never a fallback to HTTP/1.1.
+    pub fn tls_config_h2(&self) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+        self.tls_config_alpn(b"h2")
+    }
+
+    fn tls_config_alpn(&self, alpn: &[u8]) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
         let tls_err = |e: String| ConnectError::new(ConnectFailure::TlsSetup, e);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -418,7 +429,7 @@ impl Connector {
                 .with_custom_certificate_verifier(Arc::new(verifier))
                 .with_no_client_auth()
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![alpn.to_vec()];
         Ok(Arc::new(config))
     }
 

@@ -3,7 +3,9 @@
 //! Load owns its plan: the scenario validates the `load:` section into a
 //! [`LoadPlan`] and nothing here parses text. What a validated plan
 //! guarantees: at least one stage, rates positive and finite,
-//! `max_in_flight` and `connections` at least 1, mix weights finite and
+//! `max_in_flight` and `connections` at least 1, `max_streams` from 1 to
+//! [`MAX_STREAMS`] (and left at its default over HTTP/1.1), `h2` only
+//! towards https targets and `h2c` only towards plain http ones, mix weights finite and
 //! non-negative (every check at weight 1 when the scenario names none),
 //! check and target indices valid for the scenario plan it came with, and
 //! every duration, rate and count within `scenario::plan::limits` (the
@@ -35,6 +37,43 @@ pub struct LoadPlan {
     /// `force: true`: the scenario lifted the one-machine limits
     /// (`scenario::plan::limits`) tenfold.
     pub force: bool,
+    /// What the engine speaks to the loaded targets (`load.http_version`).
+    pub http_version: HttpVersion,
+    /// The most requests in flight on one HTTP/2 connection
+    /// (`load.max_streams`); HTTP/1.1 carries one at a time.
+    pub max_streams: u64,
+}
+
+/// The most `max_streams` a scenario may give.
+pub const MAX_STREAMS: u64 = 1000;
+/// `max_streams` when the scenario gives none.
+pub const DEFAULT_MAX_STREAMS: u64 = 100;
+
+/// What the load engine speaks to every loaded target (`load.http_version`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1, one request at a time per connection (the default).
+    #[default]
+    H1,
+    /// HTTP/2 over TLS, ALPN `h2` only (https targets).
+    H2,
+    /// Cleartext HTTP/2 with prior knowledge (plain http targets).
+    H2c,
+}
+
+impl HttpVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::H1 => "h1",
+            HttpVersion::H2 => "h2",
+            HttpVersion::H2c => "h2c",
+        }
+    }
+
+    /// Whether requests are multiplexed over HTTP/2 connections.
+    pub fn is_h2(self) -> bool {
+        self != HttpVersion::H1
+    }
 }
 
 /// How much of a check's expectation judges each load response.

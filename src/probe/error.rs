@@ -7,10 +7,13 @@
 //! except for TLS: every rustls error, wherever it surfaces (reqwest's chain,
 //! tokio-rustls in the load engine and the WebSocket probe), becomes one
 //! sentence with advice in [`tls_sentence`], never rustls' own `Debug`-shaped
-//! text. A connection that did not open in time is always `connect_timeout`
+//! text. HTTP/2 errors are read by their frame and code (`from_h2`): a
+//! GOAWAY or RST_STREAM from the server is `reset` (a reload, a drain, too
+//! many streams), unless its code says the HTTP/2 itself was broken, which
+//! is `protocol`. A connection that did not open in time is always `connect_timeout`
 //! ([`connect_timeout_error`]); a body that breaks HTTP framing (bad chunked
 //! encoding) is `protocol`. This module depends on no other part of the crate
-//! but `target`.
+//! but `target` (and on rustls, hyper and h2 for the errors they raise).
 
 use std::error::Error as _;
 use std::fmt;
@@ -167,6 +170,9 @@ fn from_chain(e: &(dyn std::error::Error + 'static), fallback: Option<ErrorKind>
     if let Some(tls) = find_rustls(e) {
         return ProbeError::new(ErrorKind::Tls, tls_sentence(tls));
     }
+    if let Some(p) = find_h2(e).and_then(from_h2) {
+        return p;
+    }
     let mut kind = None;
     let mut parts = Vec::new();
     let mut in_hyper = false;
@@ -247,6 +253,70 @@ fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustl
         cur = err.source();
     }
     None
+}
+
+/// The first HTTP/2 error in a chain (hyper wraps h2's).
+fn find_h2<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a h2::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<h2::Error>() {
+            return Some(h);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// An HTTP/2 stream or connection error as a kind and a sentence: a GOAWAY
+/// or RST_STREAM from the server is `reset` (it let go of the request: a
+/// reload, a drain, too many streams), unless its code says the HTTP/2 was
+/// broken, which is `protocol`, as is broken HTTP/2 that h2 noticed itself.
+/// `None` for errors of another kind (I/O, which the caller maps as usual).
+fn from_h2(e: &h2::Error) -> Option<ProbeError> {
+    if let Some(io) = e.get_io() {
+        return Some(from_chain(io, None));
+    }
+    let reason = e.reason()?;
+    let broken = [
+        h2::Reason::PROTOCOL_ERROR,
+        h2::Reason::FRAME_SIZE_ERROR,
+        h2::Reason::COMPRESSION_ERROR,
+        h2::Reason::FLOW_CONTROL_ERROR,
+        h2::Reason::SETTINGS_TIMEOUT,
+        h2::Reason::HTTP_1_1_REQUIRED,
+    ]
+    .contains(&reason);
+    // `Reason`'s Debug is the code's name (`NO_ERROR`), its Display the RFC's words.
+    let code = format!("{reason:?}");
+    let p = if e.is_remote() && e.is_go_away() && !broken {
+        ProbeError::new(
+            ErrorKind::Reset,
+            format!("the server closed the HTTP/2 connection (GOAWAY {code}: {reason}) before answering this request: proxies do this when they reload their configuration, drain or restart; the next request opens a new connection"),
+        )
+    } else if e.is_remote() && e.is_reset() && !broken {
+        ProbeError::new(
+            ErrorKind::Reset,
+            format!("the server reset the HTTP/2 stream (RST_STREAM {code}: {reason}) before the response was complete"),
+        )
+    } else if e.is_remote() {
+        ProbeError::new(
+            ErrorKind::Protocol,
+            format!("the server ended the HTTP/2 {} with {code} ({reason}): it found the exchange invalid HTTP/2", if e.is_go_away() { "connection" } else { "stream" }),
+        )
+    } else if e.is_library() {
+        ProbeError::new(
+            ErrorKind::Protocol,
+            format!("the answer is not valid HTTP/2 ({code}: {reason}): the server may not speak HTTP/2 on this port"),
+        )
+    } else {
+        ProbeError::new(
+            ErrorKind::Reset,
+            format!(
+                "the HTTP/2 stream ended with {code} ({reason}) before the response was complete"
+            ),
+        )
+    };
+    Some(p)
 }
 
 /// How many certificate names a message lists at most.

@@ -459,6 +459,12 @@ pub fn load_report(plan: &Plan, l: &LoadRecord, verdict: &Verdict) -> LoadReport
         .into(),
         max_in_flight: load.map_or(0, |l| l.max_in_flight),
         connections: load.map_or(0, |l| l.connections),
+        http_version: load
+            .filter(|l| l.http_version.is_h2())
+            .map(|l| l.http_version.as_str().to_owned()),
+        max_streams: load
+            .filter(|l| l.http_version.is_h2())
+            .map(|l| l.max_streams),
         stages: outcome.shape.phases.iter().map(stage).collect(),
         targets,
         shard: outcome.shard.is_sharded().then(|| ShardTag {

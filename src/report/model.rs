@@ -124,6 +124,13 @@ pub struct LoadReport {
     pub max_in_flight: u64,
     /// Connections per target.
     pub connections: u64,
+    /// `h2` or `h2c` when the load spoke HTTP/2 (`load.http_version`);
+    /// absent for HTTP/1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<String>,
+    /// The most streams in flight per HTTP/2 connection; absent for HTTP/1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<u64>,
     pub stages: Vec<StageInfo>,
     pub targets: Vec<TargetLoad>,
     /// Events on the load's timeline (scenario `events:`).

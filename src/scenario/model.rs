@@ -718,6 +718,10 @@ pub struct RawLoad {
     pub websocket_max_message: Option<At<String>>,
     /// Lift the one-machine limits on rates and counts tenfold.
     pub force: Option<bool>,
+    /// `h1` (default), `h2` (over TLS, ALPN `h2`) or `h2c` (cleartext, prior knowledge).
+    pub http_version: Option<At<String>>,
+    /// The most concurrent streams per HTTP/2 connection (default 100).
+    pub max_streams: Option<At<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,6 +22,7 @@ mod http_checks;
 mod init;
 mod init_lint;
 mod load;
+mod load_h2;
 mod load_verdicts;
 mod merge;
 mod metrics;

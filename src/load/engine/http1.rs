@@ -25,11 +25,11 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::dial::{dial, Dialed};
 use super::worker_plan::{HttpRequest, TargetCtx};
 use crate::probe::http::{finish, from_error, timeout_error, BodyMode};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ConnectionPolicy;
-use crate::target::Scheme;
 
 /// One open HTTP/1 connection, ready to send a request.
 type Connection = SendRequest<Full<Bytes>>;
@@ -142,48 +142,22 @@ impl Http1Pool {
     }
 }
 
-/// Opens a new connection to `ctx`'s target (TCP, then TLS for HTTPS). A
-/// connection that is not open by the request's deadline is a
-/// `connect_timeout`, whichever step hung.
+/// Opens a new connection to `ctx`'s target (TCP, then TLS for HTTPS) and
+/// speaks HTTP/1.1 on it. A connection that is not open by the request's
+/// deadline is a `connect_timeout`, whichever step hung.
 async fn connect(
     ctx: &TargetCtx,
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<Connection, ProbeError> {
-    if let Some(e) = &ctx.resolve_error {
-        return Err(e.clone());
-    }
-    let addr = ctx
-        .addr
-        .ok_or_else(|| ProbeError::new(ErrorKind::Dns, "the target resolved to no address"))?;
-    let tcp = crate::probe::http::open_tcp(addr, deadline, timeout).await?;
-    let _ = tcp.set_nodelay(true);
-    match (&ctx.target.scheme, &ctx.tls) {
-        (Scheme::Https, Some((tls, name))) => {
-            let handshake_tls = tls.connect(name.clone(), tcp);
-            let stream = match tokio::time::timeout_at(deadline, handshake_tls).await {
-                Err(_) => {
-                    return Err(ProbeError::new(
-                        ErrorKind::ConnectTimeout,
-                        format!(
-                            "the TLS handshake with {addr} did not finish within {}",
-                            humantime::format_duration(timeout)
-                        ),
-                    ))
-                }
-                Ok(r) => r.map_err(|e| {
-                    let mut p = from_error(&e);
-                    p.kind = ErrorKind::Tls;
-                    p
-                })?,
-            };
-            handshake(TokioIo::new(stream)).await
-        }
-        (Scheme::Https, None) => Err(ProbeError::new(
-            ErrorKind::Tls,
-            "could not set up TLS for this target",
-        )),
-        (Scheme::Http, _) => handshake(TokioIo::new(tcp)).await,
+    let tls_failure = |e: &std::io::Error| {
+        let mut p = from_error(e);
+        p.kind = ErrorKind::Tls;
+        p
+    };
+    match dial(ctx, deadline, timeout, tls_failure).await? {
+        Dialed::Tls(stream) => handshake(TokioIo::new(*stream)).await,
+        Dialed::Plain(tcp) => handshake(TokioIo::new(tcp)).await,
     }
 }
 

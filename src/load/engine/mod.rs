@@ -8,7 +8,7 @@
 //! times, in a closed phase it runs this worker's share of the clients. Both
 //! send through the same request sender, which runs the same response reader
 //! as `check` ([`crate::probe::http::finish`]) over hyper's HTTP/1 connection
-//! API.
+//! API, or its HTTP/2 one under `load.http_version: h2 | h2c`.
 //!
 //! Latency is measured from the intended time (coordinated-omission
 //! corrected); service time from the actual send. When a target's
@@ -34,6 +34,9 @@
 //!   request, and `NetworkSender`, the real one (tests use a synthetic one).
 //! - `http1.rs`: the per-target HTTP/1 connection pool and the request hot
 //!   path.
+//! - `h2.rs`: the same for HTTP/2: a per-target pool of multiplexed
+//!   connections (`connections × max_streams` streams), GOAWAY handled.
+//! - `dial.rs`: opening a connection (TCP, then TLS) for either pool.
 //! - `sockets.rs`: one held WebSocket of a socket stage.
 //! - `parity.rs`: sampled parity under load (`load.parity`): a share of
 //!   the answers kept whole and compared by pointer with two baseline
@@ -53,6 +56,8 @@ use crate::record::{Aggregator, Finished, Flush, WorkerRecorder};
 use crate::scenario::plan::{LoadPlan, Plan};
 use crate::target::Connector;
 
+mod dial;
+mod h2;
 mod http1;
 mod mix;
 mod parity;

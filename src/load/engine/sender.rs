@@ -3,7 +3,8 @@
 //! Drivers know when to send and what to record; a [`RequestSender`] knows
 //! how to send. The engine has one implementation, [`NetworkSender`], built
 //! per worker on that worker's runtime: HTTP checks go over the worker's
-//! [`Http1Pool`] for the target (the hot path), WebSocket and CORS checks run
+//! [`Pool`] for the target (the hot path: an [`Http1Pool`], or an [`H2Pool`]
+//! under `load.http_version: h2 | h2c`), WebSocket and CORS checks run
 //! their own probe once per arrival (summarised as one sample), and sockets
 //! of socket stages are held by [`hold_socket`]. Tests implement the trait
 //! with a fixed service time and no network, which lets paused-time tests
@@ -18,10 +19,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::h2::H2Pool;
 use super::http1::Http1Pool;
 use super::parity::{Job, Sampler};
 use super::sockets::{hold_socket, Socket};
-use super::worker_plan::{CheckKind, WorkerPlan};
+use super::worker_plan::{CheckKind, HttpRequest, TargetCtx, WorkerPlan};
 use super::Recorder;
 use crate::probe::http::BodyMode;
 use crate::probe::websocket::End;
@@ -46,13 +48,44 @@ pub(super) trait RequestSender: 'static {
     }
 }
 
-/// Real requests: HTTP over a pool of hyper HTTP/1 connections per target,
-/// at most `connections` at a time per target (a request waits for a free
-/// one); WebSocket and CORS checks through their probes.
+/// One target's HTTP connections on one worker, in the load's HTTP version.
+pub(super) enum Pool {
+    H1(Http1Pool),
+    H2(H2Pool),
+}
+
+impl Pool {
+    fn new(t: &TargetCtx) -> Pool {
+        if t.http_version.is_h2() {
+            Pool::H2(H2Pool::new(t.connections, t.max_streams, t.policy))
+        } else {
+            Pool::H1(Http1Pool::new(t.connections))
+        }
+    }
+
+    async fn fire(&self, ctx: &TargetCtx, request: &HttpRequest) -> Sample {
+        match self {
+            Pool::H1(p) => p.fire(ctx, request).await,
+            Pool::H2(p) => p.fire(ctx, request).await,
+        }
+    }
+
+    async fn fire_with(&self, ctx: &TargetCtx, request: &HttpRequest, mode: BodyMode) -> Sample {
+        match self {
+            Pool::H1(p) => p.fire_with(ctx, request, mode).await,
+            Pool::H2(p) => p.fire_with(ctx, request, mode).await,
+        }
+    }
+}
+
+/// Real requests: HTTP over a pool of hyper connections per target, HTTP/1
+/// (at most `connections` at a time per target, a request waits for a free
+/// one) or HTTP/2 (at most `connections × max_streams` streams, a request
+/// waits for a free one); WebSocket and CORS checks through their probes.
 pub(super) struct NetworkSender {
     wp: Arc<WorkerPlan>,
     /// Per target of `wp`.
-    pools: Vec<Rc<Http1Pool>>,
+    pools: Vec<Rc<Pool>>,
     /// This worker's own connectors (clients bound to this thread's runtime),
     /// for the checks that run their probe.
     connectors: Vec<Connector>,
@@ -70,11 +103,7 @@ impl NetworkSender {
                     .await,
             );
         }
-        let pools = wp
-            .targets
-            .iter()
-            .map(|t| Rc::new(Http1Pool::new(t.connections)))
-            .collect();
+        let pools = wp.targets.iter().map(|t| Rc::new(Pool::new(t))).collect();
         NetworkSender {
             wp,
             pools,
@@ -143,7 +172,7 @@ impl RequestSender for NetworkSender {
 
 /// Asks the baseline the same request twice and counts a sampled answer's
 /// differences (`parity.rs`); the bodies are dropped here.
-async fn compare_sampled(wp: Arc<WorkerPlan>, pool: Rc<Http1Pool>, job: Job, answer: Sample) {
+async fn compare_sampled(wp: Arc<WorkerPlan>, pool: Rc<Pool>, job: Job, answer: Sample) {
     let ctx = &wp.targets[job.baseline];
     let CheckKind::Http(request) = &ctx.checks[job.baseline_check].kind else {
         return;

@@ -3,8 +3,12 @@
 //! A [`WorkerPlan`] holds, per loaded target, everything the hot path would
 //! otherwise work out per request: the address (or why there is none), the
 //! TLS connector, each HTTP check's request prebuilt ([`HttpRequest`]:
-//! headers, URI, URL), the check mix, and this worker's share of
-//! `max_in_flight`, of the connections and of every closed stage's clients.
+//! headers, URI, URL; over HTTP/2 the URI carries scheme and authority and
+//! no `Host` header is sent), the check mix, the HTTP version and this
+//! worker's share of `max_in_flight`, of the connections and of every closed
+//! stage's clients (over HTTP/1.1, a worker has a connection per client of
+//! its share at least; over HTTP/2, its clients share `connections ×
+//! max_streams` streams).
 //! A count `n` is shared by [`share_of`]: shares differ by at most one, the
 //! first `n mod workers` workers taking the extra, so the shares add up to
 //! `n` exactly. Plans are built before the worker threads start and are
@@ -20,6 +24,7 @@ use std::time::Duration;
 use super::mix::Mix;
 use super::{Options, Pacing};
 use crate::analyze::expect::{Expect, Judge};
+use crate::load::plan::HttpVersion;
 use crate::load::schedule::{Phase, Shape};
 use crate::probe::http::{BodyMode, HttpSpec};
 use crate::probe::websocket::WsSpec;
@@ -57,9 +62,13 @@ pub(super) struct TargetCtx {
     /// The weights of `checks`, in the same order.
     pub(super) mix: Mix,
     pub(super) policy: ConnectionPolicy,
+    /// HTTP/1.1 or HTTP/2 (`load.http_version`), and HTTP/2's streams per connection.
+    pub(super) http_version: HttpVersion,
+    pub(super) max_streams: u64,
     /// This worker's share of `max_in_flight`.
     pub(super) cap: u64,
-    /// This worker's share of the connections (at least its share of any closed stage's clients).
+    /// This worker's share of the connections (over HTTP/1.1, at least its
+    /// share of any closed stage's clients).
     pub(super) connections: u64,
     /// `key = key_base + check index in the plan`.
     pub(super) key_base: usize,
@@ -182,7 +191,7 @@ impl TargetCtx {
                 // only: neither is load.
                 ProbeSpec::Dns(_) | ProbeSpec::Behaviour(_) => continue,
                 ProbeSpec::Http(spec) => {
-                    let mut request = HttpRequest::new(&target, spec);
+                    let mut request = HttpRequest::new(&target, spec, load.http_version);
                     if check.expect.needs_body(load.judge) {
                         request.body = BodyMode::Keep { cap: spec.body_cap };
                     }
@@ -198,8 +207,12 @@ impl TargetCtx {
                 judge: load.judge,
             });
         }
+        let tls_config = || match load.http_version {
+            HttpVersion::H1 => conn.tls_config(),
+            HttpVersion::H2 | HttpVersion::H2c => conn.tls_config_h2(),
+        };
         let tls = match target.scheme {
-            Scheme::Https => conn.tls_config().ok().and_then(|cfg| {
+            Scheme::Https => tls_config().ok().and_then(|cfg| {
                 let name = rustls::pki_types::ServerName::try_from(target.host.clone()).ok()?;
                 Some((tokio_rustls::TlsConnector::from(cfg), name))
             }),
@@ -225,8 +238,13 @@ impl TargetCtx {
             checks,
             mix,
             policy: load.connection,
+            http_version: load.http_version,
+            max_streams: load.max_streams,
             cap: share(load.max_in_flight).max(1),
-            connections: share(load.connections).max(clients).max(1),
+            connections: match load.http_version {
+                HttpVersion::H1 => share(load.connections).max(clients).max(1),
+                HttpVersion::H2 | HttpVersion::H2c => share(load.connections).max(1),
+            },
             key_base: ti * n_checks,
         }
     }
@@ -235,8 +253,10 @@ impl TargetCtx {
 impl HttpRequest {
     /// `spec`'s request through `target`: the target's headers, then the
     /// check's, then `Host` (the check's or the target's) and a default
-    /// `User-Agent`. A header that is not valid HTTP is skipped.
-    fn new(target: &Target, spec: &HttpSpec) -> HttpRequest {
+    /// `User-Agent`. A header that is not valid HTTP is skipped. Over
+    /// HTTP/2 the Host goes as the URI's authority (`:authority`) instead,
+    /// with the target's scheme (`:scheme`).
+    fn new(target: &Target, spec: &HttpSpec, version: HttpVersion) -> HttpRequest {
         let host = spec.host.as_deref().unwrap_or(&target.host);
         let mut headers = http::HeaderMap::new();
         for (n, v) in target.headers.iter().chain(spec.headers.iter()) {
@@ -247,8 +267,12 @@ impl HttpRequest {
                 headers.append(n, v);
             }
         }
-        if let Ok(h) = http::HeaderValue::from_str(host) {
-            headers.insert(http::header::HOST, h);
+        if version == HttpVersion::H1 {
+            if let Ok(h) = http::HeaderValue::from_str(host) {
+                headers.insert(http::header::HOST, h);
+            }
+        } else {
+            headers.remove(http::header::HOST);
         }
         headers
             .entry(http::header::USER_AGENT)
@@ -256,10 +280,29 @@ impl HttpRequest {
                 "cutover/",
                 env!("CARGO_PKG_VERSION")
             )));
-        let uri = spec
-            .path_and_query
-            .parse()
-            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        let uri = match version {
+            HttpVersion::H1 => spec
+                .path_and_query
+                .parse()
+                .unwrap_or_else(|_| http::Uri::from_static("/")),
+            HttpVersion::H2 | HttpVersion::H2c => {
+                let path: http::uri::PathAndQuery = spec
+                    .path_and_query
+                    .parse()
+                    .unwrap_or_else(|_| http::uri::PathAndQuery::from_static("/"));
+                // The Host as written, else its DNS name (both were validated).
+                let authority = http::uri::Authority::try_from(host)
+                    .or_else(|_| http::uri::Authority::try_from(crate::target::host_name(host)));
+                let mut parts = http::uri::Parts::default();
+                parts.scheme = Some(match target.scheme {
+                    Scheme::Https => http::uri::Scheme::HTTPS,
+                    Scheme::Http => http::uri::Scheme::HTTP,
+                });
+                parts.authority = authority.ok();
+                parts.path_and_query = Some(path.clone());
+                http::Uri::from_parts(parts).unwrap_or_else(|_| http::Uri::from(path))
+            }
+        };
         HttpRequest {
             body: BodyMode::Count,
             spec: spec.clone(),

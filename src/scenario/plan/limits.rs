@@ -224,6 +224,8 @@ mod tests {
             parity: None,
             websocket_max_message: DEFAULT_LOAD_MAX_MESSAGE,
             force: false,
+            http_version: crate::load::plan::HttpVersion::H1,
+            max_streams: crate::load::plan::DEFAULT_MAX_STREAMS,
         };
         assert_eq!(check_scaled(&load, 5.0), None);
         let e = check_scaled(&load, 6.0).unwrap();

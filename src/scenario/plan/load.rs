@@ -1,5 +1,5 @@
 //! The sections that shape a run over time: `load` (stages, mix, targets,
-//! connection policy, limits), `events` and `analysis`.
+//! connection policy, HTTP version, limits), `events` and `analysis`.
 //!
 //! Invariants: every stage has a duration; a stage is exactly one of
 //! open (`rate`, or `from`/`to`), closed (`concurrency`) or sockets; a
@@ -8,7 +8,9 @@
 //! every check 1; counts that bound concurrency are at least 1; stages last
 //! more than zero and at most 7 days in all; rates, counts and sockets ×
 //! message rate are within the one-machine limits of `limits.rs` (lifted
-//! tenfold by `force: true`); an event's timeout is more than zero; events
+//! tenfold by `force: true`); `http_version: h2` loads only https targets
+//! and `h2c` only plain http ones, and `max_streams` (1 to 1000, not lifted
+//! by `force`) is given only with one of them; an event's timeout is more than zero; events
 //! are sorted by time; ratios are finite and non-negative.
 
 use std::time::Duration;
@@ -23,30 +25,45 @@ use super::targets::TargetNames;
 use super::{AnalysisPlan, EventPlan, Thresholds};
 use crate::analyze::latency::LatencyRules;
 use crate::analyze::spike::SpikeRules;
-use crate::load::plan::{ConnectionPolicy, Judge, LoadParity, LoadPlan, Rate, Stage};
+use crate::load::plan::{
+    ConnectionPolicy, HttpVersion, Judge, LoadParity, LoadPlan, Rate, Stage, DEFAULT_MAX_STREAMS,
+    MAX_STREAMS,
+};
 use crate::scenario::model::{
     RawAnalysis, RawEvent, RawLatency, RawLoad, RawLoadParity, RawSpike, RawStage,
 };
 use crate::scenario::yaml::{unknown_message, At, Entries, Lenient, Loc};
+use crate::target::{Scheme, Target};
 
 /// The load section. `checks` are the declared check names, `websocket_checks`
-/// the indices of the built `websocket:` checks.
+/// the indices of the built `websocket:` checks, `built` the targets that
+/// built (all of them, in declared order, unless an error was reported).
 pub(super) fn build_load(
     cx: &Ctx,
     l: &RawLoad,
     checks: &[&str],
     websocket_checks: &[usize],
-    targets: &TargetNames,
+    (built, targets): (&[std::sync::Arc<Target>], &TargetNames),
     baseline: usize,
 ) -> LoadPlan {
     let force = l.force.unwrap_or(false);
     let stages = build_stages(cx, l.stages.as_ref(), checks, websocket_checks, force);
     let mix = build_mix(cx, l.mix.as_ref(), checks);
-    let targets: Vec<usize> = match &l.targets {
+    let loaded: Vec<usize> = match &l.targets {
         Some(list) => list.iter().filter_map(|r| targets.resolve(cx, r)).collect(),
         None => (0..targets.len()).collect(),
     };
     let connection = connection_policy(cx, l.connection.as_ref());
+    let http_version = http_version(cx, l.http_version.as_ref());
+    if let (Some(v), true) = (&l.http_version, built.len() == targets.len()) {
+        http_version_fits_targets(cx, v.loc, http_version, &targets_of(built, &loaded));
+    }
+    let max_streams = max_streams(
+        cx,
+        l.max_streams.as_ref(),
+        l.http_version.as_ref(),
+        http_version,
+    );
     let judge = judge(cx, l.judge.as_ref());
     let max_in_flight = count(cx, l.max_in_flight.as_ref(), IN_FLIGHT, force, 1024);
     let connections = count(cx, l.connections.as_ref(), CONNECTIONS, force, 256);
@@ -56,7 +73,7 @@ pub(super) fn build_load(
         .and_then(|m| message_cap(cx, m, "websocket_max_message"))
         .unwrap_or(DEFAULT_LOAD_MAX_MESSAGE);
     let parity = l.parity.as_ref().map(|p| build_load_parity(cx, p));
-    if let (Some(p), false) = (&l.parity, targets.contains(&baseline)) {
+    if let (Some(p), false) = (&l.parity, loaded.contains(&baseline)) {
         cx.err(
             p.loc,
             "`parity` under load compares with the baseline target, which `load.targets` leaves out: add it to `load.targets`",
@@ -67,13 +84,96 @@ pub(super) fn build_load(
         mix,
         max_in_flight,
         connections,
-        targets,
+        targets: loaded,
         connection,
         judge,
         parity,
         websocket_max_message,
         force,
+        http_version,
+        max_streams,
     }
+}
+
+/// `http_version: h1 | h2 | h2c` (default h1).
+fn http_version(cx: &Ctx, raw: Option<&At<String>>) -> HttpVersion {
+    match raw.map(|v| (v, v.value.as_str())) {
+        None | Some((_, "h1")) => HttpVersion::H1,
+        Some((_, "h2")) => HttpVersion::H2,
+        Some((_, "h2c")) => HttpVersion::H2c,
+        Some((v, other)) => {
+            cx.err(
+                v.loc,
+                unknown_message("http_version", other, &["h1", "h2", "h2c"]),
+            );
+            HttpVersion::H1
+        }
+    }
+}
+
+/// The loaded targets, by index.
+fn targets_of<'a>(built: &'a [std::sync::Arc<Target>], loaded: &[usize]) -> Vec<&'a Target> {
+    loaded
+        .iter()
+        .filter_map(|&i| built.get(i))
+        .map(|t| &**t)
+        .collect()
+}
+
+/// `h2` is HTTP/2 over TLS and `h2c` HTTP/2 over cleartext: each loaded
+/// target's scheme must be the one its version speaks (reported at `loc`,
+/// once per target that does not fit).
+fn http_version_fits_targets(cx: &Ctx, loc: Loc, version: HttpVersion, loaded: &[&Target]) {
+    for t in loaded {
+        match (version, t.scheme) {
+            (HttpVersion::H2, Scheme::Http) => cx.err(
+                loc,
+                format!(
+                    "`http_version: h2` is HTTP/2 over TLS, but target `{}` is plain http: use `h2c` (HTTP/2 with prior knowledge) for plain-http targets, make the target https (`scheme: https`), or leave it out of `load.targets`",
+                    t.name
+                ),
+            ),
+            (HttpVersion::H2c, Scheme::Https) => cx.err(
+                loc,
+                format!(
+                    "`http_version: h2c` is cleartext HTTP/2, but target `{}` is https: use `h2` (HTTP/2 over TLS, ALPN h2) for https targets, or leave it out of `load.targets`",
+                    t.name
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// `max_streams`: 1 to [`MAX_STREAMS`], and only where HTTP/2 carries streams.
+fn max_streams(
+    cx: &Ctx,
+    raw: Option<&At<u64>>,
+    version_given: Option<&At<String>>,
+    version: HttpVersion,
+) -> u64 {
+    let Some(m) = raw else {
+        return DEFAULT_MAX_STREAMS;
+    };
+    if !(1..=MAX_STREAMS).contains(&m.value) {
+        cx.err(
+            m.loc,
+            format!(
+                "`max_streams: {}` is out of range: it is the most requests in flight on one HTTP/2 connection, from 1 to {MAX_STREAMS} (default {DEFAULT_MAX_STREAMS}); `connections` bounds the connections",
+                m.value
+            ),
+        );
+        return DEFAULT_MAX_STREAMS;
+    }
+    // An unknown version was reported already: say nothing more about it.
+    let unknown = version_given.is_some_and(|v| !matches!(v.value.as_str(), "h1" | "h2" | "h2c"));
+    if version == HttpVersion::H1 && !unknown {
+        cx.err(
+            m.loc,
+            "`max_streams` applies to HTTP/2 only, and this load speaks HTTP/1.1 (one request at a time per connection): set `http_version: h2` (https targets) or `h2c` (plain http), or remove `max_streams`",
+        );
+    }
+    m.value
 }
 
 /// `judge: full | status`: how much of each check's expectation judges its
@@ -607,6 +707,36 @@ mod tests {
         );
         assert_eq!(load.connection, ConnectionPolicy::KeepAlive);
         assert_eq!((load.max_in_flight, load.connections), (1024, 256));
+    }
+
+    #[test]
+    fn http_version_defaults_to_h1_and_max_streams_belongs_to_http2() {
+        use crate::load::plan::HttpVersion;
+        let load = load_section("load:\n  stages: [ { rate: 5/s, for: 2s } ]\n").unwrap();
+        assert_eq!(
+            (load.http_version, load.max_streams),
+            (HttpVersion::H1, 100)
+        );
+        let load = load_section(
+            "load:\n  http_version: h2c\n  max_streams: 8\n  stages: [ { rate: 5/s, for: 2s } ]\n",
+        )
+        .unwrap();
+        assert_eq!((load.http_version, load.max_streams), (HttpVersion::H2c, 8));
+        let err = load_section("load:\n  max_streams: 8\n  stages: [ { rate: 5/s, for: 2s } ]\n")
+            .unwrap_err();
+        assert!(
+            err.contains("t.yaml:10:16: `max_streams` applies to HTTP/2 only"),
+            "{err}"
+        );
+        // The test target is plain http: h2 (over TLS) does not fit it.
+        let err = load_section("load:\n  http_version: h2\n  stages: [ { rate: 5/s, for: 2s } ]\n")
+            .unwrap_err();
+        assert!(
+            err.contains(
+                "`http_version: h2` is HTTP/2 over TLS, but target `ingress` is plain http"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -229,7 +229,7 @@ pub fn build(
             &l,
             &check_refs,
             &websocket_checks,
-            &target_names,
+            (&targets, &target_names),
             baseline,
         )
     });
