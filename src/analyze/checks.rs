@@ -124,6 +124,8 @@ fn judge_one(
     let mut diffs: Vec<(String, Option<Evidence>)> = Vec::new();
     // Noise listed and bodies too unstable to compare: never failures.
     let mut noted: Vec<Finding> = Vec::new();
+    // gRPC status differences not said on a failure of this target's own.
+    let mut noted_parity: Vec<Finding> = Vec::new();
     // Known causes first: a cause says the status once, with its hint.
     let host = check_host(plan, ci, ti);
     let host_routed = routed.contains(&(ti, host.clone()));
@@ -169,6 +171,29 @@ fn judge_one(
             status_said_by_cause = true;
         }
     }
+    // gRPC codes that differ are said once: on the failed code expectation
+    // (or the gateway's cause that took it), else as a parity finding; the
+    // answers' bodies are then not compared (one is an error's).
+    let mut grpc_codes_differ = false;
+    if let (Some(ProbeResult::Grpc(b)), ProbeResult::Grpc(t)) = (base_result, result) {
+        let base_name = &plan.targets[base].name;
+        if let Some(mut f) = super::grpc::compare(&check.name, (base_name, b), (&target.name, t)) {
+            grpc_codes_differ =
+                b.status.as_ref().map(|s| s.code) != t.status.as_ref().map(|s| s.code);
+            let answered = format!(
+                "; {base_name} answered {}",
+                super::grpc::describe(b).unwrap_or_default()
+            );
+            if let Some(line) = failures.iter_mut().find(|f| f.starts_with("gRPC ")) {
+                line.push_str(&answered);
+            } else if let Some(cause) = causes.first_mut().filter(|_| grpc_codes_differ) {
+                cause.message.push_str(&answered);
+            } else {
+                f.reproduce = Vec::new();
+                noted_parity.push(f);
+            }
+        }
+    }
     if let Some(base_result) = base_result {
         let base_name = &plan.targets[base].name;
         if let (ProbeResult::Cors(b), ProbeResult::Cors(c)) = (base_result, result) {
@@ -180,6 +205,9 @@ fn judge_one(
         }
         if !check.parity.is_empty() {
             let mut parity = check.parity.clone();
+            if grpc_codes_differ {
+                parity.body = None;
+            }
             let (bs, ts) = (base_result.primary().status(), sample.status());
             if let (true, Some(b), Some(t)) = (parity.status, bs, ts) {
                 // Said once: folded into the expectation (or the cause that
@@ -256,13 +284,6 @@ fn judge_one(
             }
         }
     }
-    if let (Some(ProbeResult::Grpc(b)), ProbeResult::Grpc(t)) = (base_result, result) {
-        out.extend(super::grpc::compare(
-            &check.name,
-            (&plan.targets[base].name, b),
-            (&target.name, t),
-        ));
-    }
     if let (Some(base_result), ProbeSpec::Http(spec)) = (base_result, &check.probe) {
         out.extend(super::version::difference(
             &check.name,
@@ -315,7 +336,7 @@ fn judge_one(
         f.reproduce = reproduce.clone();
         out.push(f);
     }
-    for mut f in noted {
+    for mut f in noted_parity.into_iter().chain(noted) {
         f.reproduce = reproduce.clone();
         out.push(f);
     }
@@ -386,7 +407,20 @@ fn rule_failures(check: &Check, result: &ProbeResult) -> Vec<String> {
             f
         }
         (ProbeResult::Grpc(g), ProbeSpec::Grpc(_)) => {
-            let mut f = super::expect::evaluate(&check.expect, sample);
+            // Another code than expected is the failure; what its answer
+            // lacks (the message, the trailers, the fields) follows from it.
+            let code_failed = g
+                .status
+                .as_ref()
+                .is_some_and(|s| s.code != check.grpc_expect.code);
+            let mut f = if code_failed {
+                let mut e = check.expect.clone();
+                e.json.clear();
+                e.body_contains.clear();
+                super::expect::evaluate(&e, sample)
+            } else {
+                super::expect::evaluate(&check.expect, sample)
+            };
             f.extend(super::grpc::evaluate(&check.grpc_expect, g));
             f
         }

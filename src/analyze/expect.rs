@@ -97,6 +97,34 @@ pub fn fails(expect: &Expect, sample: &Sample, judge: Judge) -> bool {
     evaluate(expect, sample).len() > usize::from(latency_failed)
 }
 
+/// What is wrong with header (or trailer: `what`) `name` against `rule`,
+/// as a sentence; `None` when it passes.
+pub fn header_problem(
+    what: &str,
+    name: &str,
+    rule: &HeaderRule,
+    got: Option<&str>,
+) -> Option<String> {
+    match (rule, got) {
+        (HeaderRule::Absent, Some(v)) => {
+            Some(format!("{what} `{name}` is `{v}` where none was expected"))
+        }
+        (HeaderRule::Absent, None) => None,
+        (_, None) => Some(format!("{what} `{name}` is missing")),
+        (HeaderRule::Equals(want), Some(v)) if v != want => Some(format!(
+            "{what} `{name}` is `{v}` where `{want}` was expected"
+        )),
+        (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => Some(format!(
+            "{what} `{name}` is `{v}`, which does not contain `{want}`"
+        )),
+        (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => Some(format!(
+            "{what} `{name}` is `{v}`, which does not match /{}/",
+            re.as_str()
+        )),
+        _ => None,
+    }
+}
+
 /// The failed rules, as sentences; empty when the sample passes.
 pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
     let mut fails = Vec::new();
@@ -122,26 +150,12 @@ pub fn evaluate(expect: &Expect, sample: &Sample) -> Vec<String> {
         ));
     }
     for (name, rule) in &expect.headers {
-        let got = resp.header(name);
-        let problem = match (rule, &got) {
-            (HeaderRule::Absent, Some(v)) => {
-                Some(format!("header `{name}` is `{v}` where none was expected"))
-            }
-            (HeaderRule::Absent, None) => None,
-            (_, None) => Some(format!("header `{name}` is missing")),
-            (HeaderRule::Equals(want), Some(v)) if !v.eq(want) => Some(format!(
-                "header `{name}` is `{v}` where `{want}` was expected"
-            )),
-            (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => Some(format!(
-                "header `{name}` is `{v}`, which does not contain `{want}`"
-            )),
-            (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => Some(format!(
-                "header `{name}` is `{v}`, which does not match /{}/",
-                re.as_str()
-            )),
-            _ => None,
-        };
-        fails.extend(problem);
+        fails.extend(header_problem(
+            "header",
+            name,
+            rule,
+            resp.header(name).as_deref(),
+        ));
     }
     if !expect.body_contains.is_empty() || !expect.json.is_empty() {
         if resp.body.truncated {

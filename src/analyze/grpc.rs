@@ -60,11 +60,12 @@ pub fn evaluate(expect: &GrpcExpect, r: &GrpcResult) -> Vec<String> {
         return out;
     };
     if s.code != expect.code {
-        out.push(format!(
+        // The rest of the answer follows from the code: said once.
+        return vec![format!(
             "gRPC {} where {} was expected",
             describe(r).unwrap_or_default(),
             expect.code
-        ));
+        )];
     }
     if let Some(m) = &expect.message {
         if !s.message.contains(m.as_str()) {
@@ -85,25 +86,7 @@ pub fn evaluate(expect: &GrpcExpect, r: &GrpcResult) -> Vec<String> {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str());
-        let problem = match (rule, got) {
-            (HeaderRule::Absent, Some(v)) => {
-                Some(format!("trailer `{name}` is `{v}` where none was expected"))
-            }
-            (HeaderRule::Absent, None) => None,
-            (_, None) => Some(format!("trailer `{name}` is missing")),
-            (HeaderRule::Equals(want), Some(v)) if v != want => Some(format!(
-                "trailer `{name}` is `{v}` where `{want}` was expected"
-            )),
-            (HeaderRule::Contains(want), Some(v)) if !v.contains(want.as_str()) => Some(format!(
-                "trailer `{name}` is `{v}`, which does not contain `{want}`"
-            )),
-            (HeaderRule::Regex(re), Some(v)) if !re.is_match(v) => Some(format!(
-                "trailer `{name}` is `{v}`, which does not match `{}`",
-                re.as_str()
-            )),
-            _ => None,
-        };
-        out.extend(problem);
+        out.extend(super::expect::header_problem("trailer", name, rule, got));
     }
     if let Some(n) = expect.messages {
         if s.messages != n {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use super::deliver::{deliver, load, report_exit};
 use super::output::{say, say_raw};
 use super::progress::Progress;
 use super::signals::{interrupted, stop_on_signals};
@@ -164,16 +165,6 @@ pub async fn run(command: Command) -> Exit {
     }
 }
 
-pub(super) fn load(path: &Path) -> Result<Plan, Exit> {
-    scenario::load(path).map_err(|e| {
-        eprintln!("{e}");
-        if e.count() > 1 {
-            eprintln!("{} errors in {}", e.count(), path.display());
-        }
-        Exit::Usage
-    })
-}
-
 fn validate(path: &Path) -> Exit {
     match load(path) {
         Ok(plan) => {
@@ -326,63 +317,6 @@ async fn check(
     match deliver(&report, &outputs, output, recorded.load.is_some()) {
         Ok(()) => (code, Some((report, outputs.dir))),
         Err(e) => (e, None),
-    }
-}
-
-/// Writes a judged report's files (and the JUnit file), then prints it: the
-/// terminal rendering, or with `--json` the model on stdout. `blank` puts an
-/// empty line first (after a load's progress).
-pub(super) fn deliver(
-    report: &Report,
-    outputs: &report::outputs::Outputs,
-    output: &OutputArgs,
-    blank: bool,
-) -> Result<(), Exit> {
-    let dir = &outputs.dir;
-    if let Err(e) = report::write_all(report, dir) {
-        eprintln!(
-            "error: {e}; the run's verdict was: {}",
-            report::Headline::of(report)
-        );
-        return Err(Exit::ReportWrite);
-    }
-    if let Some(junit) = &outputs.junit {
-        if let Err(e) = report::write_junit(report, junit) {
-            eprintln!("error: {e}");
-            return Err(Exit::ReportWrite);
-        }
-    }
-    if output.json {
-        // stdout is one JSON document; people read the headline on stderr.
-        match serde_json::to_string_pretty(report) {
-            Ok(text) => super::output::data_raw(&format!("{text}\n")),
-            Err(e) => {
-                eprintln!("error: cannot serialize the report: {e}");
-                return Err(Exit::ReportWrite);
-            }
-        }
-        eprintln!("{}", report::Headline::of(report));
-        eprintln!("report: {}", dir.display());
-        return Ok(());
-    }
-    let style = report::terminal::Style::detect(output.quiet);
-    if blank && !output.quiet {
-        say!();
-    }
-    say_raw(&report::terminal::render(report, style));
-    if !output.quiet {
-        say!("report: {}", dir.display());
-    }
-    Ok(())
-}
-
-/// The exit code a saved report's verdict stands for.
-pub(super) fn report_exit(r: &Report) -> Exit {
-    match (r.status, r.verdict) {
-        (RunStatus::Interrupted, _) => Exit::Interrupted,
-        (RunStatus::Aborted, _) => Exit::Aborted,
-        (_, report::Verdict::Pass) => Exit::Pass,
-        _ => Exit::Fail,
     }
 }
 
@@ -670,7 +604,17 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let env = demo_env(&lab, &ca_file);
+    // The lab's gRPC service, which the gateway has no GRPCRoute for yet.
+    lab.switches
+        .gateway_grpc_unrouted
+        .store(true, Ordering::Relaxed);
+    let descriptor =
+        std::env::temp_dir().join(format!("cutover-lab-shop-{}.pb", std::process::id()));
+    if let Err(e) = std::fs::write(&descriptor, crate::lab::grpc::DESCRIPTOR_SET) {
+        eprintln!("error: cannot write the lab's gRPC descriptor set: {e}");
+        return Exit::Usage;
+    }
+    let env = demo_env(&lab, &ca_file, &descriptor);
     let plan = match scenario::load_str(DEMO_SCENARIO, Path::new(DEMO_PATH), &|k| env(k)) {
         Ok(p) => p,
         Err(e) => {
@@ -688,6 +632,7 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
     );
     let (code, report) = check(&plan, output, Some(load_args)).await;
     let _ = std::fs::remove_file(&ca_file);
+    let _ = std::fs::remove_file(&descriptor);
     lab.shutdown().await;
     match (code, report) {
         (Exit::Interrupted, _) => Exit::Interrupted,
@@ -704,7 +649,7 @@ async fn demo(output: &OutputArgs, load_args: &LoadArgs) -> Exit {
 }
 
 /// The variables `scenarios/demo.yaml` reads: the lab's addresses and CA file.
-pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
+pub fn demo_env(lab: &Lab, ca_file: &Path, descriptor: &Path) -> impl Fn(&str) -> Option<String> {
     let vars = [
         ("LAB_INGRESS".to_owned(), lab.ingress_http.to_string()),
         ("LAB_GATEWAY".to_owned(), lab.gateway_http.to_string()),
@@ -712,6 +657,10 @@ pub fn demo_env(lab: &Lab, ca_file: &Path) -> impl Fn(&str) -> Option<String> {
         ("LAB_GATEWAY_TLS".to_owned(), lab.gateway_https.to_string()),
         ("LAB_CA".to_owned(), ca_file.display().to_string()),
         ("LAB_DNS".to_owned(), lab.dns.to_string()),
+        (
+            "LAB_GRPC_DESCRIPTOR".to_owned(),
+            descriptor.display().to_string(),
+        ),
         (
             "CUTOVER".to_owned(),
             std::env::current_exe()

@@ -39,6 +39,12 @@ pub fn init(args: Args) -> Exit {
         return Exit::Usage;
     }
     let generated = generate::generate(&manifests, &args.options);
+    if generated.checks == 0 && generated.grpc_paths > 0 {
+        eprintln!(
+            "error: no check could be written: every path of these Ingresses goes to a gRPC backend (backend-protocol: GRPC), and a gRPC check needs the service's descriptor set, which no manifest holds; start from scenarios/grpc.yaml with your descriptor set (protoc --include_imports --descriptor_set_out=api.pb api.proto)"
+        );
+        return Exit::Usage;
+    }
     // What init writes, `validate` must accept.
     if let Err(e) = crate::scenario::load_str(&generated.scenario, &args.output, &|_| None) {
         eprintln!("error: the generated scenario does not validate, which is a bug in cutover init; please report it with the manifests:\n{e}");

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::commands::{deliver, load, report_exit};
+use super::deliver::{deliver, load, report_exit};
 use super::{Exit, OutputArgs};
 use crate::merge::{self, ShardReport};
 use crate::report;

@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod completions;
+mod deliver;
 mod init;
 mod merge;
 pub mod output;

@@ -59,6 +59,8 @@ pub struct Unmapped {
 pub struct Generated {
     pub scenario: String,
     pub checks: usize,
+    /// Paths to gRPC backends, whose checks are written commented out.
+    pub grpc_paths: usize,
     pub unmapped: Vec<Unmapped>,
     /// Hosts found, the production host first.
     pub hosts: Vec<String>,
@@ -185,6 +187,7 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
         .flat_map(|i| i.object.spec.rules.iter().filter_map(|r| r.host.as_deref()))
         .collect();
     let mut unmapped = Vec::new();
+    let mut grpc_paths = 0;
     let mut weights: BTreeMap<&str, f64> = BTreeMap::new();
     for src in &m.ingresses {
         let ing = &src.object;
@@ -199,6 +202,8 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
         let long_read_timeout = nginx(ing, "proxy-read-timeout")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .is_some_and(|s| s >= 3600);
+        let grpc = nginx(ing, "backend-protocol")
+            .is_some_and(|v| v.eq_ignore_ascii_case("grpc") || v.eq_ignore_ascii_case("grpcs"));
         let mut first_path: Option<(String, String)> = None;
         for rule in &ing.spec.rules {
             let Some(host) = rule.host.as_deref().filter(|h| !h.starts_with('*')) else {
@@ -243,6 +248,18 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
                     "\n  # {id}: {host} {raw} ({kind}{}){backend}",
                     if regex { ", regex" } else { "" }
                 );
+                if grpc {
+                    // A GET means nothing to a gRPC backend: a call does, and
+                    // it needs the service's descriptor set, which no manifest has.
+                    // Commented out: not counted as a check.
+                    grpc_paths += 1;
+                    let name = yaml_str(&format!("{host} grpc"));
+                    let _ = writeln!(
+                        w.out,
+                        "  # backend-protocol: GRPC (a GRPCRoute on the gateway side). Give the service's\n  # descriptor set (protoc --include_imports --descriptor_set_out=api.pb api.proto)\n  # and a method to call, and uncomment:\n  # - name: {name}\n  #   grpc: {{ {host_field}method: package.Service/Method, descriptor: api.pb, request: {{}} }}\n  #   parity: [body]"
+                    );
+                    continue;
+                }
                 let name = w.name(&format!("{host} {path}"));
                 let _ = writeln!(
                     w.out,
@@ -463,6 +480,7 @@ pub fn generate(m: &Manifests, opts: &Options) -> Generated {
     Generated {
         scenario: w.out,
         checks: w.checks,
+        grpc_paths,
         unmapped,
         hosts,
     }
@@ -493,6 +511,40 @@ pub fn replacement(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grpc_backend_gets_a_grpc_check_to_fill_in_and_no_get() {
+        let m = manifests(
+            r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop-grpc
+  annotations: { nginx.ingress.kubernetes.io/backend-protocol: GRPC }
+spec:
+  rules:
+  - host: shop.example.test
+    http: { paths: [ { path: /cutover.lab.v1.Shop, pathType: Prefix, backend: { service: { name: shop, port: { number: 9090 } } } } ] }
+"#,
+        );
+        let g = generate(&m, &opts());
+        assert!(
+            g.scenario.contains(
+                "#   grpc: { method: package.Service/Method, descriptor: api.pb, request: {} }"
+            ),
+            "{}",
+            g.scenario
+        );
+        assert!(
+            !g.scenario
+                .contains("http: { path: \"/cutover.lab.v1.Shop\""),
+            "{}",
+            g.scenario
+        );
+        assert!(g
+            .unmapped
+            .iter()
+            .any(|u| u.replacement.contains("GRPCRoute")));
+    }
 
     #[test]
     fn a_regex_path_is_requested_at_its_literal_prefix() {

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use super::app::{self, empty, full, AppRequest, Body};
 use super::cors;
+use super::grpc;
 use super::Switches;
 
 /// Largest request body a front reads before answering 413.
@@ -181,8 +182,8 @@ impl Front {
                 .insert(LOCATION, HeaderValue::from_static("/api/items"));
             return resp;
         }
-        if super::grpc::is_grpc(req.headers()) {
-            let reply = super::grpc::front_reply(
+        if grpc::is_grpc(req.headers()) {
+            let reply = grpc_reply(
                 gateway,
                 sw.grpc_upstream_down.load(Relaxed),
                 sw.gateway_grpc_unrouted.load(Relaxed),
@@ -321,7 +322,7 @@ impl Front {
         let (ours, app_end) = pipe.unzip();
         let (parts, mut body) = req.into_parts();
         // A gRPC call's body is kept for the app; others are only counted.
-        let keep = super::grpc::is_grpc(&parts.headers);
+        let keep = grpc::is_grpc(&parts.headers);
         let mut kept = bytes::BytesMut::new();
         // Past the cap keep draining a while, so the 413 is not lost to a reset
         // from closing a socket with unread data.
@@ -468,6 +469,31 @@ impl Front {
         }
         resp
     }
+}
+
+/// What a front answers for a gRPC call it cannot pass on, if anything:
+/// `None` passes the call to the app. When the app is unreachable
+/// (`grpc_upstream_down`) Envoy answers HTTP 200 trailers-only,
+/// `grpc-status: 14` with its local-reply text in `grpc-message`; nginx
+/// (`grpc_pass`) answers its 502 HTML page, which gRPC clients read as
+/// UNAVAILABLE too. A gateway without a GRPCRoute for the method
+/// (`gateway_grpc_unrouted`) answers `grpc-status: 12` (UNIMPLEMENTED).
+fn grpc_reply(gateway: bool, upstream_down: bool, unrouted: bool) -> Option<Response<Body>> {
+    if gateway && unrouted {
+        return Some(grpc::trailers_only(12, ""));
+    }
+    if !upstream_down {
+        return None;
+    }
+    Some(if gateway {
+        grpc::trailers_only(14, grpc::ENVOY_UNREACHABLE)
+    } else {
+        simple(
+            StatusCode::BAD_GATEWAY,
+            "text/html",
+            nginx_page(StatusCode::BAD_GATEWAY),
+        )
+    })
 }
 
 /// Copies bytes both ways between the upgraded client connection and the

@@ -8,12 +8,8 @@
 //! them. Requests and answers are encoded with the same descriptor set the
 //! tests give cutover.
 //!
-//! The fronts, when the app is unreachable (`grpc_upstream_down`): Envoy
-//! answers HTTP 200 trailers-only, `grpc-status: 14` and its local-reply
-//! text in `grpc-message`; nginx (`grpc_pass`) answers its 502 HTML page,
-//! which gRPC clients read as UNAVAILABLE too. A gateway without a GRPCRoute
-//! for the method (`gateway_grpc_unrouted`) answers `grpc-status: 12`
-//! (UNIMPLEMENTED), trailers-only.
+//! The fronts' own gRPC answers (`front.rs`) are built with
+//! [`trailers_only`]. A leaf of the lab: the app and the fronts use it.
 
 use std::sync::OnceLock;
 
@@ -21,11 +17,12 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{HeaderMap, Response, StatusCode};
+use hyper::{HeaderMap, Response};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
 
-use super::app::Body;
+/// The app's body type (`app::Body`), named here so this module stays a leaf.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
 /// The service's descriptor set, as committed beside its `.proto`.
 pub const DESCRIPTOR_SET: &[u8] = include_bytes!("grpc/shop.pb");
@@ -57,7 +54,7 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
 
 /// A trailers-only answer: HTTP 200 with the status in the headers.
 pub fn trailers_only(code: u32, message: &str) -> Response<Body> {
-    let mut r = Response::new(super::app::empty());
+    let mut r = Response::new(http_body_util::Empty::new().boxed());
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     h.insert("grpc-status", HeaderValue::from(code));
@@ -172,28 +169,6 @@ pub fn app(path: &str, body: &[u8]) -> Response<Body> {
         }
         other => trailers_only(12, &format!("unknown method {other}")),
     }
-}
-
-/// What a front answers for a gRPC call it cannot pass on, if anything:
-/// `None` passes the call to the app.
-pub fn front_reply(gateway: bool, upstream_down: bool, unrouted: bool) -> Option<Response<Body>> {
-    if gateway && unrouted {
-        return Some(trailers_only(12, ""));
-    }
-    if !upstream_down {
-        return None;
-    }
-    Some(if gateway {
-        trailers_only(14, ENVOY_UNREACHABLE)
-    } else {
-        let mut r = Response::new(super::app::full(super::front::nginx_page(
-            StatusCode::BAD_GATEWAY,
-        )));
-        *r.status_mut() = StatusCode::BAD_GATEWAY;
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        r
-    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,34 @@ use rustls::ServerConfig;
 /// server config presenting the leaf (ALPN `http/1.1`; the listeners set
 /// their own ALPN lists).
 pub fn generate(host: &str, extra_names: &[String]) -> io::Result<(String, ServerConfig)> {
+    let pems = generate_pem(host, extra_names)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pems.leaf_key_der));
+    let chain = vec![pems.leaf_der.into(), pems.ca_der.into()];
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(io::Error::other)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((pems.ca_pem, config))
+}
+
+/// A CA and a leaf it signs, in PEM (for servers of other software, like the
+/// real nginx of the tests) and DER.
+pub struct Pems {
+    pub ca_pem: String,
+    /// The leaf certificate then the CA's: a server's chain.
+    pub chain_pem: String,
+    pub leaf_key_pem: String,
+    leaf_der: Vec<u8>,
+    ca_der: Vec<u8>,
+    leaf_key_der: Vec<u8>,
+}
+
+/// Generates the CA and leaf [`generate`] presents, as PEM.
+pub fn generate_pem(host: &str, extra_names: &[String]) -> io::Result<Pems> {
     let ca_key = KeyPair::generate().map_err(io::Error::other)?;
     let mut ca_params = CertificateParams::default();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -46,15 +74,12 @@ pub fn generate(host: &str, extra_names: &[String]) -> io::Result<(String, Serve
         .signed_by(&leaf_key, &issuer)
         .map_err(io::Error::other)?;
 
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(io::Error::other)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_cert.pem(), config))
+    Ok(Pems {
+        ca_pem: ca_cert.pem(),
+        chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+        leaf_key_pem: leaf_key.serialize_pem(),
+        leaf_der: leaf_cert.der().to_vec(),
+        ca_der: ca_cert.der().to_vec(),
+        leaf_key_der: leaf_key.serialize_der(),
+    })
 }

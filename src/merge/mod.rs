@@ -20,6 +20,8 @@
 //!
 //! - histograms are decoded and added, losslessly (they share bounds);
 //!   counters are summed;
+//! - the whole run's connections and in-flight cap per target are the
+//!   shards' summed (each shard had the scenario's);
 //! - timelines are aligned on the wall clock: each shard's seconds move by
 //!   the whole seconds its load started after the earliest shard's (rounded,
 //!   so a second of the merged timeline holds what the shards saw within
@@ -84,8 +86,9 @@ pub enum MergeError {
     },
     #[error("`{}` and `{}` are both shard {index}: pass each shard's report once", a.display(), b.display())]
     Duplicate { a: PathBuf, b: PathBuf, index: u64 },
-    #[error("shard {missing} of {count} is missing: merge needs every shard of the run (a part of the load is not the scenario's load); pass its report, or run the Job again")]
-    Missing { missing: String, count: u64 },
+    /// `missing`: `shard 1 of 4 is` or `shards 1 and 3 of 4 are`.
+    #[error("{missing} missing: merge needs every shard of the run (a part of the load is not the scenario's load); pass their reports, or run the Job again")]
+    Missing { missing: String },
     #[error("`{}` ran with {what} and `{}` with {other}: shards of one run share --rate-scale and --duration; merge only the shards of one run", a.display(), b.display())]
     OptionsMismatch {
         a: PathBuf,
@@ -133,6 +136,11 @@ pub fn merge(
         dns_over_time: Vec::new(),
     };
     let mut load = crate::report::build::load_report(plan, &restored.record, &layout);
+    // Each shard had the scenario's connections and in-flight cap per
+    // target: the whole run had them once per shard.
+    let shards_n = restored.merged.len() as u64;
+    load.connections *= shards_n;
+    load.max_in_flight *= shards_n;
     load.merged = restored.merged;
     load.dns = restored.dns;
     let started_at = earliest(reports.iter().map(|r| r.started_at.as_str()));
@@ -290,11 +298,19 @@ fn refuse(plan: &Plan, shards: &mut [ShardReport]) -> Result<(), MergeError> {
         .filter(|i| !present.contains(i))
         .map(|i| i.to_string())
         .collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count: first_tag.count,
-        });
+    let count = first_tag.count;
+    match missing.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(MergeError::Missing {
+                missing: format!("shard {one} of {count} is"),
+            })
+        }
+        [rest @ .., last] => {
+            return Err(MergeError::Missing {
+                missing: format!("shards {} and {last} of {count} are", rest.join(", ")),
+            })
+        }
     }
     Ok(())
 }

@@ -199,7 +199,7 @@ fn check_table(out: &mut String, r: &Report) {
 }
 
 fn result_cell(res: &TargetResult) -> String {
-    let what = match (&res.status, &res.error) {
+    let what = match (res.status_text(), &res.error) {
         (Some(s), _) => {
             let origin = res
                 .origin

@@ -251,7 +251,7 @@ fn result_cell(res: &TargetResult) -> String {
         Verdict::Skipped => "⏭️",
         _ => "❌",
     };
-    let what = match (&res.status, &res.error) {
+    let what = match (res.status_text(), &res.error) {
         (Some(s), _) => {
             let origin = res
                 .origin

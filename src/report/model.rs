@@ -553,6 +553,22 @@ impl LoadReport {
     }
 }
 
+impl TargetResult {
+    /// What answered, for the check tables: the HTTP status, or for a gRPC
+    /// call its code (`UNAVAILABLE`, or `502 → UNAVAILABLE` when a client
+    /// derives it from the HTTP status); `None` when nothing answered.
+    pub fn status_text(&self) -> Option<String> {
+        let status = self.status?;
+        Some(match &self.details {
+            Some(Details::Grpc(g)) => match g.from_http {
+                Some(h) => format!("{h} → {}", g.code.name()),
+                None => g.code.name().to_owned(),
+            },
+            _ => status.to_string(),
+        })
+    }
+}
+
 /// Requests that failed under load: transport errors and answers the
 /// check's expectation rejects (plus those cancelled at a stop).
 pub fn failed(stats: &Stats) -> u64 {

@@ -141,8 +141,8 @@ fn table(r: &Report, style: Style) -> String {
             rows.push([
                 c.name.clone(),
                 res.target.clone(),
-                match (&res.status, &res.error) {
-                    (Some(s), _) => s.to_string(),
+                match (res.status_text(), &res.error) {
+                    (Some(s), _) => s,
                     (None, Some(e)) => e.kind.as_str().to_owned(),
                     _ => "-".into(),
                 },

@@ -2,7 +2,7 @@
 //!
 //! The orchestration, like [`crate::run`] for `run`, with the analyzers
 //! applied as it goes (a watch must alert while it runs):
-//! - [`traffic`] sends a low steady rate per target over its HTTP checks;
+//! - [`traffic`] sends a low steady rate per target over its HTTP and gRPC checks;
 //!   every answer lands in the open second of a [`Ring`] (the rolling
 //!   windows) and, once the second closes, in the per-minute [`Minutes`];
 //! - each second the window rules ([`alerts::window_conditions`]) are judged

@@ -1,5 +1,6 @@
 //! The watch's steady traffic: a low, fixed request rate per target, spread
-//! over the target's HTTP checks in turn.
+//! over the target's HTTP and gRPC checks in turn (a call fails when it
+//! does not end with its expected code).
 //!
 //! Each target has its own ticker at `rate`/s; each tick sends the next HTTP
 //! check's request through the target's connector (the same probe as
@@ -37,17 +38,19 @@ pub enum Traffic {
     Dropped { key: usize },
 }
 
-/// The HTTP checks of target `ti`, in scenario order.
+/// The HTTP and gRPC checks of target `ti`, in scenario order.
 pub fn http_checks(plan: &Plan, ti: usize) -> Vec<usize> {
     plan.checks
         .iter()
         .enumerate()
-        .filter(|(_, c)| matches!(c.probe, ProbeSpec::Http(_)) && c.targets.contains(&ti))
+        .filter(|(_, c)| {
+            matches!(c.probe, ProbeSpec::Http(_) | ProbeSpec::Grpc(_)) && c.targets.contains(&ti)
+        })
         .map(|(ci, _)| ci)
         .collect()
 }
 
-/// Starts one ticker per target with HTTP checks; they end when `stop` does.
+/// Starts one ticker per target with HTTP or gRPC checks; they end when `stop` does.
 pub fn start(
     plan: &Arc<Plan>,
     connectors: &[Connector],
@@ -86,11 +89,23 @@ pub fn start(
                 let (plan, conn, out) = (Arc::clone(&plan), conn.clone(), out.clone());
                 tokio::spawn(async move {
                     let check = &plan.checks[ci];
-                    let ProbeSpec::Http(spec) = &check.probe else {
-                        return;
+                    let (sample, failed) = match &check.probe {
+                        ProbeSpec::Http(spec) => {
+                            let sample = probe::http::probe(&conn, spec).await;
+                            let failed = fails(&check.expect, &sample, Judge::Full);
+                            (sample, failed)
+                        }
+                        // A call fails when it does not end with its expected code.
+                        ProbeSpec::Grpc(spec) => {
+                            let r = probe::grpc::probe(&conn, spec).await;
+                            let failed = r.sample.error.is_some()
+                                || r.status
+                                    .as_ref()
+                                    .is_none_or(|s| s.code != check.grpc_expect.code);
+                            (r.sample, failed)
+                        }
+                        _ => return,
                     };
-                    let sample = probe::http::probe(&conn, spec).await;
-                    let failed = fails(&check.expect, &sample, Judge::Full);
                     drop(permit);
                     let _ = out
                         .send(Traffic::Done(Box::new(Done {

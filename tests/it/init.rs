@@ -230,3 +230,67 @@ fn the_fixtures_give_the_golden_scenario_and_lint_report() {
     insta::assert_snapshot!("init_fixtures_lint_md", r.markdown());
     assert!(r.fails());
 }
+
+#[test]
+fn grpc_only_ingresses_are_refused_with_advice_and_mixed_ones_get_a_commented_grpc_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grpc = r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop-grpc
+  annotations: { nginx.ingress.kubernetes.io/backend-protocol: GRPC }
+spec:
+  rules:
+  - host: shop.example.test
+    http: { paths: [ { path: /cutover.lab.v1.Shop, pathType: Prefix, backend: { service: { name: shop, port: { number: 9090 } } } } ] }
+"#;
+    let web = r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop-web
+spec:
+  rules:
+  - host: shop.example.test
+    http: { paths: [ { path: /api, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } } ] }
+"#;
+    std::fs::write(dir.path().join("grpc.yaml"), grpc).expect("write");
+    std::fs::write(dir.path().join("web.yaml"), web).expect("write");
+    let args = |inputs: &[&str]| {
+        let mut a = vec!["init"];
+        for i in inputs {
+            a.extend(["--ingress", i]);
+        }
+        a.extend([
+            "--ingress-connect",
+            "127.0.0.1:1",
+            "--gateway-connect",
+            "127.0.0.1:2",
+            "-o",
+            "s.yaml",
+            "--force",
+        ]);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        crate::support::run_bin(dir.path(), &a)
+    };
+    let out = run(args(&["grpc.yaml"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs the service's descriptor set"), "{err}");
+    assert!(!dir.path().join("s.yaml").exists());
+    let out = run(args(&["grpc.yaml", "web.yaml"]));
+    // Written (1: the lint has something to say about the annotation).
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = crate::support::read(&dir.path().join("s.yaml"));
+    assert!(
+        s.contains("#   grpc: { method: package.Service/Method"),
+        "{s}"
+    );
+    assert!(s.contains("http: { path: \"/api\" }"), "{s}");
+}

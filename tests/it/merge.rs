@@ -210,6 +210,11 @@ async fn four_shards_merged_match_one_unsharded_run() {
     assert_eq!(merged_r["verdict"], single_r["verdict"]);
     let parts = merged_r["load"]["merged"].as_array().expect("merged");
     assert_eq!(parts.len(), 4);
+    assert_eq!(
+        merged_r["load"]["connections"].as_u64(),
+        single_r["load"]["connections"].as_u64().map(|c| 4 * c),
+        "four shards had the scenario's connections each"
+    );
     assert!(merged_r["load"].get("shard").is_none());
     // Every renderer works on the result.
     for f in ["summary.md", "report.html", "junit.xml"] {

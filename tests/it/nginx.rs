@@ -23,9 +23,9 @@ use cutover::lab::{Lab, Switches};
 use cutover::probe::Origin;
 use cutover::report::{Report, Verdict};
 use http_body_util::BodyExt;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 
 use crate::support::{check, lab, plan, refused_addr, result, DetailsJson};
 
@@ -38,6 +38,9 @@ struct Nginx {
     port: u16,
     /// Plain HTTP of an ingress with ssl-redirect: every request is a 308 to https.
     redirect_port: u16,
+    /// TLS with HTTP/2: `/api/` and gRPC (`grpc_pass`) for the production
+    /// host, a dead gRPC backend for `grpc-down.` (the CA is `ca.pem`).
+    tls_port: u16,
 }
 
 impl Drop for Nginx {
@@ -80,14 +83,20 @@ proxy_set_header Proxy "";
 /// Starts nginx in `dir`: the existing paths go to the lab's ingress front
 /// (`front`), the behaviour paths to the lab's bare app (`app`).
 fn start_nginx(dir: &Path, front: SocketAddr, app: SocketAddr) -> Nginx {
-    // Two ports free at once (bound together, then released), so never the same one.
-    let (port, redirect_port) = {
+    // Three ports free at once (bound together, then released), so never the same one.
+    let (port, redirect_port, tls_port) = {
         let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let ports = (a.local_addr(), b.local_addr());
-        (ports.0.expect("addr").port(), ports.1.expect("addr").port())
+        let c = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+        (port(&a), port(&b), port(&c))
     };
     std::fs::write(dir.join("ingress-proxy.conf"), INGRESS_PROXY).expect("write proxy conf");
+    // The TLS listener's certificate, from a CA of its own (ca.pem for cutover).
+    let pems = cutover::lab::tls::generate_pem(crate::support::HOST, &[]).expect("certificates");
+    std::fs::write(dir.join("ca.pem"), &pems.ca_pem).expect("write ca");
+    std::fs::write(dir.join("chain.pem"), &pems.chain_pem).expect("write chain");
+    std::fs::write(dir.join("key.pem"), &pems.leaf_key_pem).expect("write key");
     let conf = format!(
         r#"worker_processes 1;
 daemon off;
@@ -179,6 +188,8 @@ http {{
       proxy_pass http://{app};
     }}
     location /broken {{ proxy_pass http://{refused}; }}
+    # ingress-nginx with `backend-protocol: GRPC`.
+    location /cutover.lab.v1.Shop/ {{ grpc_pass grpc://{app}; }}
     location / {{
       proxy_pass http://{front};
       proxy_set_header Host $host;
@@ -187,6 +198,27 @@ http {{
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Proto $scheme;
     }}
+  }}
+  # The production host over TLS with HTTP/2 (ingress-nginx's `use-http2`
+  # default; nginx 1.22 writes it on `listen`).
+  server {{
+    listen 127.0.0.1:{tls_port} ssl http2;
+    server_name shop.example.test;
+    ssl_certificate {dir}/chain.pem;
+    ssl_certificate_key {dir}/key.pem;
+    location /cutover.lab.v1.Shop/ {{ grpc_pass grpc://{app}; }}
+    location /api/ {{
+      proxy_pass http://{front};
+      proxy_set_header Host $host;
+    }}
+  }}
+  # A host whose gRPC backend is gone: nginx's 502 page.
+  server {{
+    listen 127.0.0.1:{tls_port} ssl http2;
+    server_name grpc-down.shop.example.test;
+    ssl_certificate {dir}/chain.pem;
+    ssl_certificate_key {dir}/key.pem;
+    location / {{ grpc_pass grpc://{refused}; }}
   }}
 }}
 "#,
@@ -206,9 +238,10 @@ http {{
         child,
         port,
         redirect_port,
+        tls_port,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    for p in [port, redirect_port] {
+    for p in [port, redirect_port, tls_port] {
         while TcpStream::connect(("127.0.0.1", p)).is_err() {
             assert!(
                 Instant::now() < deadline,
@@ -252,7 +285,11 @@ impl BareApp {
                     let (switches, counts) = (Arc::clone(&switches), Arc::clone(&counts));
                     async move { Ok::<_, Infallible>(serve(req, &switches, &counts).await) }
                 });
-                conns.spawn(http1::Builder::new().serve_connection(TokioIo::new(tcp), service));
+                // HTTP/1.1 for proxy_pass, h2c for grpc_pass.
+                conns.spawn(async move {
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                });
             }
         });
         BareApp { addr, seen, task }
@@ -306,7 +343,7 @@ async fn serve(
 struct Peer {
     nginx: Nginx,
     app: BareApp,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start(lab: &Lab) -> Peer {
@@ -316,11 +353,7 @@ async fn start(lab: &Lab) -> Peer {
     let nginx = tokio::task::spawn_blocking(move || start_nginx(&d, front, to_app))
         .await
         .expect("join");
-    Peer {
-        nginx,
-        app,
-        _dir: dir,
-    }
+    Peer { nginx, app, dir }
 }
 
 /// A behaviour scenario: nginx (at `ingress`) against the lab's gateway front.
@@ -851,4 +884,77 @@ async fn headers_only_real_nginx_sets_are_a_forwarded_headers_finding() {
     lab.switches.gateway_sets_real_ip.store(true, Relaxed);
     let r = check(&scenario(peer.nginx.port, &lab, FORWARDED)).await;
     assert!(kinds(&r, Level::Fail).is_empty(), "{:#?}", r.findings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_and_grpc_go_through_real_nginx_and_its_502_is_unavailable_from_the_ingress() {
+    if !nginx_available() {
+        return;
+    }
+    use cutover::probe::grpc::Code;
+    use cutover::probe::Protocol;
+    use cutover::report::model::Details;
+    let lab = lab().await;
+    let peer = start(&lab).await;
+    let lab_ca = peer.dir.path().join("lab-ca.pem");
+    std::fs::write(&lab_ca, &lab.ca_pem).expect("write lab ca");
+    let p = plan(
+        r#"
+name: nginx h2
+host: shop.example.test
+targets:
+  ingress: { connect: "${I}", role: ingress, scheme: https, tls: { ca: "${ICA}" } }
+  gateway: { connect: "${G}", role: gateway, scheme: https, tls: { ca: "${GCA}" } }
+defaults: { timeout: 5s }
+checks:
+  - name: items
+    http: { path: /api/items }
+    parity: [status, body]
+  - name: item
+    grpc: { method: cutover.lab.v1.Shop/GetItem, descriptor: src/lab/grpc/shop.pb, request: { id: "2" } }
+    expect: { json: { /name: Gadget } }
+    parity: [body]
+  - name: stream
+    grpc: { method: cutover.lab.v1.Shop/ListItems, descriptor: src/lab/grpc/shop.pb, request: { count: 5 } }
+    expect: { messages: 5 }
+  - name: backend gone
+    targets: [ingress]
+    grpc: { method: cutover.lab.v1.Shop/GetItem, descriptor: src/lab/grpc/shop.pb, host: grpc-down.shop.example.test }
+    expect: { grpc_code: UNAVAILABLE }
+"#,
+        &[
+            ("I", format!("127.0.0.1:{}", peer.nginx.tls_port)),
+            ("G", lab.gateway_https.to_string()),
+            ("ICA", peer.dir.path().join("ca.pem").display().to_string()),
+            ("GCA", lab_ca.display().to_string()),
+        ],
+    );
+    let r = check(&p).await;
+    for c in ["items", "item", "stream"] {
+        for t in ["ingress", "gateway"] {
+            let res = result(&r, c, t);
+            assert_eq!(res.verdict, Verdict::Pass, "{c} [{t}]: {:?}", res.failures);
+            assert_eq!(
+                res.http_version,
+                Some(Protocol::H2),
+                "{c} [{t}]: nginx speaks h2"
+            );
+        }
+    }
+    assert_eq!(result(&r, "item", "ingress").origin, Some(Origin::App));
+    let gone = result(&r, "backend gone", "ingress");
+    assert_eq!(gone.verdict, Verdict::Pass, "{:?}", gone.failures);
+    assert_eq!(gone.status, Some(502));
+    assert_eq!(
+        gone.origin,
+        Some(Origin::Ingress),
+        "{:?}",
+        gone.origin_reason
+    );
+    match &gone.details {
+        Some(Details::Grpc(g)) => assert_eq!((g.code, g.from_http), (Code::Unavailable, Some(502))),
+        other => panic!("{other:?}"),
+    }
+    let failing: Vec<_> = r.findings.iter().filter(|f| f.fails()).collect();
+    assert!(failing.is_empty(), "{failing:#?}");
 }

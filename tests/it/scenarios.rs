@@ -31,6 +31,7 @@ fn every_example_scenario_validates() {
             .env("LAB_GATEWAY_TLS", "127.0.0.1:8444")
             .env("LAB_CA", root().join("tests/fixtures/ca.pem"))
             .env("LAB_DNS", "127.0.0.1:5353")
+            .env("LAB_GRPC_DESCRIPTOR", root().join("src/lab/grpc/shop.pb"))
             .env("CUTOVER", crate::support::bin())
             .output()
             .expect("binary runs");
@@ -73,6 +74,14 @@ fn demo_runs_the_lab_and_reports_the_known_differences() {
     );
     assert!(
         has("hostname_mismatch", "www.shop.example.test"),
+        "{findings:#?}"
+    );
+    // The gRPC service the gateway has no GRPCRoute for.
+    assert!(
+        has(
+            "route_miss",
+            "the gateway answered UNIMPLEMENTED (12) itself"
+        ),
         "{findings:#?}"
     );
     // Said once: the cause carries the failed status and the baseline's answer.

@@ -822,3 +822,53 @@ async fn behaviour_checks_run_in_the_first_pass_only_and_keep_their_findings() {
         .collect();
     assert_eq!(limit, vec![State::Raised], "{:#?}", rec.changes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_route_lost_mid_watch_fails_its_traffic_and_its_check_and_both_clear() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let switches = Arc::clone(&lab.switches);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        switches.gateway_grpc_unrouted.store(true, Relaxed);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        switches.gateway_grpc_unrouted.store(false, Relaxed);
+    });
+    let checks = r#"  - name: item
+    grpc: { method: cutover.lab.v1.Shop/GetItem, descriptor: src/lab/grpc/shop.pb, request: { id: "1" } }
+"#;
+    let rec = run_watch(
+        scenario(&lab, checks, false),
+        marks_path(&dir),
+        Duration::from_secs(16),
+    )
+    .await;
+    let on_gateway = |rule: Rule| -> Vec<State> {
+        rec.of(rule)
+            .iter()
+            .filter(|(_, t, c)| {
+                t.as_deref() == Some("gateway") && c.as_deref().is_none_or(|c| c == "item")
+            })
+            .map(|(s, ..)| *s)
+            .collect()
+    };
+    assert_eq!(
+        on_gateway(Rule::CheckFailing),
+        vec![State::Raised, State::Cleared],
+        "{:#?}",
+        rec.changes
+    );
+    assert_eq!(
+        on_gateway(Rule::FailureRate).first(),
+        Some(&State::Raised),
+        "the steady gRPC calls fail too: {:#?}",
+        rec.changes
+    );
+    assert!(
+        rec.changes
+            .iter()
+            .all(|c| c.key.target.as_deref() != Some("ingress")),
+        "{:#?}",
+        rec.changes
+    );
+}
