@@ -499,9 +499,10 @@ fn parity(out: &mut String, r: &Report) {
 fn load_section(out: &mut String, r: &Report, load: &LoadReport) {
     let _ = write!(
         out,
-        "<h2 id=\"load\">Load</h2>\n<p>{:.1} s, {} connections, max {} in flight per target. Latency from the intended start (coordinated-omission corrected).{}</p>\n<table><tr><th>check</th><th>target</th><th>requests</th><th>rate/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>failed</th><th>dropped</th></tr>\n",
+        "<h2 id=\"load\">Load</h2>\n<p>{:.1} s, {} connections over {}, max {} in flight per target. Latency from the intended start (coordinated-omission corrected).{}</p>\n<table><tr><th>check</th><th>target</th><th>requests</th><th>rate/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>failed</th><th>dropped</th></tr>\n",
         load.duration_ms as f64 / 1000.0,
         esc(&load.connection),
+        esc(&load.wire()),
         load.max_in_flight,
         load.provenance()
             .map(|p| format!(" This load: {}.", esc(&p)))

@@ -82,9 +82,10 @@ pub fn render(r: &Report) -> String {
     if let Some(load) = &r.load {
         let _ = writeln!(
             out,
-            "\n## Load\n\n{:.1} s, {} connections, max {} in flight per target. Latency from the intended start (coordinated-omission corrected).\n",
+            "\n## Load\n\n{:.1} s, {} connections over {}, max {} in flight per target. Latency from the intended start (coordinated-omission corrected).\n",
             load.duration_ms as f64 / 1000.0,
             load.connection,
+            load.wire(),
             load.max_in_flight
         );
         if let Some(p) = load.provenance() {

@@ -539,6 +539,15 @@ impl LoadReport {
         ))
     }
 
+    /// What the load spoke: `HTTP/1.1`, or `h2, at most 100 streams per connection`.
+    pub fn wire(&self) -> String {
+        match (&self.http_version, self.max_streams) {
+            (Some(v), Some(n)) => format!("{v}, at most {n} streams per connection"),
+            (Some(v), None) => v.clone(),
+            _ => "HTTP/1.1".to_owned(),
+        }
+    }
+
     /// Every loaded check's name, in first-seen order.
     pub fn check_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -84,6 +84,9 @@ pub fn render(r: &Report, style: Style) -> String {
         if let Some(p) = load.provenance() {
             let _ = writeln!(out, "Load: {p}.");
         }
+        if load.http_version.is_some() {
+            let _ = writeln!(out, "Load over {}.", load.wire());
+        }
         out.push_str(&load_table(load));
     }
     if let Some(w) = &r.watch {

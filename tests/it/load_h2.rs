@@ -95,6 +95,10 @@ async fn h2_over_tls_accounts_for_every_request() {
     let (report, code, text) = run(&yaml, &[]).await;
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(report["load"]["http_version"], "h2");
+    assert!(
+        text.contains("Load over h2, at most 100 streams per connection."),
+        "the terminal says what the load spoke: {text}"
+    );
     assert_every_request_accounted(&report, lab.counters.responses.load(Relaxed), 200);
     // Multiplexed: a connection per worker and target at most, plus the check pass's.
     let workers = n(&report["load"]["workers"]);
