@@ -54,7 +54,7 @@ use tokio::time::Instant;
 
 use super::dial::{dial, Dialed};
 use super::worker_plan::{HttpRequest, TargetCtx};
-use crate::probe::http::{finish, from_error, timeout_error, BodyMode};
+use crate::probe::http::{finish, from_error, BodyMode};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ConnectionPolicy;
 use crate::target::Scheme;
@@ -129,22 +129,10 @@ impl H2Pool {
         request: &HttpRequest,
         mode: BodyMode,
     ) -> Sample {
-        let start = Instant::now();
-        let timeout = request.spec.timeout;
-        let deadline = start + timeout;
-        let exchange = async {
-            // Waiting for a free stream is part of the latency (and of the timeout).
-            let _permit = self.streams.acquire().await;
-            self.exchange(ctx, request, start, deadline, mode).await
-        };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(sample) => sample,
-            Err(_) => Sample::failed(
-                Arc::clone(&request.url),
-                timeout_error(timeout),
-                start.elapsed(),
-            ),
-        }
+        super::dial::bounded(&self.streams, request, |start, deadline| {
+            self.exchange(ctx, request, start, deadline, mode)
+        })
+        .await
     }
 
     async fn exchange(

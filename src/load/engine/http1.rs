@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::dial::{dial, Dialed};
 use super::worker_plan::{HttpRequest, TargetCtx};
-use crate::probe::http::{finish, from_error, timeout_error, BodyMode};
+use crate::probe::http::{finish, from_error, BodyMode};
 use crate::probe::{ErrorKind, ProbeError, Sample};
 use crate::scenario::plan::ConnectionPolicy;
 
@@ -64,22 +64,10 @@ impl Http1Pool {
         request: &HttpRequest,
         mode: BodyMode,
     ) -> Sample {
-        let start = Instant::now();
-        let timeout = request.spec.timeout;
-        let deadline = start + timeout;
-        let exchange = async {
-            // Waiting for a free connection is part of the latency (and of the timeout).
-            let _permit = self.permits.acquire().await;
-            self.exchange(ctx, request, start, deadline, mode).await
-        };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(sample) => sample,
-            Err(_) => Sample::failed(
-                Arc::clone(&request.url),
-                timeout_error(timeout),
-                start.elapsed(),
-            ),
-        }
+        super::dial::bounded(&self.permits, request, |start, deadline| {
+            self.exchange(ctx, request, start, deadline, mode)
+        })
+        .await
     }
 
     async fn exchange(
