@@ -5,9 +5,11 @@
 //! framed (one byte of flags, four of length, the message), sent as
 //! `POST /package.Service/Method` with `content-type: application/grpc` and
 //! `te: trailers`, over ALPN `h2` on https or prior-knowledge h2c on plain
-//! http. The answer is read frame by frame: each length-prefixed message is
-//! decoded with the output type into JSON, and the status comes from the
-//! trailers (or from the headers of a trailers-only answer).
+//! http. The exchange is the HTTP probe's own ([`super::http::send`]: one
+//! timer, the body read up to [`MAX_ANSWER_BYTES`], the trailers kept); then
+//! each length-prefixed message of the body is decoded with the output type
+//! into JSON, and the status comes from the trailers (or from the headers of
+//! a trailers-only answer).
 //!
 //! An answer without `grpc-status` gets the code a gRPC client would give
 //! it from the HTTP status (gRPC's "HTTP to gRPC status code mapping": 400
@@ -28,21 +30,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::BodyExt;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
 use super::classify::classify;
-use super::error::{connect_timeout_error, from_error, timeout_error, ErrorKind, ProbeError};
-use super::http::hex;
-use super::{Body, Protocol, Response, Sample};
-use crate::target::{ConnectWatch, Connector, Wire};
+use super::error::{ErrorKind, ProbeError};
+use super::http::{hex, HttpSpec, Version};
+use super::{Body, Sample};
+use crate::target::{Connector, Wire};
 
 /// Messages of a streaming answer kept (all are counted).
 pub const MAX_MESSAGES: usize = 1000;
 /// The largest message read (gRPC's default receive limit is 4 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
+/// The most of an answer a check reads (all its messages together).
+pub const MAX_ANSWER_BYTES: u64 = 16 << 20;
 
 /// A gRPC status code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -257,133 +259,91 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// Calls `spec` through `conn` and classifies what comes back.
+///
+/// The exchange is the HTTP probe's ([`super::http::send`]: one timer,
+/// connect timeouts told apart, the body read with a cap, the trailers
+/// kept); this reads the gRPC in what it returns.
 pub async fn probe(conn: &Connector, spec: &GrpcSpec) -> GrpcResult {
     let target = &conn.target;
     let host = spec.host.as_deref().unwrap_or(&target.host);
     let url: Arc<str> = target.url(host, &spec.path()).into();
-    let failed = |e: ProbeError, after: Duration| GrpcResult {
-        sample: Sample::failed(Arc::clone(&url), e, after),
-        status: None,
-    };
     // gRPC is HTTP/2 only: ALPN `h2` on https, prior knowledge on http.
     let client = match conn.client_for(Wire::H2c, false) {
         Ok(c) => c,
-        Err(e) => return failed(e.into(), Duration::ZERO),
+        Err(e) => {
+            return GrpcResult {
+                sample: Sample::failed(url, e.into(), Duration::ZERO),
+                status: None,
+            }
+        }
     };
-    let start = Instant::now();
-    let mut req = client
-        .post(&*url)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header(
-            "grpc-timeout",
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/grpc".to_owned()),
+        ("te".to_owned(), "trailers".to_owned()),
+        (
+            "grpc-timeout".to_owned(),
             format!("{}m", spec.timeout.as_millis().min(99_999_999)),
-        );
-    for (n, v) in target.headers.iter().chain(spec.metadata.iter()) {
-        req = req.header(n.as_str(), v.as_str());
-    }
-    let req = req.body(frame(&spec.request));
-    let deadline = start + spec.timeout;
-    let watch = ConnectWatch::default();
-    let resp = match tokio::time::timeout_at(deadline, watch.watch(req.send())).await {
-        Err(_) if watch.opening() => {
-            return failed(
-                connect_timeout_error(&target.connect, spec.timeout),
-                start.elapsed(),
-            )
-        }
-        Err(_) => return failed(timeout_error(spec.timeout), start.elapsed()),
-        Ok(Err(e)) => return failed(from_error(&e), start.elapsed()),
-        Ok(Ok(r)) => http::Response::<reqwest::Body>::from(r),
+        ),
+    ];
+    headers.extend(spec.metadata.iter().cloned());
+    let request = HttpSpec {
+        method: reqwest::Method::POST,
+        path_and_query: spec.path(),
+        host: spec.host.clone(),
+        headers,
+        body: Some(frame(&spec.request)),
+        timeout: spec.timeout,
+        follow_redirects: false,
+        body_cap: MAX_ANSWER_BYTES,
+        version: Version::H2c,
     };
-    let ttfb = start.elapsed();
-    let (parts, body) = resp.into_parts();
-    let status = parts.status.as_u16();
-    let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), text(v)))
-        .collect();
-    let grpc_answer = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/grpc"));
-    let mut trailers: Vec<(String, String)> = Vec::new();
-    let mut buf = BytesMut::new();
-    let mut raw = BytesMut::new();
-    let mut decoded: Vec<serde_json::Value> = Vec::new();
-    let mut count: u64 = 0;
-    let mut error = None;
-    let mut body = std::pin::pin!(body);
-    let expired = tokio::time::sleep_until(deadline);
-    let mut expired = std::pin::pin!(expired);
-    loop {
-        let frame = tokio::select! {
-            biased;
-            f = body.frame() => f,
-            () = &mut expired => {
-                error = Some(timeout_error(spec.timeout));
-                break;
-            }
+    let mut sample = super::http::send(client, target, url, &request).await;
+    let Some(resp) = sample.response.as_mut() else {
+        return GrpcResult {
+            sample,
+            status: None,
         };
-        match frame {
-            None => break,
-            Some(Err(e)) => {
-                error = Some(from_error(&e));
-                break;
-            }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(chunk) if grpc_answer => {
-                    buf.extend_from_slice(&chunk);
-                    match unframe(&mut buf) {
-                        Ok(messages) => {
-                            for m in messages {
-                                count += 1;
-                                if decoded.len() < MAX_MESSAGES {
-                                    decoded.push(decode(&spec.output, &m));
-                                }
-                            }
-                        }
-                        Err(why) => {
-                            error = Some(ProbeError::new(ErrorKind::Protocol, why));
-                            break;
-                        }
-                    }
-                }
-                // Not gRPC (an error page): keep its start for the classifier.
-                Ok(chunk) => {
-                    let room = 2048usize.saturating_sub(raw.len());
-                    raw.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                Err(frame) => {
-                    if let Ok(t) = frame.into_trailers() {
-                        trailers.extend(t.iter().map(|(n, v)| (n.as_str().to_owned(), text(v))));
-                    }
-                }
-            },
-        }
-    }
-    if error.is_none() && !buf.is_empty() {
-        error = Some(ProbeError::new(
-            ErrorKind::Protocol,
-            format!(
-                "the answer ended inside a message ({} bytes of it left over)",
-                buf.len()
-            ),
-        ));
-    }
-    // The status: trailers, else the headers of a trailers-only answer,
-    // else what a client derives from the HTTP status.
+    };
     let find = |name: &str| {
-        trailers
+        resp.trailers
             .iter()
-            .chain(headers.iter())
+            .chain(resp.headers.iter())
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     };
-    let trailers_only = trailers.is_empty() && find("grpc-status").is_some();
+    let grpc_answer = find("content-type").is_some_and(|c| c.starts_with("application/grpc"));
+    // The messages, each decoded to JSON (the first MAX_MESSAGES kept).
+    let mut decoded: Vec<serde_json::Value> = Vec::new();
+    let mut count: u64 = 0;
+    if grpc_answer && sample.error.is_none() {
+        let mut buf = BytesMut::from(&resp.body.prefix[..]);
+        let problem = match unframe(&mut buf) {
+            Err(why) => Some(why),
+            Ok(_) if resp.body.truncated => Some(format!(
+                "the answer is larger than the {MAX_ANSWER_BYTES} bytes a check reads"
+            )),
+            Ok(_) if !buf.is_empty() => Some(format!(
+                "the answer ended inside a message ({} bytes of it left over)",
+                buf.len()
+            )),
+            Ok(messages) => {
+                for m in messages {
+                    count += 1;
+                    if decoded.len() < MAX_MESSAGES {
+                        decoded.push(decode(&spec.output, &m));
+                    }
+                }
+                None
+            }
+        };
+        if let Some(why) = problem {
+            sample.error = Some(ProbeError::new(ErrorKind::Protocol, why));
+        }
+    }
+    // The status: trailers, else the headers of a trailers-only answer,
+    // else what a client derives from the HTTP status.
+    let status = resp.status;
+    let trailers_only = resp.trailers.is_empty() && find("grpc-status").is_some();
     let grpc = match find("grpc-status").and_then(|s| s.trim().parse::<u32>().ok()) {
         Some(n) => GrpcStatus {
             code: Code::from_number(n).unwrap_or(Code::Unknown),
@@ -394,7 +354,7 @@ pub async fn probe(conn: &Connector, spec: &GrpcSpec) -> GrpcResult {
             messages: count,
             trailers_only,
         },
-        None if status == 200 && grpc_answer && error.is_none() => GrpcStatus {
+        None if status == 200 && grpc_answer && sample.error.is_none() => GrpcStatus {
             code: Code::Internal,
             message: "the answer ended without a grpc-status".into(),
             from_http: None,
@@ -413,56 +373,39 @@ pub async fn probe(conn: &Connector, spec: &GrpcSpec) -> GrpcResult {
             trailers_only: false,
         },
     };
-    // The classifier reads a gRPC status's message where an HTTP answer has
-    // its body: Envoy's local replies carry their fixed texts there.
-    let signature = if grpc.from_http.is_none() {
-        grpc.message.clone()
-    } else {
-        String::from_utf8_lossy(&raw).into_owned()
-    };
-    let get = |name: &str| {
-        headers
-            .iter()
-            .chain(trailers.iter())
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (origin, origin_reason) = classify(status, &get, &signature, target.proxy, target.role);
-    let json = if spec.server_streaming {
-        serde_json::Value::Array(decoded)
-    } else {
-        decoded
-            .into_iter()
-            .next()
-            .unwrap_or(serde_json::Value::Null)
-    };
-    let body_bytes = if grpc_answer {
-        serde_json::to_vec(&json).unwrap_or_default()
-    } else {
-        raw.to_vec()
-    };
-    let body = Body {
-        size: body_bytes.len() as u64,
-        sha256: hex(&Sha256::digest(&body_bytes)),
-        prefix: Bytes::from(body_bytes),
-        truncated: false,
-    };
+    if grpc.from_http.is_none() {
+        // A gRPC status's message is where its maker signs: Envoy's local
+        // replies carry their fixed texts there, not in a body.
+        let get = |name: &str| {
+            resp.headers
+                .iter()
+                .chain(resp.trailers.iter())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        (resp.origin, resp.origin_reason) =
+            classify(status, &get, &grpc.message, target.proxy, target.role);
+    }
+    if grpc_answer {
+        // The body is the answer as JSON: what `expect.json` and parity read.
+        let json = if spec.server_streaming {
+            serde_json::Value::Array(decoded)
+        } else {
+            decoded
+                .into_iter()
+                .next()
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let bytes = serde_json::to_vec(&json).unwrap_or_default();
+        resp.body = Body {
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(&bytes)),
+            prefix: Bytes::from(bytes),
+            truncated: false,
+        };
+    }
     GrpcResult {
-        sample: Sample {
-            url,
-            response: Some(Response {
-                status,
-                headers,
-                body,
-                origin,
-                origin_reason,
-                version: Protocol::of(parts.version),
-                trailers,
-            }),
-            error,
-            latency: start.elapsed(),
-            ttfb: Some(ttfb),
-        },
+        sample,
         status: Some(grpc),
     }
 }
